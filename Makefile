@@ -1,0 +1,65 @@
+# purchasing-power: `make demo` runs the whole loop on generated data; `make test` checks it.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+DEMO_DATA := data/demo
+DEMO_USERS ?= 20000
+DEMO_DAYS ?= 365
+
+export DO_NOT_TRACK := 1
+export DBT_PROFILES_DIR := $(CURDIR)
+export DBT_SEND_ANONYMOUS_USAGE_STATS := false
+
+.PHONY: help install demo build summary test lint format bench clean
+
+help:
+	@echo "make demo    install, generate demo data, dbt build, print a summary"
+	@echo "make test    lint and the test suite (what CI runs)"
+	@echo "make lint    ruff, ruff format --check, SQLFluff, yamllint"
+	@echo "make format  ruff format and SQLFluff fix"
+	@echo "make bench   benchmarks under bench/ (BENCH_SCALE=small|medium|large)"
+
+$(INSTALLED): pyproject.toml requirements.lock
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -r requirements.lock
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
+	touch $@
+
+install: $(INSTALLED)
+
+$(DEMO_DATA)/events.parquet: | $(INSTALLED)
+	$(BIN)/purchasing-power generate --out $(DEMO_DATA) --users $(DEMO_USERS) --days $(DEMO_DAYS)
+
+build: $(INSTALLED) $(DEMO_DATA)/events.parquet
+	$(BIN)/dbt build --quiet --no-use-colors
+
+summary: $(INSTALLED)
+	$(BIN)/purchasing-power summary
+
+demo: build summary
+
+lint: $(INSTALLED)
+	$(BIN)/ruff check python tests bench models
+	$(BIN)/ruff format --check python tests bench models
+	$(BIN)/yamllint --strict .
+	PURCHASING_POWER_DB=$$(mktemp -d)/lint.duckdb $(BIN)/sqlfluff lint models
+
+format: $(INSTALLED)
+	$(BIN)/ruff format python tests bench models
+	$(BIN)/ruff check --fix python tests bench models
+	PURCHASING_POWER_DB=$$(mktemp -d)/lint.duckdb $(BIN)/sqlfluff fix models
+
+test: lint
+	$(BIN)/python -m pytest
+
+bench: $(INSTALLED)
+	$(BIN)/python bench/run.py --scale $${BENCH_SCALE:-small}
+
+clean:
+	rm -rf target logs warehouse artifacts data .pytest_cache .ruff_cache

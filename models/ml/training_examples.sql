@@ -1,0 +1,96 @@
+{#-
+    One row per user_id and training cutoff_date: the features at the cutoff and
+    the labels over the horizon that follows it. Labels read only clean purchase
+    and refund events in (cutoff, cutoff + horizon_days]; features read only
+    events strictly before the cutoff. Net spend is floored at zero. The baseline
+    is the same net spend over the horizon's length before the cutoff.
+-#}
+{%- set horizon_days = var('horizon_days') | int %}
+
+with
+
+user_features as (
+
+    select * from {{ ref('user_features') }}
+    where is_training_cutoff
+
+),
+
+int_events_validated as (
+
+    select
+        user_id,
+        event_at,
+        event_type,
+        amount
+    from {{ ref('int_events_validated') }}
+    where is_clean and event_type in ('purchase', 'refund')
+
+),
+
+int_cutoffs_derived as (
+
+    select cutoff_date
+    from {{ ref('int_cutoffs_derived') }}
+    where is_training_cutoff
+
+),
+
+events_around_cutoffs as (
+
+    -- the horizon after each cutoff (labels) and the same length before it (baseline)
+    select
+        int_events_validated.user_id,
+        int_cutoffs_derived.cutoff_date,
+        int_events_validated.event_type,
+        int_events_validated.event_at > cast(int_cutoffs_derived.cutoff_date as timestamp)
+            as is_after_cutoff,
+        case
+            when int_events_validated.event_type = 'purchase' then int_events_validated.amount
+            else -int_events_validated.amount
+        end as signed_amount
+    from int_events_validated
+    inner join int_cutoffs_derived
+        on
+            int_events_validated.event_at >= cast(
+                int_cutoffs_derived.cutoff_date - to_days({{ horizon_days }}) as timestamp
+            )
+            and int_events_validated.event_at <= cast(
+                int_cutoffs_derived.cutoff_date + to_days({{ horizon_days }}) as timestamp
+            )
+            and int_events_validated.event_at != cast(int_cutoffs_derived.cutoff_date as timestamp)
+
+),
+
+outcomes_in_horizon as (
+
+    select
+        user_id,
+        cutoff_date,
+        count(*) filter (where is_after_cutoff and event_type = 'purchase') as count_purchase_lines,
+        sum(signed_amount) filter (where is_after_cutoff) as net_spend,
+        sum(signed_amount) filter (where not is_after_cutoff) as net_spend_before_cutoff
+    from events_around_cutoffs
+    group by user_id, cutoff_date
+
+),
+
+labels_attached as (
+
+    select
+        user_features.*,
+        coalesce(outcomes_in_horizon.count_purchase_lines, 0) > 0
+            as label_purchased_next_{{ horizon_days }}d,
+        greatest(coalesce(outcomes_in_horizon.net_spend, 0), 0)
+            as label_spend_next_{{ horizon_days }}d,
+        greatest(coalesce(outcomes_in_horizon.net_spend_before_cutoff, 0), 0)
+            as baseline_spend_last_{{ horizon_days }}d
+    from user_features
+    left join outcomes_in_horizon
+        on
+            user_features.user_id = outcomes_in_horizon.user_id
+            and user_features.cutoff_date = outcomes_in_horizon.cutoff_date
+
+)
+
+select * from labels_attached

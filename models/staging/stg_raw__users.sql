@@ -1,0 +1,20 @@
+with
+
+source as (
+
+    select * from {{ read_raw_table('users') }}
+
+),
+
+renamed as (
+
+    select
+        nullif(trim(cast(user_id as varchar)), '') as user_id,
+        cast(try_cast(signed_up_at as timestamptz) as timestamp) as signed_up_at,
+        lower(nullif(trim(cast(region as varchar)), '')) as region
+
+    from source
+
+)
+
+select * from renamed

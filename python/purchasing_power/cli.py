@@ -1,0 +1,97 @@
+"""The `purchasing-power` command: one verb per step, no logic here."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from purchasing_power import generate as generator
+from purchasing_power import summary as build_summary
+from purchasing_power import warehouse
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+console = Console()
+errors = Console(stderr=True)
+
+WarehouseOption = Annotated[
+    Path | None,
+    typer.Option("--db", help="Warehouse file; default $PURCHASING_POWER_DB or the embedded one."),
+]
+
+
+def _fail(message: str) -> None:
+    errors.print(f"[red]error:[/red] {message}", highlight=False)
+    raise typer.Exit(code=1)
+
+
+@app.command()
+def generate(
+    out: Annotated[Path, typer.Option(help="Folder to write events, users, items into.")],
+    users: Annotated[int, typer.Option(min=1)] = 20_000,
+    days: Annotated[int, typer.Option(min=1)] = 365,
+    seed: int = 42,
+    start_date: Annotated[str, typer.Option(help="First day, YYYY-MM-DD.")] = "2025-01-01",
+    file_format: Annotated[str, typer.Option("--format", help="parquet or csv.")] = "parquet",
+    dirty_fraction: Annotated[float, typer.Option(min=0.0, max=0.5)] = 0.002,
+) -> None:
+    """Write synthetic shop data in the input contract (and a ground-truth file)."""
+    if file_format not in ("parquet", "csv"):
+        _fail(f"--format must be parquet or csv, not {file_format!r}")
+    try:
+        first_day = dt.date.fromisoformat(start_date)
+    except ValueError:
+        _fail(f"--start-date must be YYYY-MM-DD, not {start_date!r}")
+    settings = generator.GeneratorSettings(
+        users=users,
+        days=days,
+        seed=seed,
+        start_date=first_day,
+        file_format=file_format,  # type: ignore[arg-type]
+        dirty_fraction=dirty_fraction,
+    )
+    with console.status(f"generating {users:,} users over {days} days"):
+        result = generator.generate(out, settings=settings)
+    console.print(
+        f"wrote {result.events:,} events, {result.users:,} users, {result.items:,} items "
+        f"to {result.out_dir}"
+    )
+
+
+@app.command()
+def summary(db: WarehouseOption = None) -> None:
+    """Print what the last build did: rows in and out, tiers, model vs baseline."""
+    path = db or warehouse.warehouse_path()
+    try:
+        with warehouse.connect(path) as connection:
+            report = build_summary.read_summary(connection, warehouse=path)
+    except Exception as error:  # a missing file or table: one line, non-zero exit
+        _fail(f"{path}: {error}")
+    console.print(build_summary.render_summary(report), highlight=False, soft_wrap=True)
+
+
+@app.command()
+def query(
+    sql: Annotated[str, typer.Argument(help="A SQL query against the warehouse.")],
+    db: WarehouseOption = None,
+) -> None:
+    """Run one read-only SQL query against the warehouse and print the result."""
+    path = db or warehouse.warehouse_path()
+    try:
+        with warehouse.connect(path) as connection:
+            columns, rows = warehouse.query(connection, sql)
+    except Exception as error:
+        _fail(f"{path}: {error}")
+    table = Table(*columns)
+    for row in rows:
+        table.add_row(*("" if value is None else str(value) for value in row))
+    console.print(table)
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    sys.exit(app())

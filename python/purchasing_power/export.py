@@ -1,0 +1,875 @@
+"""Export LightGBM boosters to ONNX graphs that reproduce ``booster.predict`` exactly.
+
+Two graph kinds are produced from ``booster.dump_model()``:
+
+``"tree_ensemble"``
+    One ``ai.onnx.ml`` (opset 5) ``TreeEnsemble`` node with double thresholds and double
+    leaf weights, followed by the objective's output transform built from standard ops.
+    onnxruntime only implements ``ai.onnx.ml`` operators on the CPU execution provider;
+    a CUDA session silently places this node on the CPU.
+
+``"tensor"``
+    Standard ``ai.onnx`` operators only (opset 21), for onnxruntime's CUDA execution
+    provider. Every tree is packed into padded node tables of width ``max_nodes`` and all
+    rows walk all trees level by level: a ``[N, T]`` node-index tensor is advanced once
+    per tree level (unrolled up to the deepest tree) by gathering each current node's
+    input column and threshold, gathering the feature value from the input with
+    ``GatherElements``, comparing with ``LessOrEqual`` and choosing the child with
+    ``Where``. Leaves point to themselves, so levels past a tree's depth are no-ops. The
+    leaf values are gathered at the end and summed over trees with ``ReduceSum``. There
+    is no dense ``[rows x trees x nodes]`` intermediate.
+
+Both graphs take ``features``: ``tensor(double)[N, F]`` (``F = booster.num_feature()``,
+columns in ``booster.feature_name()`` order, NaN = missing) and return
+``prediction``: ``tensor(double)[N]`` (equal to ``booster.predict(X)``) and
+``raw_score``: ``tensor(double)[N]`` (equal to ``booster.predict(X, raw_score=True)``).
+
+LightGBM decision semantics reproduced (``Tree::NumericalDecision`` plus the prediction
+input path of the C API):
+
+* A value goes left when ``value <= threshold`` (``BRANCH_LEQ``; a value equal to the
+  threshold goes left).
+* Before any tree sees a row, LightGBM drops every value with ``|x| <= kZeroThreshold``
+  (``1e-35f`` widened to double), i.e. it reads such values as exactly ``0.0``. Instead of
+  rewriting the input, thresholds in ``[-kZeroThreshold, kZeroThreshold)`` are moved to
+  the equivalent threshold on the raw value (LightGBM itself emits ``+-kZeroThreshold``
+  as split thresholds around zero, so this case is common).
+* ``missing_type == "None"``: NaN is read as ``0.0``, so NaN follows the side that
+  ``0.0`` takes (``nodes_missing_value_tracks_true = threshold >= 0``).
+* ``missing_type == "NaN"``: NaN follows ``default_left``; zero is an ordinary value.
+* ``missing_type == "Zero"`` (``zero_as_missing``): NaN and every ``|x| <=
+  kZeroThreshold`` follow ``default_left``. When the default side is also the side
+  zero would take by comparison (after moving the threshold off the zero interval) the
+  node is a plain ``<=`` node; otherwise the node reads an extra input column, built in
+  the graph, in which ``|x| <= kZeroThreshold`` has been replaced by NaN.
+* Single-leaf trees (``num_leaves == 1``) contribute their constant ``leaf_value``.
+* ``average_output`` (random forest): the sum is divided by the number of iterations
+  before the output transform, as ``GBDT::Predict`` does; ``raw_score`` stays the plain
+  sum, as ``predict(raw_score=True)`` returns it.
+
+Output transforms: ``binary`` -> ``1 / (1 + exp(-sigmoid * raw))`` (the ``sigmoid``
+parameter is read from the objective string, or from ``booster.params`` when that is
+what the booster predicts with), ``cross_entropy`` -> logistic, ``poisson`` / ``gamma`` /
+``tweedie`` -> ``exp``, objectives trained with ``reg_sqrt`` -> ``sign(raw) * raw**2``,
+the regression / ranking objectives and custom objectives -> identity.
+
+Unsupported (``ValueError``): multiclass models (more than one tree per iteration),
+categorical splits, linear trees, ``cross_entropy_lambda`` and unknown objectives.
+
+CUDA kernel coverage of the tensor graph (checked against onnxruntime's
+``docs/OperatorKernels.md``, section "Operators implemented by CUDAExecutionProvider",
+for opset 21 and the types used here):
+
+=================  ===========================  =====================================
+op                 registered CUDA versions      types used here
+=================  ===========================  =====================================
+Shape              [21, 22]                      double input, int64 output
+Concat             13+                           double, int64
+Expand             13+                           int32
+Gather             13+                           double, int32 data; int32/int64 indices
+GatherElements     13+                           double data; int32 indices
+LessOrEqual        16+                           double
+Where              16+                           int32, double (bool is NOT registered)
+Abs, Neg           13+                           double
+ReduceSum          13+ (axes as input)           double
+Exp                13+                           double
+Mul, Add, Div      14+                           double
+Identity           19+ / [14, 18]                double
+=================  ===========================  =====================================
+
+``Where`` on bool tensors has no CUDA kernel, so NaN routing is folded into the
+comparison instead of being combined with a boolean ``Where``/``IsNaN``: a node whose
+NaN goes left compares the negated value, ``-x <= -nextafter(t, +inf)``, with its
+children swapped, so that ``NaN`` (for which every comparison is false) takes the
+"false" child in every node. The negated columns are built once per batch with ``Neg``.
+
+Also observed on an H100 with onnxruntime-gpu 1.31.1 (session profile, provider of every
+executed node): for tweedie / binary + zero_as_missing / reg_sqrt / random-forest models
+every node of the tensor graph ran on ``CUDAExecutionProvider``; for a model made only of
+single-leaf trees (no traversal levels; ``Shape -> Concat -> Expand`` builds the
+``[N, T]`` index tensor) onnxruntime placed the int64 shape ``Concat`` on the CPU, by
+design for shape arithmetic.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+if TYPE_CHECKING:
+    import lightgbm
+
+__all__ = [
+    "INPUT_NAME",
+    "OUTPUT_NAME",
+    "RAW_OUTPUT_NAME",
+    "GraphKind",
+    "ParityReport",
+    "booster_to_onnx",
+    "check_parity",
+]
+
+GraphKind = Literal["tree_ensemble", "tensor"]
+
+INPUT_NAME = "features"
+OUTPUT_NAME = "prediction"
+RAW_OUTPUT_NAME = "raw_score"
+
+ONNX_OPSET = 21
+ML_OPSET = 5
+IR_VERSION = 10  # the IR version that goes with opset 21 (onnx 1.16)
+
+# LightGBM's kZeroThreshold: ``const double kZeroThreshold = 1e-35f;``
+_K_ZERO = float(np.float32(1e-35))
+_BELOW_NEG_K_ZERO = float(np.nextafter(-_K_ZERO, -np.inf))
+# booster.dump_model() clips thresholds through Common::AvoidInf to +-1e300.
+_DUMP_CLIP = 1e300
+
+_IDENTITY_OBJECTIVES = frozenset(
+    {
+        "regression",
+        "regression_l2",
+        "l2",
+        "mse",
+        "mean_squared_error",
+        "regression_l1",
+        "l1",
+        "mae",
+        "mean_absolute_error",
+        "huber",
+        "fair",
+        "quantile",
+        "mape",
+        "mean_absolute_percentage_error",
+        "lambdarank",
+        "rank_xendcg",
+    }
+)
+_EXP_OBJECTIVES = frozenset({"poisson", "gamma", "tweedie"})
+_MULTICLASS_MESSAGE = "multiclass models (several trees per iteration) are not supported"
+_XENTLAMBDA_MESSAGE = "objective 'cross_entropy_lambda' (output log1p(exp(raw))) is not supported"
+_UNSUPPORTED_OBJECTIVES = {
+    **dict.fromkeys(
+        ("multiclass", "softmax", "multiclassova", "multiclass_ova", "ova", "ovr"),
+        _MULTICLASS_MESSAGE,
+    ),
+    **dict.fromkeys(("cross_entropy_lambda", "xentlambda"), _XENTLAMBDA_MESSAGE),
+}
+
+
+# --------------------------------------------------------------------------------------
+# Public API
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ParityReport:
+    """How far an exported model is from ``booster.predict`` on one feature matrix.
+
+    Attributes:
+        rows: number of rows compared.
+        max_abs_diff: ``max |onnx - lgb|`` (0.0 for no rows; ``inf`` where exactly one of
+            the two is NaN).
+        max_rel_diff: ``max |onnx - lgb| / max(|lgb|, tiny)`` with ``tiny`` the smallest
+            normal double.
+    """
+
+    rows: int
+    max_abs_diff: float
+    max_rel_diff: float
+
+
+def booster_to_onnx(
+    booster: lightgbm.Booster, *, graph: GraphKind = "tree_ensemble"
+) -> onnx.ModelProto:
+    """Convert a LightGBM booster into an ONNX model equal to ``booster.predict``.
+
+    Args:
+        booster: a trained (or loaded) single-output booster with numerical splits.
+        graph: ``"tree_ensemble"`` for one ``ai.onnx.ml`` ``TreeEnsemble`` node (CPU
+            execution provider), or ``"tensor"`` for a graph of standard operators only,
+            runnable by the CUDA execution provider.
+
+    Returns:
+        A checked ``onnx.ModelProto`` with input ``features`` (``double[N, F]``) and
+        outputs ``prediction`` and ``raw_score`` (``double[N]``).
+
+    Raises:
+        ValueError: for unsupported boosters (multiclass, categorical splits, linear
+            trees, unsupported objectives, no trees) or an unknown ``graph``.
+    """
+    if graph not in ("tree_ensemble", "tensor"):
+        raise ValueError(f"graph must be 'tree_ensemble' or 'tensor', not {graph!r}")
+    ensemble = _parse_booster(booster)
+    if graph == "tree_ensemble":
+        model = _build_tree_ensemble_model(ensemble)
+    else:
+        model = _build_tensor_model(ensemble)
+    onnx.checker.check_model(model, full_check=True)
+    return model
+
+
+def check_parity(
+    booster: lightgbm.Booster, model: onnx.ModelProto, features: np.ndarray
+) -> ParityReport:
+    """Run ``model`` with onnxruntime's CPU execution provider and compare with LightGBM.
+
+    Args:
+        booster: the booster the model was exported from.
+        model: the exported model (either graph kind).
+        features: ``[N, F]`` feature matrix; it is converted to contiguous float64.
+
+    Returns:
+        The row count and the maximum absolute and relative differences between the
+        model's ``prediction`` output and ``booster.predict(features)``.
+    """
+    import onnxruntime as ort
+
+    x = np.ascontiguousarray(features, dtype=np.float64)
+    if x.ndim != 2:
+        raise ValueError(f"features must be a 2-D array, got shape {x.shape}")
+    options = ort.SessionOptions()
+    # Do not leave busy-waiting worker threads behind (they slow down LightGBM's OpenMP).
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    session = ort.InferenceSession(
+        model.SerializeToString(), options, providers=["CPUExecutionProvider"]
+    )
+    (onnx_pred,) = session.run([OUTPUT_NAME], {INPUT_NAME: x})
+    onnx_pred = np.asarray(onnx_pred, dtype=np.float64).reshape(-1)
+    lgb_pred = np.asarray(booster.predict(x), dtype=np.float64).reshape(-1)
+    if onnx_pred.shape != lgb_pred.shape:
+        raise ValueError(
+            f"prediction shapes differ: onnx {onnx_pred.shape} vs lightgbm {lgb_pred.shape}"
+        )
+    if lgb_pred.size == 0:
+        return ParityReport(rows=0, max_abs_diff=0.0, max_rel_diff=0.0)
+    with np.errstate(invalid="ignore", over="ignore"):
+        same = (onnx_pred == lgb_pred) | (np.isnan(onnx_pred) & np.isnan(lgb_pred))
+        abs_diff = np.where(same, 0.0, np.abs(onnx_pred - lgb_pred))
+        abs_diff = np.where(np.isnan(abs_diff), np.inf, abs_diff)
+        denom = np.maximum(np.abs(lgb_pred), np.finfo(np.float64).tiny)
+        rel_diff = np.where(same, 0.0, abs_diff / np.where(np.isnan(denom), 1.0, denom))
+    return ParityReport(
+        rows=int(lgb_pred.size),
+        max_abs_diff=float(abs_diff.max()),
+        max_rel_diff=float(rel_diff.max()),
+    )
+
+
+# --------------------------------------------------------------------------------------
+# Booster -> normalised ensemble
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Split:
+    """A split with uniform semantics: left iff ``x <= threshold`` or (NaN and nan_left).
+
+    ``column`` indexes the "base" input: the ``F`` features followed by the
+    zero-as-missing columns (``_Ensemble.zero_columns``).
+    """
+
+    column: int
+    threshold: float
+    nan_left: bool
+    left: int
+    right: int
+
+
+@dataclass(frozen=True)
+class _Leaf:
+    value: float
+
+
+@dataclass(frozen=True)
+class _Tree:
+    """Nodes in depth-first order; node 0 is the root."""
+
+    nodes: tuple[_Split | _Leaf, ...]
+    depth: int
+
+
+@dataclass(frozen=True)
+class _Transform:
+    kind: Literal["identity", "sigmoid", "exp", "signed_square"]
+    sigmoid: float = 1.0
+
+
+@dataclass(frozen=True)
+class _Ensemble:
+    num_features: int
+    zero_columns: tuple[int, ...]  # source feature of each zero-as-missing column
+    trees: tuple[_Tree, ...]
+    average_divisor: int | None
+    transform: _Transform
+    objective: str
+
+
+def _parse_booster(booster: lightgbm.Booster) -> _Ensemble:
+    dump: Mapping[str, Any] = booster.dump_model()
+    num_features = int(booster.num_feature())
+    objective = dump.get("objective")
+    objective_str = "" if objective is None else str(objective)
+
+    if int(dump.get("num_class", 1)) != 1 or int(dump.get("num_tree_per_iteration", 1)) != 1:
+        raise ValueError(
+            f"{_MULTICLASS_MESSAGE}: num_class={dump.get('num_class')}, "
+            f"num_tree_per_iteration={dump.get('num_tree_per_iteration')}"
+        )
+    if booster.params.get("linear_tree") in (True, 1, "true", "True", "1"):
+        raise ValueError("linear trees (linear_tree=True) are not supported")
+    transform = _parse_objective(objective_str, booster)
+
+    tree_infos: Sequence[Mapping[str, Any]] = dump.get("tree_info", [])
+    if not tree_infos:
+        raise ValueError("the booster has no trees to export")
+
+    zero_columns: dict[int, int] = {}  # feature -> base column
+    exact_thresholds: list[list[float]] | None = None
+    trees: list[_Tree] = []
+    for tree_pos, info in enumerate(tree_infos):
+        if int(info.get("num_cat", 0)) > 0:
+            raise ValueError(
+                f"categorical splits are not supported (tree {tree_pos} has "
+                f"{info.get('num_cat')} categorical splits)"
+            )
+        if info.get("is_linear"):
+            raise ValueError("linear trees (linear_tree=True) are not supported")
+        structure = info["tree_structure"]
+        if any(
+            isinstance(node, Mapping) and ("leaf_coeff" in node or "leaf_const" in node)
+            for node in _iter_dump_nodes(structure)
+        ):
+            raise ValueError("linear trees (linear_tree=True) are not supported")
+        if any(
+            isinstance(node, Mapping)
+            and "split_index" in node
+            and abs(float(node["threshold"])) >= _DUMP_CLIP
+            for node in _iter_dump_nodes(structure)
+        ):
+            if exact_thresholds is None:
+                exact_thresholds = _model_string_thresholds(booster)
+            thresholds = exact_thresholds[tree_pos]
+        else:
+            thresholds = None
+        trees.append(_convert_tree(structure, num_features, zero_columns, thresholds, tree_pos))
+
+    average_divisor = len(trees) if bool(dump.get("average_output", False)) else None
+    ordered_zero = tuple(sorted(zero_columns, key=zero_columns.__getitem__))
+    return _Ensemble(
+        num_features=num_features,
+        zero_columns=ordered_zero,
+        trees=tuple(trees),
+        average_divisor=average_divisor,
+        transform=transform,
+        objective=objective_str,
+    )
+
+
+def _iter_dump_nodes(structure: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
+    stack = [structure]
+    while stack:
+        node = stack.pop()
+        yield node
+        if "split_index" in node:
+            stack.append(node["left_child"])
+            stack.append(node["right_child"])
+
+
+def _model_string_thresholds(booster: lightgbm.Booster) -> list[list[float]]:
+    """Exact (unclipped) thresholds per tree, indexed by ``split_index``."""
+    result: list[list[float]] = []
+    for line in booster.model_to_string().splitlines():
+        if line.startswith("Tree="):
+            result.append([])
+        elif line.startswith("threshold=") and result:
+            result[-1] = [float(tok) for tok in line[len("threshold=") :].split()]
+    return result
+
+
+def _convert_tree(
+    structure: Mapping[str, Any],
+    num_features: int,
+    zero_columns: dict[int, int],
+    exact_thresholds: Sequence[float] | None,
+    tree_pos: int,
+) -> _Tree:
+    nodes: list[_Split | _Leaf | None] = []
+    # (dump node, slot in `nodes`, depth of that node)
+    stack: list[tuple[Mapping[str, Any], int, int]] = [(structure, 0, 0)]
+    nodes.append(None)
+    depth = 0
+    while stack:
+        node, slot, level = stack.pop()
+        if "split_index" not in node:
+            if "leaf_value" not in node:
+                raise ValueError(f"tree {tree_pos}: malformed node without leaf_value")
+            nodes[slot] = _Leaf(float(node["leaf_value"]))
+            depth = max(depth, level)
+            continue
+        if node.get("decision_type", "<=") != "<=":
+            raise ValueError(
+                f"categorical splits are not supported (tree {tree_pos} has decision_type "
+                f"{node.get('decision_type')!r})"
+            )
+        feature = int(node["split_feature"])
+        if not 0 <= feature < num_features:
+            raise ValueError(f"tree {tree_pos}: split feature {feature} out of range")
+        threshold = float(node["threshold"])
+        if exact_thresholds is not None:
+            threshold = float(exact_thresholds[int(node["split_index"])])
+        column, norm_threshold, nan_left = _normalize_split(
+            feature,
+            threshold,
+            str(node.get("missing_type", "None")),
+            bool(node.get("default_left", True)),
+            num_features,
+            zero_columns,
+            tree_pos,
+        )
+        left_slot = len(nodes)
+        right_slot = left_slot + 1
+        nodes.extend([None, None])
+        nodes[slot] = _Split(column, norm_threshold, nan_left, left_slot, right_slot)
+        stack.append((node["right_child"], right_slot, level + 1))
+        stack.append((node["left_child"], left_slot, level + 1))
+    done = tuple(n for n in nodes if n is not None)
+    if len(done) != len(nodes):
+        raise ValueError(f"tree {tree_pos}: malformed tree structure")
+    return _Tree(nodes=done, depth=depth)
+
+
+def _move_off_zero(threshold: float) -> float:
+    """Threshold ``t'`` with ``x <= t'`` iff ``zeroed(x) <= threshold`` for every non-NaN x.
+
+    ``zeroed`` is LightGBM's input filter, which reads ``|x| <= kZeroThreshold`` as 0.0.
+    """
+    if -_K_ZERO <= threshold < 0.0:
+        return _BELOW_NEG_K_ZERO
+    if 0.0 <= threshold < _K_ZERO:
+        return _K_ZERO
+    return threshold
+
+
+def _normalize_split(
+    feature: int,
+    threshold: float,
+    missing_type: str,
+    default_left: bool,
+    num_features: int,
+    zero_columns: dict[int, int],
+    tree_pos: int,
+) -> tuple[int, float, bool]:
+    """Map one LightGBM numerical split onto ``(column, threshold, nan_left)``."""
+    if math.isnan(threshold):
+        raise ValueError(f"tree {tree_pos}: NaN split threshold")
+    if missing_type == "None":
+        # NaN is read as 0.0, which then goes wherever 0.0 goes.
+        return feature, _move_off_zero(threshold), threshold >= 0.0
+    if missing_type == "NaN":
+        return feature, _move_off_zero(threshold), default_left
+    if missing_type == "Zero":
+        # NaN and |x| <= kZeroThreshold both take the default side.
+        if default_left and threshold >= -_K_ZERO:
+            return feature, max(threshold, _K_ZERO), True
+        if not default_left and threshold < _K_ZERO:
+            return feature, min(threshold, _BELOW_NEG_K_ZERO), False
+        column = zero_columns.setdefault(feature, num_features + len(zero_columns))
+        return column, threshold, default_left
+    raise ValueError(f"tree {tree_pos}: unknown missing_type {missing_type!r}")
+
+
+def _parse_objective(objective: str, booster: lightgbm.Booster) -> _Transform:
+    tokens = objective.split()
+    if not tokens:  # custom objective: predict() returns the raw score
+        return _Transform("identity")
+    name = tokens[0]
+    options = dict(tok.split(":", 1) for tok in tokens[1:] if ":" in tok)
+    flags = {tok for tok in tokens[1:] if ":" not in tok}
+    if name in _UNSUPPORTED_OBJECTIVES:
+        raise ValueError(_UNSUPPORTED_OBJECTIVES[name])
+    if name in ("binary", "cross_entropy", "xentropy"):
+        if "sqrt" in flags:
+            raise ValueError(f"objective {objective!r} with sqrt transform is not supported")
+        if name != "binary":
+            return _Transform("sigmoid", 1.0)
+        return _Transform("sigmoid", _resolve_sigmoid(booster, float(options.get("sigmoid", 1))))
+    if name in _EXP_OBJECTIVES:
+        if "sqrt" in flags:
+            raise ValueError(f"objective {objective!r} with sqrt transform is not supported")
+        return _Transform("exp")
+    if name in _IDENTITY_OBJECTIVES:
+        return _Transform("signed_square" if "sqrt" in flags else "identity")
+    raise ValueError(f"objective {objective!r} is not supported")
+
+
+def _resolve_sigmoid(booster: lightgbm.Booster, parsed: float) -> float:
+    """Pick the sigmoid slope ``booster.predict`` really uses.
+
+    The objective string prints ``sigmoid`` with 6 significant digits, which is what a
+    booster loaded from a model string predicts with; a booster still holding its
+    training objective (``keep_training_booster=True``) uses the full-precision
+    parameter. When the two differ, the candidate reproducing ``booster.predict`` on a
+    few probe rows wins.
+    """
+    candidates = [parsed]
+    param = booster.params.get("sigmoid")
+    if param is not None:
+        try:
+            value = float(param)
+        except (TypeError, ValueError):
+            value = parsed
+        if value != parsed and math.isfinite(value) and value > 0:
+            candidates.append(value)
+    if len(candidates) == 1:
+        return parsed
+    rng = np.random.default_rng(0)
+    probe = rng.normal(scale=3.0, size=(64, booster.num_feature()))
+    raw = np.asarray(booster.predict(probe, raw_score=True), dtype=np.float64)
+    prob = np.asarray(booster.predict(probe), dtype=np.float64)
+    errors = [float(np.max(np.abs(1.0 / (1.0 + np.exp(-c * raw)) - prob))) for c in candidates]
+    return candidates[int(np.argmin(errors))]
+
+
+# --------------------------------------------------------------------------------------
+# Graph building helpers
+# --------------------------------------------------------------------------------------
+
+
+class _GraphBuilder:
+    def __init__(self) -> None:
+        self.nodes: list[onnx.NodeProto] = []
+        self.initializers: list[onnx.TensorProto] = []
+        self._names: set[str] = set()
+
+    def name(self, hint: str) -> str:
+        candidate = hint
+        i = 0
+        while candidate in self._names:
+            i += 1
+            candidate = f"{hint}_{i}"
+        self._names.add(candidate)
+        return candidate
+
+    def const(self, hint: str, array: np.ndarray) -> str:
+        name = self.name(hint)
+        self.initializers.append(numpy_helper.from_array(np.asarray(array), name))
+        return name
+
+    def op(
+        self,
+        op_type: str,
+        inputs: Sequence[str],
+        hint: str,
+        *,
+        output: str | None = None,
+        domain: str = "",
+        **attrs: Any,
+    ) -> str:
+        out = output if output is not None else self.name(hint)
+        if output is not None:
+            self._names.add(output)
+        self.nodes.append(
+            helper.make_node(
+                op_type,
+                list(inputs),
+                [out],
+                name=self.name(f"{op_type}_{hint}"),
+                domain=domain,
+                **attrs,
+            )
+        )
+        return out
+
+
+def _zero_as_missing_base(builder: _GraphBuilder, ensemble: _Ensemble) -> str:
+    """Input followed by the zero-as-missing columns (``|x| <= kZeroThreshold`` -> NaN)."""
+    if not ensemble.zero_columns:
+        return INPUT_NAME
+    cols = builder.const("zero_cols", np.asarray(ensemble.zero_columns, dtype=np.int64))
+    selected = builder.op("Gather", [INPUT_NAME, cols], "zero_sel", axis=1)
+    magnitude = builder.op("Abs", [selected], "zero_abs")
+    k_zero = builder.const("k_zero", np.asarray(_K_ZERO, dtype=np.float64))
+    is_zero = builder.op("LessOrEqual", [magnitude, k_zero], "zero_mask")
+    nan = builder.const("nan", np.asarray(np.nan, dtype=np.float64))
+    as_missing = builder.op("Where", [is_zero, nan, selected], "zero_as_nan")
+    return builder.op("Concat", [INPUT_NAME, as_missing], "base_input", axis=1)
+
+
+def _finish_model(
+    builder: _GraphBuilder, ensemble: _Ensemble, raw_sum: str, graph_kind: GraphKind
+) -> onnx.ModelProto:
+    # LightGBM's raw score is the plain sum over trees, also for average_output models,
+    # whose predict() divides by the number of iterations before the output transform.
+    builder.op("Identity", [raw_sum], "raw", output=RAW_OUTPUT_NAME)
+    raw = raw_sum
+    if ensemble.average_divisor is not None:
+        divisor = builder.const("iterations", np.asarray(ensemble.average_divisor, np.float64))
+        raw = builder.op("Div", [raw_sum, divisor], "average")
+
+    transform = ensemble.transform
+    if transform.kind == "identity":
+        builder.op("Identity", [raw], "prediction", output=OUTPUT_NAME)
+    elif transform.kind == "exp":
+        builder.op("Exp", [raw], "prediction", output=OUTPUT_NAME)
+    elif transform.kind == "signed_square":
+        magnitude = builder.op("Abs", [raw], "raw_abs")
+        builder.op("Mul", [raw, magnitude], "prediction", output=OUTPUT_NAME)
+    else:  # sigmoid: 1 / (1 + exp(-sigmoid * raw)), LightGBM's formula
+        slope = builder.const("neg_sigmoid", np.asarray(-transform.sigmoid, np.float64))
+        one = builder.const("one", np.asarray(1.0, np.float64))
+        scaled = builder.op("Mul", [raw, slope], "scaled")
+        expd = builder.op("Exp", [scaled], "exp")
+        denom = builder.op("Add", [expd, one], "denom")
+        builder.op("Div", [one, denom], "prediction", output=OUTPUT_NAME)
+
+    graph = helper.make_graph(
+        builder.nodes,
+        f"lightgbm_{graph_kind}",
+        [
+            helper.make_tensor_value_info(
+                INPUT_NAME, TensorProto.DOUBLE, ["N", ensemble.num_features]
+            )
+        ],
+        [
+            helper.make_tensor_value_info(OUTPUT_NAME, TensorProto.DOUBLE, ["N"]),
+            helper.make_tensor_value_info(RAW_OUTPUT_NAME, TensorProto.DOUBLE, ["N"]),
+        ],
+        initializer=builder.initializers,
+    )
+    opsets = [helper.make_opsetid("", ONNX_OPSET)]
+    if any(node.domain == "ai.onnx.ml" for node in builder.nodes):
+        opsets.append(helper.make_opsetid("ai.onnx.ml", ML_OPSET))
+    model = helper.make_model(
+        graph,
+        opset_imports=opsets,
+        producer_name="purchasing_power.export",
+        doc_string=(
+            f"LightGBM booster ({ensemble.objective or 'custom objective'}, "
+            f"{len(ensemble.trees)} trees) exported as a {graph_kind} graph"
+        ),
+    )
+    model.ir_version = IR_VERSION
+    helper.set_model_props(
+        model,
+        {
+            "graph_kind": graph_kind,
+            "lightgbm_objective": ensemble.objective,
+            "num_trees": str(len(ensemble.trees)),
+            "output_transform": transform.kind,
+        },
+    )
+    return model
+
+
+# --------------------------------------------------------------------------------------
+# graph="tree_ensemble"
+# --------------------------------------------------------------------------------------
+
+
+def _build_tree_ensemble_model(ensemble: _Ensemble) -> onnx.ModelProto:
+    featureids: list[int] = []
+    splits: list[float] = []
+    truenodeids: list[int] = []
+    falsenodeids: list[int] = []
+    trueleafs: list[int] = []
+    falseleafs: list[int] = []
+    missing_tracks_true: list[int] = []
+    leaf_weights: list[float] = []
+    tree_roots: list[int] = []
+
+    for tree in ensemble.trees:
+        tree_roots.append(len(featureids))
+        root = tree.nodes[0]
+        if isinstance(root, _Leaf):
+            # A single entry whose two branches reference the same leaf (see the spec).
+            featureids.append(0)
+            splits.append(0.0)
+            truenodeids.append(len(leaf_weights))
+            falsenodeids.append(len(leaf_weights))
+            trueleafs.append(1)
+            falseleafs.append(1)
+            missing_tracks_true.append(0)
+            leaf_weights.append(root.value)
+            continue
+        # Global position of each local split node / leaf.
+        node_pos: dict[int, int] = {}
+        leaf_pos: dict[int, int] = {}
+        base = len(featureids)
+        for local, node in enumerate(tree.nodes):
+            if isinstance(node, _Split):
+                node_pos[local] = base + len(node_pos)
+        for local, node in enumerate(tree.nodes):
+            if isinstance(node, _Leaf):
+                leaf_pos[local] = len(leaf_weights)
+                leaf_weights.append(node.value)
+        for node in tree.nodes:
+            if not isinstance(node, _Split):
+                continue
+            featureids.append(node.column)
+            splits.append(node.threshold)
+            missing_tracks_true.append(int(node.nan_left))
+            for child, ids, leafs in (
+                (node.left, truenodeids, trueleafs),
+                (node.right, falsenodeids, falseleafs),
+            ):
+                if child in leaf_pos:
+                    ids.append(leaf_pos[child])
+                    leafs.append(1)
+                else:
+                    ids.append(node_pos[child])
+                    leafs.append(0)
+
+    builder = _GraphBuilder()
+    base_input = _zero_as_missing_base(builder, ensemble)
+    scores = builder.op(
+        "TreeEnsemble",
+        [base_input],
+        "tree_ensemble",
+        domain="ai.onnx.ml",
+        aggregate_function=1,  # SUM
+        post_transform=0,  # NONE
+        n_targets=1,
+        tree_roots=tree_roots,
+        nodes_featureids=featureids,
+        nodes_splits=numpy_helper.from_array(np.asarray(splits, dtype=np.float64)),
+        nodes_modes=numpy_helper.from_array(np.zeros(len(featureids), dtype=np.uint8)),
+        nodes_truenodeids=truenodeids,
+        nodes_falsenodeids=falsenodeids,
+        nodes_trueleafs=trueleafs,
+        nodes_falseleafs=falseleafs,
+        nodes_missing_value_tracks_true=missing_tracks_true,
+        leaf_targetids=[0] * len(leaf_weights),
+        leaf_weights=numpy_helper.from_array(np.asarray(leaf_weights, dtype=np.float64)),
+    )
+    axes = builder.const("axis1", np.asarray([1], dtype=np.int64))
+    raw_sum = builder.op("Squeeze", [scores, axes], "raw_sum")
+    return _finish_model(builder, ensemble, raw_sum, "tree_ensemble")
+
+
+# --------------------------------------------------------------------------------------
+# graph="tensor"
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _PackedTrees:
+    """Padded node tables, flattened to ``[T * width]``; global id = tree * width + local.
+
+    A node sends a row to ``true_child`` iff ``x[column] <= threshold`` where ``x`` is the
+    input extended with the zero-as-missing and the negated columns. NaN always fails the
+    comparison, so ``false_child`` is the NaN side. Leaves and padding point to themselves.
+    """
+
+    width: int
+    depth: int
+    column: np.ndarray
+    threshold: np.ndarray
+    true_child: np.ndarray
+    false_child: np.ndarray
+    leaf_value: np.ndarray
+    negated_columns: tuple[int, ...]  # base columns whose negation is appended
+
+
+def _pack_trees(ensemble: _Ensemble) -> _PackedTrees:
+    num_trees = len(ensemble.trees)
+    width = max(len(tree.nodes) for tree in ensemble.trees)
+    depth = max(tree.depth for tree in ensemble.trees)
+    size = num_trees * width
+    base_width = ensemble.num_features + len(ensemble.zero_columns)
+
+    ids = np.arange(size, dtype=np.int64)
+    column = np.zeros(size, dtype=np.int64)
+    threshold = np.full(size, np.inf, dtype=np.float64)
+    true_child = ids.copy()
+    false_child = ids.copy()
+    leaf_value = np.zeros(size, dtype=np.float64)
+    negated: dict[int, int] = {}  # base column -> extended column
+
+    for t, tree in enumerate(ensemble.trees):
+        offset = t * width
+        for local, node in enumerate(tree.nodes):
+            g = offset + local
+            if isinstance(node, _Leaf):
+                leaf_value[g] = node.value
+                continue
+            left, right = offset + node.left, offset + node.right
+            if not node.nan_left:
+                column[g] = node.column
+                threshold[g] = node.threshold
+                true_child[g], false_child[g] = left, right
+            elif node.threshold == np.inf:
+                # Every value (and NaN) goes left.
+                true_child[g], false_child[g] = left, left
+            else:
+                # x > t  <=>  -x <= -nextafter(t, +inf); NaN fails -> false child = left.
+                column[g] = negated.setdefault(node.column, base_width + len(negated))
+                threshold[g] = -float(np.nextafter(node.threshold, np.inf))
+                true_child[g], false_child[g] = right, left
+
+    index_dtype = np.int32 if size < 2**31 - 1 else np.int64
+    return _PackedTrees(
+        width=width,
+        depth=depth,
+        column=column.astype(index_dtype),
+        threshold=threshold,
+        true_child=true_child.astype(index_dtype),
+        false_child=false_child.astype(index_dtype),
+        leaf_value=leaf_value,
+        negated_columns=tuple(sorted(negated, key=negated.__getitem__)),
+    )
+
+
+def _build_tensor_model(ensemble: _Ensemble) -> onnx.ModelProto:
+    packed = _pack_trees(ensemble)
+    num_trees = len(ensemble.trees)
+    builder = _GraphBuilder()
+
+    extended = _zero_as_missing_base(builder, ensemble)
+    if packed.negated_columns:
+        cols = builder.const("neg_cols", np.asarray(packed.negated_columns, dtype=np.int64))
+        selected = builder.op("Gather", [extended, cols], "neg_sel", axis=1)
+        negated = builder.op("Neg", [selected], "neg")
+        extended = builder.op("Concat", [extended, negated], "extended_input", axis=1)
+
+    roots = np.arange(num_trees, dtype=np.int64) * packed.width
+    if packed.depth == 0:
+        rows = builder.op("Shape", [INPUT_NAME], "rows", start=0, end=1)
+        n_trees = builder.const("num_trees", np.asarray([num_trees], dtype=np.int64))
+        shape = builder.op("Concat", [rows, n_trees], "node_shape", axis=0)
+        root_ids = builder.const("roots", roots.astype(packed.column.dtype))
+        node = builder.op("Expand", [root_ids, shape], "level0")
+    else:
+        # Level 0: every row is at the root, so read root data straight from constants.
+        root_cols = builder.const("root_columns", packed.column[roots].astype(np.int64))
+        x = builder.op("Gather", [extended, root_cols], "x0", axis=1)  # [N, T]
+        root_thr = builder.const("root_threshold", packed.threshold[roots])
+        go_true = builder.op("LessOrEqual", [x, root_thr], "cmp0")
+        root_true = builder.const("root_true", packed.true_child[roots])
+        root_false = builder.const("root_false", packed.false_child[roots])
+        node = builder.op("Where", [go_true, root_true, root_false], "level1")
+        if packed.depth > 1:
+            column = builder.const("node_column", packed.column)
+            threshold = builder.const("node_threshold", packed.threshold)
+            true_child = builder.const("node_true", packed.true_child)
+            false_child = builder.const("node_false", packed.false_child)
+        for level in range(1, packed.depth):
+            col = builder.op("Gather", [column, node], f"col{level}")
+            x = builder.op("GatherElements", [extended, col], f"x{level}", axis=1)
+            thr = builder.op("Gather", [threshold, node], f"thr{level}")
+            go_true = builder.op("LessOrEqual", [x, thr], f"cmp{level}")
+            t_child = builder.op("Gather", [true_child, node], f"true{level}")
+            f_child = builder.op("Gather", [false_child, node], f"false{level}")
+            node = builder.op("Where", [go_true, t_child, f_child], f"level{level + 1}")
+
+    leaf_value = builder.const("node_value", packed.leaf_value)
+    values = builder.op("Gather", [leaf_value, node], "leaf_values")  # [N, T]
+    axes = builder.const("axis1", np.asarray([1], dtype=np.int64))
+    raw_sum = builder.op("ReduceSum", [values, axes], "raw_sum", keepdims=0)
+    return _finish_model(builder, ensemble, raw_sum, "tensor")

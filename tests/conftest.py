@@ -1,0 +1,27 @@
+"""Shared fixtures: real dbt runs into temporary warehouses on small generated data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from dbt_runner import DbtProject, make_project
+
+
+@pytest.fixture(scope="session")
+def small_raw(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small shop in the input contract: about 1,000 users over 300 days, with dirty rows."""
+    from purchasing_power.generate import GeneratorSettings, generate
+
+    out = tmp_path_factory.mktemp("raw")
+    generate(out, settings=GeneratorSettings(users=1000, days=300, seed=7, dirty_fraction=0.01))
+    return out
+
+
+@pytest.fixture(scope="session")
+def built(small_raw: Path, tmp_path_factory: pytest.TempPathFactory) -> DbtProject:
+    """One full `dbt build` (seeds, models, Python steps, every dbt test) on the small shop."""
+    project = make_project(tmp_path_factory.mktemp("build"))
+    project.run("build", vars={"raw_path": str(small_raw), "horizon_days": 60})
+    return project

@@ -1,0 +1,59 @@
+"""Run dbt from the repo root into a warehouse, artifacts and target folder of a test's own."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+DBT = Path(sys.executable).with_name("dbt")
+
+
+@dataclass(frozen=True)
+class DbtProject:
+    """A place to run dbt from the repo root into a warehouse and artifacts of its own."""
+
+    root: Path
+    warehouse: Path
+    artifacts: Path
+    work: Path
+
+    def run(self, *args: str, vars: dict | None = None, check: bool = True):
+        env = {
+            **os.environ,
+            "DO_NOT_TRACK": "1",
+            "DBT_PROFILES_DIR": str(self.root),
+            "PURCHASING_POWER_DB": str(self.warehouse),
+        }
+        all_vars = {"artifacts_path": str(self.artifacts), **(vars or {})}
+        command = [
+            str(DBT),
+            *args,
+            "--vars",
+            json.dumps(all_vars),
+            "--target-path",
+            str(self.work / "target"),
+            "--log-path",
+            str(self.work / "logs"),
+            "--no-use-colors",
+        ]
+        result = subprocess.run(
+            command, cwd=self.root, env=env, capture_output=True, text=True, check=False
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(f"dbt {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+        return result
+
+
+def make_project(base: Path, *, root: Path = REPO) -> DbtProject:
+    base.mkdir(parents=True, exist_ok=True)
+    return DbtProject(
+        root=root,
+        warehouse=base / "warehouse.duckdb",
+        artifacts=base / "artifacts",
+        work=base,
+    )
