@@ -37,7 +37,7 @@ $(DEMO_DATA)/events.parquet: | $(INSTALLED)
 	$(BIN)/purchasing-power generate --out $(DEMO_DATA) --users $(DEMO_USERS) --days $(DEMO_DAYS)
 
 build: $(INSTALLED) $(DEMO_DATA)/events.parquet
-	$(BIN)/dbt build --quiet --no-use-colors
+	$(BIN)/dbt build --no-use-colors
 
 summary: $(INSTALLED)
 	$(BIN)/purchasing-power summary
