@@ -13,6 +13,7 @@
         'count_cart_adds',
         'count_cart_removals',
         'count_purchase_lines',
+        'count_purchase_days',
         'sum_purchase_quantity',
         'sum_purchase_amount',
         'count_orders',

@@ -84,6 +84,7 @@ events_summarized as (
         count(*) filter (where event_type = 'add_to_cart') as count_cart_adds,
         count(*) filter (where event_type = 'remove_from_cart') as count_cart_removals,
         count(*) filter (where event_type = 'purchase') as count_purchase_lines,
+        cast(count(*) filter (where event_type = 'purchase') > 0 as integer) as count_purchase_days,
         coalesce(sum(quantity) filter (where event_type = 'purchase'), 0) as sum_purchase_quantity,
         coalesce(sum(amount) filter (where event_type = 'purchase'), 0) as sum_purchase_amount,
         count(*) filter (where event_type = 'refund') as count_refunds,

@@ -17,6 +17,7 @@ int_user_days_accumulated as (
             cumulative_{{ measure }},
         {% endfor -%}
         first_activity_date,
+        first_purchase_date,
         last_purchase_date,
         max_order_amount
     from {{ ref('int_user_days_accumulated') }}
@@ -42,6 +43,7 @@ totals_at_cutoff as (
         {% endfor -%}
         int_user_days_accumulated.activity_date as last_activity_date,
         int_user_days_accumulated.first_activity_date,
+        int_user_days_accumulated.first_purchase_date,
         int_user_days_accumulated.last_purchase_date,
         int_user_days_accumulated.max_order_amount
     from int_users_joined_to_cutoffs
@@ -101,6 +103,7 @@ windows_differenced as (
         {% endfor -%}
         totals_at_cutoff.last_activity_date,
         totals_at_cutoff.first_activity_date,
+        totals_at_cutoff.first_purchase_date,
         totals_at_cutoff.last_purchase_date,
         totals_at_cutoff.max_order_amount
     from totals_at_cutoff
@@ -122,6 +125,7 @@ lifetime_listed as (
         {% endfor -%}
         last_activity_date,
         first_activity_date,
+        first_purchase_date,
         last_purchase_date,
         max_order_amount
     from totals_at_cutoff

@@ -32,6 +32,8 @@ totals_accumulated as (
             ) as cumulative_{{ measure }},
         {% endfor -%}
         min(activity_date) over user_history as first_activity_date,
+        min(case when count_purchase_lines > 0 then activity_date end) over user_history
+            as first_purchase_date,
         max(case when count_purchase_lines > 0 then activity_date end) over user_history
             as last_purchase_date,
         max(max_order_amount) over user_history as max_order_amount
