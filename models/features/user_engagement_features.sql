@@ -1,4 +1,7 @@
-{#- Browsing, carts and sessions: one row per user_id and cutoff_date. -#}
+{#-
+    Browsing, searching, carts, sessions and the funnel between them, and when
+    in the week and day the user is active: one row per user_id and cutoff_date.
+-#}
 with
 
 int_user_activity_windowed as (
@@ -16,7 +19,9 @@ int_user_activity_windowed as (
         count_purchase_lines,
         count_sessions,
         sum_session_minutes,
-        count_active_days
+        count_active_days,
+        count_weekend_events,
+        count_evening_events
     from {{ ref('int_user_activity_windowed') }}
 
 ),
@@ -35,6 +40,9 @@ windows_pivoted as (
                 as count_sessions_{{ window_days }}d,
         {% endfor -%}
         max(count_events) filter (where window_days = 30) as count_events_30d,
+        max(count_clicks) filter (where window_days = 30) as count_clicks_30d,
+        max(count_searches) filter (where window_days = 30) as count_searches_30d,
+        max(count_sessions) filter (where window_days is null) as count_sessions_lifetime,
         max(count_active_days) filter (where window_days = 90) as count_active_days_90d,
         max(count_cart_adds) filter (where window_days = 90)
         / nullif(max(count_views) filter (where window_days = 90), 0)
@@ -44,7 +52,16 @@ windows_pivoted as (
             as ratio_purchase_lines_to_cart_adds_90d,
         max(sum_session_minutes) filter (where window_days = 90)
         / nullif(max(count_sessions) filter (where window_days = 90), 0)
-            as avg_session_minutes_90d
+            as avg_session_minutes_90d,
+        1 - max(count_purchase_lines) filter (where window_days = 90)
+        / nullif(max(count_cart_adds) filter (where window_days = 90), 0)
+            as share_cart_adds_abandoned_90d,
+        max(count_weekend_events) filter (where window_days = 90)
+        / nullif(max(count_events) filter (where window_days = 90), 0)
+            as share_weekend_events_90d,
+        max(count_evening_events) filter (where window_days = 90)
+        / nullif(max(count_events) filter (where window_days = 90), 0)
+            as share_evening_events_90d
     from int_user_activity_windowed
     group by user_id, cutoff_date
 

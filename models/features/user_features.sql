@@ -29,12 +29,40 @@ user_engagement_features as (
 
 ),
 
+user_price_level_features as (
+
+    select * from {{ ref('user_price_level_features') }}
+
+),
+
+user_breadth_features as (
+
+    select * from {{ ref('user_breadth_features') }}
+
+),
+
+user_review_features as (
+
+    select * from {{ ref('user_review_features') }}
+
+),
+
+user_profile_features as (
+
+    select * from {{ ref('user_profile_features') }}
+
+),
+
 families_joined as (
 
     select
         int_users_joined_to_cutoffs.*,
         user_purchase_features.* exclude (user_id, cutoff_date),  -- noqa: RF02
-        user_engagement_features.* exclude (user_id, cutoff_date)  -- noqa: RF02
+        user_engagement_features.* exclude (user_id, cutoff_date),  -- noqa: RF02
+        user_price_level_features.* exclude (user_id, cutoff_date),  -- noqa: RF02
+        user_breadth_features.* exclude (user_id, cutoff_date),  -- noqa: RF02
+        user_review_features.* exclude (user_id, cutoff_date),  -- noqa: RF02
+        user_profile_features.* exclude (user_id, cutoff_date)  -- noqa: RF02
     from int_users_joined_to_cutoffs
     left join user_purchase_features
         on
@@ -44,6 +72,22 @@ families_joined as (
         on
             int_users_joined_to_cutoffs.user_id = user_engagement_features.user_id
             and int_users_joined_to_cutoffs.cutoff_date = user_engagement_features.cutoff_date
+    left join user_price_level_features
+        on
+            int_users_joined_to_cutoffs.user_id = user_price_level_features.user_id
+            and int_users_joined_to_cutoffs.cutoff_date = user_price_level_features.cutoff_date
+    left join user_breadth_features
+        on
+            int_users_joined_to_cutoffs.user_id = user_breadth_features.user_id
+            and int_users_joined_to_cutoffs.cutoff_date = user_breadth_features.cutoff_date
+    left join user_review_features
+        on
+            int_users_joined_to_cutoffs.user_id = user_review_features.user_id
+            and int_users_joined_to_cutoffs.cutoff_date = user_review_features.cutoff_date
+    left join user_profile_features
+        on
+            int_users_joined_to_cutoffs.user_id = user_profile_features.user_id
+            and int_users_joined_to_cutoffs.cutoff_date = user_profile_features.cutoff_date
 
 )
 

@@ -1,4 +1,7 @@
-{#- Recency, frequency and monetary value: one row per user_id and cutoff_date. -#}
+{#-
+    Recency, frequency and monetary value, spend trend and purchase rhythm: one
+    row per user_id and cutoff_date.
+-#}
 with
 
 int_user_activity_windowed as (
@@ -17,7 +20,10 @@ int_user_activity_windowed as (
         first_activity_date,
         first_purchase_date,
         last_purchase_date,
-        max_order_amount
+        max_order_amount,
+        count_purchase_gaps,
+        sum_purchase_gap_days,
+        sum_squared_purchase_gap_days
     from {{ ref('int_user_activity_windowed') }}
 
 ),
@@ -36,7 +42,7 @@ windows_pivoted as (
                 as count_orders_{{ window_days }}d,
         {% endfor -%}
         max(count_orders) filter (where window_days is null) as count_orders_lifetime,
-        {% for window_days in [30, 90, 365] -%}
+        {% for window_days in [30, 60, 90, 365] -%}
             max(sum_purchase_amount) filter (where window_days = {{ window_days }})
                 as sum_purchase_amount_{{ window_days }}d,
         {% endfor -%}
@@ -61,6 +67,31 @@ windows_pivoted as (
     from int_user_activity_windowed
     group by user_id, cutoff_date
 
+),
+
+trend_and_rhythm_added as (
+
+    select
+        windows_pivoted.*,
+        windows_pivoted.sum_purchase_amount_30d
+        / nullif(
+            windows_pivoted.sum_purchase_amount_60d - windows_pivoted.sum_purchase_amount_30d, 0
+        )
+            as ratio_spend_30d_to_previous_30d,
+        gaps.sum_purchase_gap_days / nullif(gaps.count_purchase_gaps, 0)
+            as avg_days_between_purchases_lifetime,
+        sqrt(greatest(
+            gaps.sum_squared_purchase_gap_days / nullif(gaps.count_purchase_gaps, 0)
+            - pow(gaps.sum_purchase_gap_days / nullif(gaps.count_purchase_gaps, 0), 2),
+            0
+        )) as std_days_between_purchases_lifetime
+    from windows_pivoted
+    inner join int_user_activity_windowed as gaps
+        on
+            windows_pivoted.user_id = gaps.user_id
+            and windows_pivoted.cutoff_date = gaps.cutoff_date
+            and gaps.window_days is null
+
 )
 
-select * from windows_pivoted
+select * from trend_and_rhythm_added

@@ -1,7 +1,31 @@
 {#-
     The compact base of every point-in-time feature: one row per user and day with
-    activity. Sessions count on the day they start.
+    activity, holding only additive measures. Sessions count on the day they
+    start, orders on the day they start. Each purchase line is priced against its
+    category's reference price of that month (from earlier purchases only) and
+    each review scored with the sentiment lexicon seed.
+
+    Incremental: a rerun rebuilds only the days from the last built day minus
+    var('user_days_lookback_days') (late-arriving events, and back to the start of
+    any session or order reaching into them), replacing those days whole; events
+    older than that need `dbt build --full-refresh`.
 -#}
+{%- if is_incremental() -%}
+    {#- From the last built day minus the lookback, stretched back to the start of any
+        session or order that reaches into it, so a late event joining an earlier
+        session rebuilds that session's day too. -#}
+    {%- set rebuild_from -%}
+        (
+            select least(min(cast(session_started_at as date)), min(order_started_date))
+            from {{ ref('int_events_sessionized') }}
+            where event_date >= (
+                select max(activity_date) - {{ var('user_days_lookback_days') | int }}
+                from {{ this }}
+            )
+        )
+    {%- endset -%}
+{%- endif %}
+
 with
 
 int_events_sessionized as (
@@ -11,13 +35,99 @@ int_events_sessionized as (
         event_at,
         event_date,
         event_type,
+        category,
+        price,
         amount,
         quantity,
-        order_id,
-        event_id,
         rating,
-        session_key
+        review_text,
+        session_key,
+        session_started_at,
+        order_started_date,
+        coalesce(order_id, event_id) as order_key
     from {{ ref('int_events_sessionized') }}
+    {% if is_incremental() -%}
+        -- a session or order starting on a rebuilt day has all its events there too
+        where event_date >= {{ rebuild_from }}
+    {%- endif %}
+
+),
+
+int_category_months_priced as (
+
+    select
+        category,
+        month_start_date,
+        reference_unit_price,
+        is_premium_category
+    from {{ ref('int_category_months_priced') }}
+
+),
+
+sentiment_lexicon as (
+
+    select
+        term,
+        sentiment_weight
+    from {{ ref('sentiment_lexicon') }}
+
+),
+
+purchase_lines_priced as (
+
+    select
+        int_events_sessionized.user_id,
+        int_events_sessionized.event_date as activity_date,
+        int_events_sessionized.price / int_category_months_priced.reference_unit_price
+            as relative_unit_price,
+        int_category_months_priced.is_premium_category
+    from int_events_sessionized
+    inner join int_category_months_priced
+        on
+            int_events_sessionized.category = int_category_months_priced.category
+            and cast(date_trunc('month', int_events_sessionized.event_date) as date)
+            = int_category_months_priced.month_start_date
+    where
+        int_events_sessionized.event_type = 'purchase'
+        and int_events_sessionized.price > 0
+
+),
+
+purchase_prices_summarized as (
+
+    select
+        user_id,
+        activity_date,
+        count(*) as count_priced_purchase_lines,
+        {{ sum_exactly('relative_unit_price', scale=9) }} as sum_relative_unit_price,
+        count(*) filter (where relative_unit_price > 1) as count_lines_above_category_median,
+        count(*) filter (where is_premium_category) as count_premium_category_lines
+    from purchase_lines_priced
+    group by user_id, activity_date
+
+),
+
+review_terms_listed as (
+
+    select
+        user_id,
+        event_date as activity_date,
+        unnest(regexp_split_to_array(lower(review_text), '[^a-z]+')) as term
+    from int_events_sessionized
+    where event_type = 'review' and review_text is not null
+
+),
+
+review_sentiment_summarized as (
+
+    select
+        review_terms_listed.user_id,
+        review_terms_listed.activity_date,
+        {{ sum_exactly('sentiment_lexicon.sentiment_weight') }} as sum_review_sentiment
+    from review_terms_listed
+    inner join sentiment_lexicon
+        on review_terms_listed.term = sentiment_lexicon.term
+    group by review_terms_listed.user_id, review_terms_listed.activity_date
 
 ),
 
@@ -26,10 +136,13 @@ sessions_bounded as (
     select
         user_id,
         session_key,
-        min(event_at) as session_started_at,
+        session_started_at,
         max(event_at) as session_ended_at
     from int_events_sessionized
-    group by user_id, session_key
+    {% if is_incremental() -%}
+        where cast(session_started_at as date) >= {{ rebuild_from }}
+    {%- endif %}
+    group by user_id, session_key, session_started_at
 
 ),
 
@@ -51,11 +164,15 @@ orders_totalled as (
     -- purchase lines without an order_id are orders of their own
     select
         user_id,
-        min(event_date) as order_date,
-        sum(amount) as order_amount
+        order_started_date,
+        {{ sum_exactly('amount') }} as order_amount
     from int_events_sessionized
-    where event_type = 'purchase'
-    group by user_id, coalesce(order_id, event_id)
+    where
+        event_type = 'purchase'
+    {% if is_incremental() -%}
+            and order_started_date >= {{ rebuild_from }}
+        {%- endif %}
+    group by user_id, order_key, order_started_date
 
 ),
 
@@ -63,11 +180,11 @@ orders_summarized as (
 
     select
         user_id,
-        order_date as activity_date,
+        order_started_date as activity_date,
         count(*) as count_orders,
         max(order_amount) as max_order_amount
     from orders_totalled
-    group by user_id, order_date
+    group by user_id, order_started_date
 
 ),
 
@@ -84,13 +201,21 @@ events_summarized as (
         count(*) filter (where event_type = 'add_to_cart') as count_cart_adds,
         count(*) filter (where event_type = 'remove_from_cart') as count_cart_removals,
         count(*) filter (where event_type = 'purchase') as count_purchase_lines,
-        cast(count(*) filter (where event_type = 'purchase') > 0 as integer) as count_purchase_days,
-        coalesce(sum(quantity) filter (where event_type = 'purchase'), 0) as sum_purchase_quantity,
-        coalesce(sum(amount) filter (where event_type = 'purchase'), 0) as sum_purchase_amount,
+        cast(count(*) filter (where event_type = 'purchase') > 0 as integer)
+            as count_purchase_days,
+        coalesce(sum(quantity) filter (where event_type = 'purchase'), 0)
+            as sum_purchase_quantity,
+        coalesce({{ sum_exactly("case when event_type = 'purchase' then amount end") }}, 0)
+            as sum_purchase_amount,
         count(*) filter (where event_type = 'refund') as count_refunds,
-        coalesce(sum(amount) filter (where event_type = 'refund'), 0) as sum_refund_amount,
+        coalesce({{ sum_exactly("case when event_type = 'refund' then amount end") }}, 0)
+            as sum_refund_amount,
         count(*) filter (where event_type = 'review') as count_reviews,
-        coalesce(sum(rating) filter (where event_type = 'review'), 0) as sum_review_rating
+        count(*) filter (where event_type = 'review' and rating is not null) as count_ratings,
+        coalesce(sum(rating) filter (where event_type = 'review'), 0) as sum_review_rating,
+        count(*) filter (where event_type = 'review' and rating <= 2) as count_low_ratings,
+        count(*) filter (where isodow(event_at) >= 6) as count_weekend_events,
+        count(*) filter (where hour(event_at) >= 18) as count_evening_events
     from int_events_sessionized
     group by user_id, event_date
 
@@ -103,7 +228,16 @@ days_joined as (
         coalesce(orders_summarized.count_orders, 0) as count_orders,
         orders_summarized.max_order_amount,
         coalesce(sessions_summarized.count_sessions, 0) as count_sessions,
-        coalesce(sessions_summarized.sum_session_minutes, 0) as sum_session_minutes
+        coalesce(sessions_summarized.sum_session_minutes, 0) as sum_session_minutes,
+        coalesce(purchase_prices_summarized.count_priced_purchase_lines, 0)
+            as count_priced_purchase_lines,
+        coalesce(purchase_prices_summarized.sum_relative_unit_price, 0)
+            as sum_relative_unit_price,
+        coalesce(purchase_prices_summarized.count_lines_above_category_median, 0)
+            as count_lines_above_category_median,
+        coalesce(purchase_prices_summarized.count_premium_category_lines, 0)
+            as count_premium_category_lines,
+        coalesce(review_sentiment_summarized.sum_review_sentiment, 0) as sum_review_sentiment
     from events_summarized
     left join orders_summarized
         on
@@ -113,6 +247,14 @@ days_joined as (
         on
             events_summarized.user_id = sessions_summarized.user_id
             and events_summarized.activity_date = sessions_summarized.activity_date
+    left join purchase_prices_summarized
+        on
+            events_summarized.user_id = purchase_prices_summarized.user_id
+            and events_summarized.activity_date = purchase_prices_summarized.activity_date
+    left join review_sentiment_summarized
+        on
+            events_summarized.user_id = review_sentiment_summarized.user_id
+            and events_summarized.activity_date = review_sentiment_summarized.activity_date
 
 )
 

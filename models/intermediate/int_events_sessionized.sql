@@ -1,6 +1,8 @@
 {#-
     Clean events with a session key. A shop's own session_id wins; events without
-    one are cut into sessions at var('session_gap_minutes') of inactivity, per user.
+    one are cut into sessions at var('session_gap_minutes') of inactivity, per user
+    (a gap of exactly that long stays in the session). Each event also carries
+    when its session started and, for purchase lines, when its order started.
 -#}
 with
 
@@ -57,6 +59,23 @@ session_keys_assigned as (
         end as session_key
     from session_starts_marked
 
+),
+
+starts_attached as (
+
+    -- session facts count on the day a session starts and order facts on the day an
+    -- order starts, so an incremental rebuild of later days can tell what is theirs
+    select
+        *,
+        min(event_at) over (partition by session_key) as session_started_at,
+        case
+            when event_type = 'purchase'
+                then min(event_date) over (
+                    partition by user_id, event_type, coalesce(order_id, event_id)
+                )
+        end as order_started_date
+    from session_keys_assigned
+
 )
 
-select * from session_keys_assigned
+select * from starts_attached

@@ -4,7 +4,7 @@
     for the user's whole history before the cutoff. Only days strictly before the
     cutoff are ever read (the ASOF conditions are strict).
 -#}
-{%- set measures = get_user_day_measures() -%}
+{%- set measures = get_accumulated_measures() -%}
 
 with
 

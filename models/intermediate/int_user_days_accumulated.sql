@@ -1,6 +1,7 @@
 {#-
-    Running totals of every additive user-day measure, per user in date order,
-    plus running extremes (first activity, last purchase, largest order). A sum
+    Running totals of every additive user-day measure and of the gaps between
+    purchase days, per user in date order, plus running extremes (first activity,
+    first and last purchase, largest order). A sum
     over any window [start, cutoff) is the running total at the last active day
     before the cutoff minus the one at the last active day before the start: the
     cost of features grows with users x active days, not with events x cutoffs.
@@ -20,15 +21,46 @@ int_events_aggregated_to_user_days as (
 
 ),
 
+purchase_gaps_measured as (
+
+    -- days since the previous purchase day, on each purchase day after the first
+    select
+        *,
+        case
+            when count_purchase_days > 0
+                then date_diff(
+                    'day',
+                    lag(activity_date) over (
+                        partition by user_id, count_purchase_days > 0
+                        order by activity_date
+                    ),
+                    activity_date
+                )
+        end as purchase_gap_days
+    from int_events_aggregated_to_user_days
+
+),
+
+purchase_gaps_summed as (
+
+    select
+        * exclude (purchase_gap_days),
+        cast(purchase_gap_days is not null as integer) as count_purchase_gaps,
+        coalesce(purchase_gap_days, 0) as sum_purchase_gap_days,
+        coalesce(purchase_gap_days * purchase_gap_days, 0) as sum_squared_purchase_gap_days
+    from purchase_gaps_measured
+
+),
+
 totals_accumulated as (
 
     select
         user_id,
         activity_date,
-        {% for measure in get_user_day_measures() -%}
+        {% for measure in get_accumulated_measures() -%}
+            {%- set is_count = measure.startswith('count_') or 'gap_days' in measure -%}
             cast(
-                sum({{ measure }}) over user_history
-                as {{ 'double' if measure.startswith('sum_') else 'bigint' }}
+                sum({{ measure }}) over user_history as {{ 'bigint' if is_count else 'double' }}
             ) as cumulative_{{ measure }},
         {% endfor -%}
         min(activity_date) over user_history as first_activity_date,
@@ -37,7 +69,7 @@ totals_accumulated as (
         max(case when count_purchase_lines > 0 then activity_date end) over user_history
             as last_purchase_date,
         max(max_order_amount) over user_history as max_order_amount
-    from int_events_aggregated_to_user_days
+    from purchase_gaps_summed
     window user_history as (
         partition by user_id
         order by activity_date

@@ -1,0 +1,35 @@
+{#-
+    Reviews: how many, how the user rates, and the sentiment of the words used
+    (seeds/sentiment_lexicon.csv). One row per user_id and cutoff_date.
+-#}
+with
+
+int_user_activity_windowed as (
+
+    select
+        user_id,
+        cutoff_date,
+        count_reviews,
+        count_ratings,
+        sum_review_rating,
+        count_low_ratings,
+        sum_review_sentiment
+    from {{ ref('int_user_activity_windowed') }}
+    where window_days is null
+
+),
+
+reviews_summarized as (
+
+    select
+        user_id,
+        cutoff_date,
+        count_reviews as count_reviews_lifetime,
+        sum_review_rating / nullif(count_ratings, 0) as avg_review_rating_lifetime,
+        count_low_ratings / nullif(count_ratings, 0) as share_low_ratings_lifetime,
+        sum_review_sentiment / nullif(count_reviews, 0) as avg_review_sentiment_lifetime
+    from int_user_activity_windowed
+
+)
+
+select * from reviews_summarized

@@ -1,0 +1,96 @@
+"""The incremental user-day base: a rerun after new raw files equals a full rebuild."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from dbt_runner import make_project
+
+pytestmark = pytest.mark.slow
+
+BASE = "intermediate.int_events_aggregated_to_user_days"
+
+
+def _write_events(source: Path, target: Path, where: str) -> None:
+    target.mkdir(parents=True)
+    with duckdb.connect() as connection:
+        connection.execute(
+            f"copy (select * from '{source / 'events.parquet'}' where {where})"
+            f" to '{target / 'events.parquet'}'"
+        )
+
+
+def _rows(warehouse: Path) -> list[tuple]:
+    with duckdb.connect(str(warehouse), read_only=True) as connection:
+        return connection.execute(
+            f"select * from {BASE} order by user_id, activity_date"
+        ).fetchall()
+
+
+def _assert_same(incremental: list[tuple], full: list[tuple]) -> None:
+    # equal, up to the order DuckDB happens to add doubles in
+    assert len(incremental) == len(full)
+    for got, want in zip(incremental, full, strict=True):
+        for got_value, want_value in zip(got, want, strict=True):
+            if isinstance(want_value, float) and isinstance(got_value, float):
+                assert math.isclose(got_value, want_value, rel_tol=1e-12, abs_tol=1e-9), (got, want)
+            else:
+                assert got_value == want_value, (got, want)
+
+
+def test_rerun_with_new_and_late_events_equals_a_full_rebuild(
+    small_raw: Path, tmp_path: Path
+) -> None:
+    with duckdb.connect() as connection:
+        last_day = connection.execute(
+            f"select max(event_time)::date from '{small_raw / 'events.parquet'}'"
+        ).fetchone()[0]
+    cut = f"timestamp '{last_day}' - interval 10 day"
+    first = tmp_path / "first"
+    # the first delivery lacks the last 10 days and, late, every event 2-4 days before them
+    _write_events(
+        small_raw,
+        first,
+        f"event_time < {cut} and not (event_time >= {cut} - interval 4 day"
+        f" and event_time < {cut} - interval 2 day)",
+    )
+    select = ("build", "--select", "+int_events_aggregated_to_user_days")
+    incremental = make_project(tmp_path / "incremental")
+    incremental.run(*select, vars={"raw_path": str(first)})
+    before = _rows(incremental.warehouse)
+    incremental.run(*select, vars={"raw_path": str(small_raw)})
+
+    full = make_project(tmp_path / "full")
+    full.run(*select, vars={"raw_path": str(small_raw)})
+
+    after, expected = _rows(incremental.warehouse), _rows(full.warehouse)
+    assert len(after) > len(before)
+    _assert_same(after, expected)
+
+
+def test_events_older_than_the_lookback_need_a_full_refresh(
+    small_raw: Path, tmp_path: Path
+) -> None:
+    with duckdb.connect() as connection:
+        last_day = connection.execute(
+            f"select max(event_time)::date from '{small_raw / 'events.parquet'}'"
+        ).fetchone()[0]
+    late = f"event_time >= timestamp '{last_day}' - interval 60 day"
+    late += f" and event_time < timestamp '{last_day}' - interval 59 day"
+    first = tmp_path / "first"
+    _write_events(small_raw, first, f"not ({late})")
+    select = ("build", "--select", "+int_events_aggregated_to_user_days")
+    project = make_project(tmp_path / "project")
+    project.run(*select, vars={"raw_path": str(first)})
+    project.run(*select, vars={"raw_path": str(small_raw)})
+    stale = _rows(project.warehouse)
+    project.run(*select, "--full-refresh", vars={"raw_path": str(small_raw)})
+    refreshed = _rows(project.warehouse)
+    assert len(refreshed) > len(stale)  # the late day was missed, as documented
+    full = make_project(tmp_path / "full")
+    full.run(*select, vars={"raw_path": str(small_raw)})
+    _assert_same(refreshed, _rows(full.warehouse))
