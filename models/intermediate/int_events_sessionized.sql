@@ -29,35 +29,61 @@ int_events_validated as (
 
 ),
 
-session_starts_marked as (
+events_with_session_id as (
 
     select
         *,
-        session_id is null
-        and coalesce(
-            event_at - lag(event_at) over (
-                partition by user_id, session_id is null
-                order by event_at, event_id
-            ) > to_minutes({{ var('session_gap_minutes') }}),
-            true
-        ) as starts_inferred_session
+        user_id || '|' || session_id as session_key
     from int_events_validated
+    where session_id is not null
 
 ),
 
-session_keys_assigned as (
+inferred_session_starts_marked as (
+
+    select
+        *,
+        coalesce(
+            event_at - lag(event_at) over (partition by user_id order by event_at, event_id)
+            > to_minutes({{ var('session_gap_minutes') }}),
+            true
+        ) as starts_inferred_session
+    from int_events_validated
+    where session_id is null
+
+),
+
+inferred_sessions_numbered as (
 
     select
         * exclude (starts_inferred_session),
-        case
-            when session_id is not null then user_id || '|' || session_id
-            else user_id || '|~' || sum(cast(starts_inferred_session as integer)) over (
-                partition by user_id, session_id is null
-                order by event_at, event_id
-                rows between unbounded preceding and current row
-            )
-        end as session_key
-    from session_starts_marked
+        user_id || '|~' || sum(cast(starts_inferred_session as integer)) over (
+            partition by user_id
+            order by event_at, event_id
+            rows between unbounded preceding and current row
+        ) as session_key
+    from inferred_session_starts_marked
+
+),
+
+sessions_combined as (
+
+    select * from events_with_session_id
+    union all by name
+    select * from inferred_sessions_numbered
+
+),
+
+orders_started as (
+
+    -- purchase lines without an order_id are orders of their own
+    select
+        user_id,
+        coalesce(order_id, event_id) as order_key,
+        min(event_date) as order_started_date
+    from int_events_validated
+    where event_type = 'purchase'
+    group by user_id, coalesce(order_id, event_id)
 
 ),
 
@@ -66,15 +92,17 @@ starts_attached as (
     -- session facts count on the day a session starts and order facts on the day an
     -- order starts, so an incremental rebuild of later days can tell what is theirs
     select
-        *,
-        min(event_at) over (partition by session_key) as session_started_at,
-        case
-            when event_type = 'purchase'
-                then min(event_date) over (
-                    partition by user_id, event_type, coalesce(order_id, event_id)
-                )
-        end as order_started_date
-    from session_keys_assigned
+        sessions_combined.*,
+        min(sessions_combined.event_at) over (partition by sessions_combined.session_key)
+            as session_started_at,
+        orders_started.order_started_date
+    from sessions_combined
+    left join orders_started
+        on
+            sessions_combined.event_type = 'purchase'
+            and sessions_combined.user_id = orders_started.user_id
+            and coalesce(sessions_combined.order_id, sessions_combined.event_id)
+            = orders_started.order_key
 
 )
 

@@ -3,33 +3,25 @@
     column) are collapsed into one row that counts how many copies were dropped.
     Each row gets at most one reject_reason, first match wins; null means clean.
     Conflicting duplicates (one event_id, different contents) are all rejected:
-    no version can be trusted over another.
+    no version can be trusted over another. Rows whose event_id occurs once (nearly
+    all) pass straight through; only repeated ids are grouped.
 -#}
 {%- set as_of = var('as_of') -%}
+{%- set contract_columns = [
+    'event_id', 'user_id', 'event_at', 'raw_event_type', 'item_id', 'category', 'price',
+    'quantity', 'amount', 'order_id', 'session_id', 'rating', 'review_text', 'channel',
+    'has_unparseable_event_time', 'has_unparseable_number', 'unparseable_raw_values',
+] -%}
 
 with
 
 stg_raw__events as (
 
     select
-        event_id,
-        user_id,
-        event_at,
-        raw_event_type,
-        item_id,
-        category,
-        price,
-        quantity,
-        amount,
-        order_id,
-        session_id,
-        rating,
-        review_text,
-        channel,
-        source_file,
-        has_unparseable_event_time,
-        has_unparseable_number,
-        raw_values
+        {% for column in contract_columns -%}
+            {{ column }},
+        {% endfor -%}
+        source_file
     from {{ ref('stg_raw__events') }}
 
 ),
@@ -43,42 +35,74 @@ event_types as (
 
 ),
 
-exact_duplicates_collapsed as (
+repeated_event_ids as (
+
+    select event_id
+    from stg_raw__events
+    group by event_id
+    having count(*) > 1
+
+),
+
+rows_with_unique_ids as (
 
     select
-        event_id,
-        user_id,
-        event_at,
-        raw_event_type,
-        item_id,
-        category,
-        price,
-        quantity,
-        amount,
-        order_id,
-        session_id,
-        rating,
-        review_text,
-        channel,
-        has_unparseable_event_time,
-        has_unparseable_number,
-        raw_values,
+        stg_raw__events.*,
+        0 as duplicate_rows_dropped,
+        1 as versions_of_event_id
+    from stg_raw__events
+    anti join repeated_event_ids
+        on stg_raw__events.event_id = repeated_event_ids.event_id
+
+),
+
+rows_with_repeated_ids as (
+
+    select stg_raw__events.*
+    from stg_raw__events
+    semi join repeated_event_ids
+        on stg_raw__events.event_id = repeated_event_ids.event_id
+
+),
+
+repeated_rows_collapsed as (
+
+    select
+        {% for column in contract_columns -%}
+            {{ column }},
+        {% endfor -%}
         min(source_file) as source_file,
         count(*) - 1 as duplicate_rows_dropped
-    from stg_raw__events
+    from rows_with_repeated_ids
     group by all
 
 ),
 
-versions_counted as (
+repeated_versions_counted as (
 
     select
-        exact_duplicates_collapsed.*,
-        event_types.event_type,
-        count(*) over (partition by exact_duplicates_collapsed.event_id) as versions_of_event_id
-    from exact_duplicates_collapsed
+        *,
+        count(*) over (partition by event_id) as versions_of_event_id
+    from repeated_rows_collapsed
+
+),
+
+rows_combined as (
+
+    select * from rows_with_unique_ids
+    union all by name
+    select * from repeated_versions_counted
+
+),
+
+types_mapped as (
+
+    select
+        rows_combined.*,
+        event_types.event_type
+    from rows_combined
     left join event_types
-        on exact_duplicates_collapsed.raw_event_type = event_types.raw_event_type
+        on rows_combined.raw_event_type = event_types.raw_event_type
 
 ),
 
@@ -103,7 +127,7 @@ reasons_assigned as (
             when quantity <= 0 then 'invalid_quantity'
             when rating not between 1 and 5 then 'invalid_rating'
         end as reject_reason
-    from versions_counted
+    from types_mapped
 
 ),
 
@@ -130,7 +154,31 @@ defaults_applied as (
         review_text,
         channel,
         source_file,
-        raw_values,
+        -- the row as it arrived, for quarantined rows only
+        case
+            when reject_reason is not null
+                then coalesce(
+                    unparseable_raw_values,
+                    cast(
+                        to_json({
+                            event_id: event_id,
+                            user_id: user_id,
+                            event_time: event_at,
+                            event_type: raw_event_type,
+                            item_id: item_id,
+                            category: category,
+                            price: price,
+                            quantity: quantity,
+                            amount: amount,
+                            order_id: order_id,
+                            session_id: session_id,
+                            rating: rating,
+                            review_text: review_text,
+                            channel: channel
+                        }) as varchar
+                    )
+                )
+        end as raw_values,
         duplicate_rows_dropped,
         reject_reason,
         reject_reason is null as is_clean

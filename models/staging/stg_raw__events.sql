@@ -31,25 +31,34 @@ renamed as (
         or (quantity is not null and try_cast(quantity as integer) is null)
         or (rating is not null and try_cast(rating as integer) is null)
             as has_unparseable_number,
-        -- the row as it arrived, for the quarantine table
-        cast(
-            to_json({
-                event_id: event_id,
-                user_id: user_id,
-                event_time: event_time,
-                event_type: event_type,
-                item_id: item_id,
-                category: category,
-                price: price,
-                quantity: quantity,
-                amount: amount,
-                order_id: order_id,
-                session_id: session_id,
-                rating: rating,
-                review_text: review_text,
-                channel: channel
-            }) as varchar
-        ) as raw_values
+        -- the row as it arrived where a value did not cast (the typed columns keep
+        -- the rest faithfully); built only for those rows
+        case
+            when
+                (event_time is not null and try_cast(event_time as timestamptz) is null)
+                or (price is not null and try_cast(price as double) is null)
+                or (amount is not null and try_cast(amount as double) is null)
+                or (quantity is not null and try_cast(quantity as integer) is null)
+                or (rating is not null and try_cast(rating as integer) is null)
+                then cast(
+                    to_json({
+                        event_id: event_id,
+                        user_id: user_id,
+                        event_time: event_time,
+                        event_type: event_type,
+                        item_id: item_id,
+                        category: category,
+                        price: price,
+                        quantity: quantity,
+                        amount: amount,
+                        order_id: order_id,
+                        session_id: session_id,
+                        rating: rating,
+                        review_text: review_text,
+                        channel: channel
+                    }) as varchar
+                )
+        end as unparseable_raw_values
 
     from source
 
