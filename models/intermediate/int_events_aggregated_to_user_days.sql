@@ -1,7 +1,8 @@
 {#-
     The compact base of every point-in-time feature: one row per user and day with
-    activity, holding only additive measures. Sessions count on the day they
-    start, orders on the day they start. Each purchase line is priced against its
+    activity, holding only additive measures. Sessions and orders count on the day
+    they start; their minutes and amounts on the day they happen, so that nothing
+    after a day reaches it. Each purchase line is priced against its
     category's reference price of that month (from earlier purchases only) and
     each review scored with the sentiment lexicon seed.
 
@@ -131,18 +132,18 @@ review_sentiment_summarized as (
 
 ),
 
-sessions_bounded as (
+session_days_bounded as (
 
+    -- a session's time counts on each day by that day's events, so no day reads
+    -- minutes that happen after it (a session can run past midnight or a cutoff)
     select
         user_id,
         session_key,
+        event_date as activity_date,
         session_started_at,
-        max(event_at) as session_ended_at
+        date_diff('second', min(event_at), max(event_at)) as session_seconds
     from int_events_sessionized
-    {% if is_incremental() -%}
-        where cast(session_started_at as date) >= {{ rebuild_from }}
-    {%- endif %}
-    group by user_id, session_key, session_started_at
+    group by user_id, session_key, event_date, session_started_at
 
 ),
 
@@ -150,29 +151,28 @@ sessions_summarized as (
 
     select
         user_id,
-        cast(session_started_at as date) as activity_date,
-        count(*) as count_sessions,
-        sum(date_diff('second', session_started_at, session_ended_at)) / 60.0
-            as sum_session_minutes
-    from sessions_bounded
-    group by user_id, cast(session_started_at as date)
+        activity_date,
+        count(*) filter (where cast(session_started_at as date) = activity_date)
+            as count_sessions,
+        sum(session_seconds) / 60.0 as sum_session_minutes
+    from session_days_bounded
+    group by user_id, activity_date
 
 ),
 
-orders_totalled as (
+order_days_totalled as (
 
-    -- purchase lines without an order_id are orders of their own
+    -- likewise an order's amount counts on each day by that day's lines; the order
+    -- itself counts once, on the day it starts
     select
         user_id,
+        order_key,
+        event_date as activity_date,
         order_started_date,
-        {{ sum_exactly('amount') }} as order_amount
+        {{ sum_exactly('amount') }} as order_amount_on_day
     from int_events_sessionized
-    where
-        event_type = 'purchase'
-    {% if is_incremental() -%}
-            and order_started_date >= {{ rebuild_from }}
-        {%- endif %}
-    group by user_id, order_key, order_started_date
+    where event_type = 'purchase'
+    group by user_id, order_key, event_date, order_started_date
 
 ),
 
@@ -180,11 +180,11 @@ orders_summarized as (
 
     select
         user_id,
-        order_started_date as activity_date,
-        count(*) as count_orders,
-        max(order_amount) as max_order_amount
-    from orders_totalled
-    group by user_id, order_started_date
+        activity_date,
+        count(*) filter (where order_started_date = activity_date) as count_orders,
+        max(order_amount_on_day) as max_order_amount
+    from order_days_totalled
+    group by user_id, activity_date
 
 ),
 

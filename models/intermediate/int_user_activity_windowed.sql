@@ -98,8 +98,11 @@ windows_differenced as (
         totals_at_cutoff.cutoff_date,
         totals_before_window_start.window_days,
         {% for measure in measures -%}
-            totals_at_cutoff.cumulative_{{ measure }}
-            - totals_before_window_start.cumulative_{{ measure }} as {{ measure }},
+            cast(
+                totals_at_cutoff.cumulative_{{ measure }}
+                - totals_before_window_start.cumulative_{{ measure }}
+                as {{ get_measure_type(measure) }}
+            ) as {{ measure }},
         {% endfor -%}
         totals_at_cutoff.last_activity_date,
         totals_at_cutoff.first_activity_date,
@@ -121,7 +124,7 @@ lifetime_listed as (
         cutoff_date,
         cast(null as integer) as window_days,
         {% for measure in measures -%}
-            cumulative_{{ measure }} as {{ measure }},
+            cast(cumulative_{{ measure }} as {{ get_measure_type(measure) }}) as {{ measure }},
         {% endfor -%}
         last_activity_date,
         first_activity_date,

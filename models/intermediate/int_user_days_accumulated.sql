@@ -58,10 +58,11 @@ totals_accumulated as (
         user_id,
         activity_date,
         {% for measure in get_accumulated_measures() -%}
-            {%- set is_count = measure.startswith('count_') or 'gap_days' in measure -%}
-            cast(
-                sum({{ measure }}) over user_history as {{ 'bigint' if is_count else 'double' }}
-            ) as cumulative_{{ measure }},
+            {%- if get_measure_type(measure) == 'bigint' -%}
+                cast(sum({{ measure }}) over user_history as bigint)
+            {%- else -%}
+                sum(cast({{ measure }} as decimal(18, 9))) over user_history
+            {%- endif %} as cumulative_{{ measure }},
         {% endfor -%}
         min(activity_date) over user_history as first_activity_date,
         min(case when count_purchase_lines > 0 then activity_date end) over user_history
