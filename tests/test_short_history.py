@@ -1,0 +1,54 @@
+"""Too little history for the horizon: the build stops with a clear message, and no
+training cutoff ever has labels reaching past as_of."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from dbt_runner import make_project
+from purchasing_power.generate import GeneratorSettings, generate
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def short_raw(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("short_raw")
+    generate(out, settings=GeneratorSettings(users=400, days=140, seed=11, dirty_fraction=0.0))
+    return out
+
+
+def test_one_complete_cutoff_stops_training_with_the_reason(short_raw: Path, tmp_path: Path):
+    project = make_project(tmp_path)
+    # 140 days, a 90-day horizon and 28 days of history leave room for one cutoff only
+    result = project.run(
+        "build", "--select", "+ml_models", vars={"raw_path": str(short_raw)}, check=False
+    )
+    assert result.returncode != 0
+    assert "training needs at least 2 cutoffs with complete 90-day labels" in result.stdout
+    with duckdb.connect(str(project.warehouse), read_only=True) as connection:
+        cutoffs = connection.execute(
+            "select cutoff_date, as_of_date, horizon_days from intermediate.int_cutoffs_derived"
+            " where is_training_cutoff"
+        ).fetchall()
+    assert len(cutoffs) == 1
+    for cutoff_date, as_of_date, horizon_days in cutoffs:
+        assert (as_of_date - cutoff_date).days >= horizon_days
+
+
+def test_a_shorter_horizon_fits_the_same_history(short_raw: Path, tmp_path: Path) -> None:
+    project = make_project(tmp_path)
+    project.run(
+        "build",
+        "--select",
+        "+int_cutoffs_derived",
+        vars={"raw_path": str(short_raw), "horizon_days": 30},
+    )
+    with duckdb.connect(str(project.warehouse), read_only=True) as connection:
+        (training_cutoffs,) = connection.execute(
+            "select count(*) from intermediate.int_cutoffs_derived where is_training_cutoff"
+        ).fetchone()
+    assert training_cutoffs >= 3
