@@ -26,6 +26,8 @@ class DbtProject:
         env = {
             **os.environ,
             "DO_NOT_TRACK": "1",
+            # a partial build runs only the tests whose parents it all builds
+            "DBT_INDIRECT_SELECTION": "cautious",
             "DBT_PROFILES_DIR": str(self.root),
             "PURCHASING_POWER_DB": str(self.warehouse),
         }

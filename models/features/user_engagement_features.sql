@@ -53,9 +53,15 @@ windows_pivoted as (
         max(sum_session_minutes) filter (where window_days = 90)
         / nullif(max(count_sessions) filter (where window_days = 90), 0)
             as avg_session_minutes_90d,
-        1 - max(count_purchase_lines) filter (where window_days = 90)
-        / nullif(max(count_cart_adds) filter (where window_days = 90), 0)
-            as share_cart_adds_abandoned_90d,
+        -- a purchase may skip the cart, so the share is floored at zero
+        case
+            when max(count_cart_adds) filter (where window_days = 90) > 0
+                then greatest(
+                    1 - max(count_purchase_lines) filter (where window_days = 90)
+                    / max(count_cart_adds) filter (where window_days = 90),
+                    0
+                )
+        end as share_cart_adds_abandoned_90d,
         max(count_weekend_events) filter (where window_days = 90)
         / nullif(max(count_events) filter (where window_days = 90), 0)
             as share_weekend_events_90d,

@@ -80,11 +80,15 @@ trend_and_rhythm_added as (
             as ratio_spend_30d_to_previous_30d,
         gaps.sum_purchase_gap_days / nullif(gaps.count_purchase_gaps, 0)
             as avg_days_between_purchases_lifetime,
-        sqrt(greatest(
-            gaps.sum_squared_purchase_gap_days / nullif(gaps.count_purchase_gaps, 0)
-            - pow(gaps.sum_purchase_gap_days / nullif(gaps.count_purchase_gaps, 0), 2),
-            0
-        )) as std_days_between_purchases_lifetime
+        -- greatest() skips nulls, so the case keeps users without gaps null
+        case
+            when gaps.count_purchase_gaps > 0
+                then sqrt(greatest(
+                    gaps.sum_squared_purchase_gap_days / gaps.count_purchase_gaps
+                    - pow(gaps.sum_purchase_gap_days / gaps.count_purchase_gaps, 2),
+                    0
+                ))
+        end as std_days_between_purchases_lifetime
     from windows_pivoted
     inner join int_user_activity_windowed as gaps
         on

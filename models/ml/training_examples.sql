@@ -68,8 +68,9 @@ outcomes_in_horizon as (
         user_id,
         cutoff_date,
         count(*) filter (where is_after_cutoff and event_type = 'purchase') as count_purchase_lines,
-        sum(signed_amount) filter (where is_after_cutoff) as net_spend,
-        sum(signed_amount) filter (where not is_after_cutoff) as net_spend_before_cutoff
+        {{ sum_exactly('case when is_after_cutoff then signed_amount end') }} as net_spend,
+        {{ sum_exactly('case when not is_after_cutoff then signed_amount end') }}
+            as net_spend_before_cutoff
     from events_around_cutoffs
     group by user_id, cutoff_date
 
