@@ -4,9 +4,10 @@ The test copies the project to a temporary folder, adds one column to
 ``models/features/user_engagement_features.sql`` and its entry (``meta: {feature:
 true}``, a description) to ``user_features`` in ``_features__models.yml``, runs the whole
 pipeline on the small generated shop, and finds the new column in
-``ml.feature_registry``, in the trained model's card and in the splits of the LightGBM
-text models. The feature is chosen to be strongly predictive (spend ever per day since
-the last visit: monetary value and recency in one column), so that both heads split on it.
+``ml.feature_registry``, in the trained model's card, in the splits of the LightGBM text
+models and among the reasons BI users see. The feature is chosen to be strongly
+predictive (spend ever per day since the last visit: monetary value and recency in one
+column), so that both heads split on it and it is a top reason for many users.
 """
 
 from __future__ import annotations
@@ -157,3 +158,15 @@ def test_the_lightgbm_models_split_on_the_new_column(extended: DbtProject) -> No
         )
         splits[model_file.name] = int(importance[FEATURE])
     assert all(count > 0 for count in splits.values()), splits
+
+
+def test_the_new_column_is_a_reason_for_some_users(extended: DbtProject) -> None:
+    with duckdb.connect(str(extended.warehouse), read_only=True) as connection:
+        reasons = dict(
+            connection.execute(
+                "select feature_name, count(distinct user_id)"
+                " from marts.purchasing_power_reasons group by feature_name"
+            ).fetchall()
+        )
+    # a top reason for many users, not a fluke of one
+    assert reasons.get(FEATURE, 0) >= 50, sorted(reasons.items(), key=lambda item: -item[1])

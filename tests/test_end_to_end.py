@@ -55,7 +55,7 @@ def test_scores_follow_the_output_contract(built: DbtProject) -> None:
             ).fetchall()
         }
     assert columns == [
-        "user_id", "as_of", "horizon_days", "model_version", "predicted_spend",
+        "user_id", "as_of", "horizon_days", "model_version", "model_status", "predicted_spend",
         "purchase_probability", "power_index", "tier", "scored_at",
     ]  # fmt: skip
     low_spend, low_p, high_p, low_index, high_index, versions, dates, horizon, untiered = stats
@@ -104,10 +104,14 @@ def test_model_beats_the_baseline_and_is_registered(built: DbtProject) -> None:
     assert metrics["lightgbm:normalized_gini"] > metrics["last_period_spend:normalized_gini"]
     card = json.loads((built.artifacts / version / "card.json").read_text())
     assert card["horizon_days"] == 60
-    assert card["parity"]["spend"]["max_rel_diff"] <= 1e-9
-    assert card["parity"]["purchase"]["max_abs_diff"] <= 1e-9
+    for graph in ("tree_ensemble", "tensor"):
+        assert card["parity"][graph]["spend"]["max_rel_diff"] <= 1e-9
+        assert card["parity"][graph]["purchase"]["max_abs_diff"] <= 1e-9
+        assert card["parity"][graph]["tier_changes"] == 0
     assert {path.name for path in (built.artifacts / version).iterdir()} == {
-        "card.json", "purchase.onnx", "spend.onnx", "purchase.lgb.txt", "spend.lgb.txt",
+        "card.json", "report.html",
+        "purchase.onnx", "spend.onnx", "purchase.tensor.onnx", "spend.tensor.onnx",
+        "purchase.lgb.txt", "spend_given_purchase.lgb.txt",
     }  # fmt: skip
 
 

@@ -40,3 +40,21 @@ def test_log_loss_only_for_probabilities() -> None:
     scored = metrics.probability_metrics(np.array([0, 1]), np.array([0.2, 0.9]))
     assert scored["log_loss"] == pytest.approx(-(np.log(0.8) + np.log(0.9)) / 2)
     assert "log_loss" not in metrics.probability_metrics(np.array([0, 1]), np.array([0.0, 7.0]))
+
+
+def test_decile_calibration_groups_rows_by_prediction() -> None:
+    predicted = np.arange(20, dtype=float)[::-1]  # row i predicted 19 - i
+    actual = predicted * 2
+    groups = metrics.decile_calibration(actual, predicted)
+    assert [group for group, *_ in groups] == list(range(1, 11))
+    assert [rows for _, rows, _, _ in groups] == [2] * 10
+    assert groups[0][2:] == (0.5, 1.0)  # the two lowest predictions, 0 and 1
+    assert groups[-1][2:] == (18.5, 37.0)
+
+
+def test_gain_curve_runs_from_nothing_to_everything() -> None:
+    actual = np.array([0.0, 0.0, 10.0, 30.0])
+    perfect = metrics.gain_curve(actual, actual, points=5)
+    assert perfect.tolist() == [0.0, 0.75, 1.0, 1.0, 1.0]
+    # ties earn no credit: a constant prediction ranks the lowest actual first
+    assert metrics.gain_curve(actual, np.zeros(4), points=5).tolist() == [0.0, 0.0, 0.0, 0.25, 1.0]

@@ -1,107 +1,148 @@
-"""Training, registration and scoring on a small examples table built in code."""
+"""Training on a time split, judged against the baselines, on a table built in code."""
 
 from __future__ import annotations
 
-from pathlib import Path
+import math
 
 import numpy as np
-import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 
-from purchasing_power.export import ParityReport
-from purchasing_power.features import FeatureSchema, FeatureSpec
-from purchasing_power.registry import ParityError, _gate, list_models, register_models
-from purchasing_power.scoring import load_scoring_model, score_batches
-from purchasing_power.train import TrainingSettings, train_models
-
-SETTINGS = TrainingSettings(horizon_days=30, max_boost_rounds=60, min_data_in_leaf=20)
-SCHEMA = FeatureSchema(
-    (
-        FeatureSpec("spend_before", "Spend before"),
-        FeatureSpec("visits", "Visits"),
-        FeatureSpec("noise", "Noise"),
-    )
+from model_examples import CUTOFFS, SCHEMA, SETTINGS, examples
+from purchasing_power.baselines import METHODS
+from purchasing_power.train import (
+    ACCEPTED,
+    UNPROVEN,
+    Evaluation,
+    judge,
+    time_split,
+    train_models,
 )
+from purchasing_power.tuning import tune
 
 
-def _examples(rows_per_cutoff: int = 1500, seed: int = 3) -> pa.Table:
-    rng = np.random.default_rng(seed)
-    cutoffs = ["2025-01-01", "2025-02-01", "2025-03-01"]
-    n = rows_per_cutoff * len(cutoffs)
-    power = rng.lognormal(3, 1, n)
-    visits = rng.poisson(power / 10)
-    spend_before = np.where(rng.random(n) < 0.5, rng.gamma(2, power / 2), 0.0)
-    purchased = rng.random(n) < 1 - np.exp(-power / 40)
-    spend = np.where(purchased, rng.gamma(2, power / 2), 0.0)
-    cutoff = np.repeat(cutoffs, rows_per_cutoff)
-    return pa.table(
-        {
-            "user_id": [f"u{i}" for i in range(n)],
-            "cutoff_date": cutoff,
-            "is_validation_cutoff": cutoff == cutoffs[-1],
-            "spend_before": spend_before,
-            "visits": pa.array(np.where(rng.random(n) < 0.05, None, visits), pa.float64()),
-            "noise": rng.random(n),
-            SETTINGS.purchase_label: purchased,
-            SETTINGS.spend_label: spend,
-            SETTINGS.baseline_column: spend_before,
+@pytest.fixture(scope="module")
+def trained():
+    return train_models(time_split(examples(), schema=SCHEMA, settings=SETTINGS), settings=SETTINGS)
+
+
+def test_training_is_deterministic_and_beats_every_baseline(trained) -> None:
+    again = train_models(
+        time_split(examples(), schema=SCHEMA, settings=SETTINGS), settings=SETTINGS
+    )
+    for head in ("purchase", "spend_given_purchase"):
+        assert (
+            trained.heads.booster(head).model_to_string()
+            == again.heads.booster(head).model_to_string()
+        )
+    assert trained.evaluations == again.evaluations
+    assert trained.validation_cutoff == CUTOFFS[-1]
+    assert (trained.training_rows, trained.validation_rows) == (3000, 1500)
+    assert trained.status == ACCEPTED
+    assert trained.status_reasons == ()
+    for method in METHODS:
+        for metric in ("auc", "normalized_gini"):
+            assert trained.metric("lightgbm", metric) > trained.metric(method, metric)
+
+
+def test_spend_is_purchase_probability_times_spend_given_purchase(trained) -> None:
+    features = SCHEMA.to_matrix(examples(rows_per_cutoff=200, seed=9))
+    probability, spend = trained.heads.predict(features)
+    conditional = trained.heads.spend_given_purchase.predict(features)
+    assert np.array_equal(spend, probability * conditional)
+    assert np.all((probability > 0) & (probability < 1))
+    assert np.all(spend < conditional)
+
+
+def test_every_method_is_measured_on_the_same_rows(trained) -> None:
+    measured = {(e.method, e.metric) for e in trained.evaluations}
+    spend_metrics = {"normalized_gini", "spearman", "top_decile_capture", "rmse", "mae"}
+    for method in ("lightgbm", *METHODS):
+        assert {"auc", *spend_metrics, "total_bias_percent"} <= {
+            metric for m, metric in measured if m == method
         }
+    assert ("last_period_spend", "log_loss") not in measured  # spend is not a probability
+    assert ("bg_nbd_gamma_gamma", "log_loss") in measured
+    by_method: dict[str, list] = {}
+    for row in trained.calibration:
+        by_method.setdefault(row.method, []).append(row)
+    assert set(by_method) == {"lightgbm", *METHODS}
+    for rows in by_method.values():
+        assert [row.decile for row in rows] == list(range(1, 11))
+        assert sum(row.rows for row in rows) == trained.validation_rows
+    model = by_method["lightgbm"]
+    assert model[-1].mean_actual_spend > 5 * model[0].mean_actual_spend
+    for curve in trained.gain_curves.values():
+        assert len(curve) == 101
+        assert curve[0] == 0.0
+        assert curve[-1] == pytest.approx(1.0)
+
+
+def test_a_model_that_loses_to_a_baseline_is_unproven() -> None:
+    table = examples()
+    # a baseline that knows the future: last-period spend set to the actual label
+    table = table.set_column(
+        table.schema.get_field_index(SETTINGS.baseline_column),
+        SETTINGS.baseline_column,
+        table.column(SETTINGS.spend_label),
+    )
+    result = train_models(time_split(table, schema=SCHEMA, settings=SETTINGS), settings=SETTINGS)
+    assert result.status == UNPROVEN
+    assert any(
+        reason.startswith("normalized_gini") and "last_period_spend" in reason
+        for reason in result.status_reasons
     )
 
 
-def test_training_is_deterministic_and_beats_a_noisy_baseline() -> None:
-    examples = _examples()
-    first = train_models(examples, schema=SCHEMA, settings=SETTINGS)
-    second = train_models(examples, schema=SCHEMA, settings=SETTINGS)
-    features = SCHEMA.to_matrix(examples)
-    assert np.array_equal(
-        first.spend_booster.predict(features), second.spend_booster.predict(features)
-    )
-    assert first.validation_cutoff == "2025-03-01"
-    assert (first.training_rows, first.validation_rows) == (3000, 1500)
-    assert first.metric("lightgbm", "auc") > first.metric("last_period_spend", "auc") + 0.05
-    assert first.metric("lightgbm", "normalized_gini") > first.metric(
-        "last_period_spend", "normalized_gini"
-    )
+def test_judge_needs_a_win_on_every_gating_metric_against_every_baseline() -> None:
+    def evaluations(model_gini: float) -> tuple[Evaluation, ...]:
+        return (
+            Evaluation("lightgbm", "auc", 0.9),
+            Evaluation("lightgbm", "normalized_gini", model_gini),
+            Evaluation("rfm", "auc", 0.8),
+            Evaluation("rfm", "normalized_gini", 0.7),
+            Evaluation("bg_nbd_gamma_gamma", "auc", 0.85),
+            Evaluation("bg_nbd_gamma_gamma", "normalized_gini", 0.75),
+        )
+
+    assert judge(evaluations(0.8)) == (ACCEPTED, ())
+    status, reasons = judge(evaluations(0.72))
+    assert status == UNPROVEN
+    assert reasons == ("normalized_gini: lightgbm 0.7200 does not beat bg_nbd_gamma_gamma 0.7500",)
+    assert judge(evaluations(math.nan))[0] == UNPROVEN  # an undefined metric wins nothing
 
 
 def test_one_cutoff_cannot_be_time_split() -> None:
-    examples = _examples().filter(pa.compute.equal(pa.compute.field("cutoff_date"), "2025-03-01"))
+    table = examples().filter(pc.equal(pc.field("cutoff_date"), CUTOFFS[-1]))
     with pytest.raises(ValueError, match="at least 2 cutoffs"):
-        train_models(examples, schema=SCHEMA, settings=SETTINGS)
+        time_split(table, schema=SCHEMA, settings=SETTINGS)
 
 
-def test_parity_gate_refuses_a_drifting_export() -> None:
-    _gate("spend", ParityReport(rows=10, max_abs_diff=1.0, max_rel_diff=1e-12))
-    with pytest.raises(ParityError, match="spend head"):
-        _gate("spend", ParityReport(rows=10, max_abs_diff=1e-3, max_rel_diff=1e-6))
-    with pytest.raises(ParityError, match="purchase head"):
-        _gate("purchase", ParityReport(rows=10, max_abs_diff=1e-6, max_rel_diff=1e-12))
+def test_a_validation_cutoff_without_buyers_is_refused() -> None:
+    table = examples()
+    label = table.schema.get_field_index(SETTINGS.purchase_label)
+    is_valid = table.column("is_validation_cutoff")
+    purchased = pc.and_(table.column(SETTINGS.purchase_label), pc.invert(is_valid))
+    table = table.set_column(label, SETTINGS.purchase_label, purchased)
+    with pytest.raises(ValueError, match="validation cutoffs need both buyers"):
+        time_split(table, schema=SCHEMA, settings=SETTINGS)
 
 
-def test_registered_model_scores_the_same_whatever_the_batch_size(tmp_path: Path) -> None:
-    examples = _examples(rows_per_cutoff=600)
-    result = train_models(examples, schema=SCHEMA, settings=SETTINGS)
-    registered = register_models(
-        result,
-        schema=SCHEMA,
-        settings=SETTINGS,
-        as_of="2025-04-01",
-        scoring_features=SCHEMA.to_matrix(examples),
-        artifacts_dir=tmp_path,
-    )
-    assert [model.model_version for model in list_models(tmp_path)] == [registered.model_version]
-    model = load_scoring_model(registered.path)
+def test_tuning_is_seeded_and_never_worse_than_the_defaults() -> None:
+    split = time_split(examples(rows_per_cutoff=500), schema=SCHEMA, settings=SETTINGS)
+    first = tune(split, settings=SETTINGS, trials=3)
+    second = tune(split, settings=SETTINGS, trials=3)
+    assert first == second
+    for head in ("purchase", "spend_given_purchase"):
+        assert first.best_losses[head] <= first.default_losses[head]
+        improved = first.best_losses[head] < first.default_losses[head]
+        assert (first.settings.head(head) != SETTINGS.head(head)) == improved
 
-    def scores(batch_rows: int) -> pa.Table:
-        return pa.Table.from_batches(
-            list(score_batches(examples.to_batches(max_chunksize=batch_rows), model=model))
-        )
 
-    small, large = scores(7), scores(100_000)
-    assert small.equals(large)
-    np.testing.assert_allclose(
-        small.column("predicted_spend").to_numpy(),
-        np.maximum(result.spend_booster.predict(SCHEMA.to_matrix(examples)), 0),
-        rtol=1e-12,
-    )
+def test_row_order_of_the_warehouse_does_not_matter(trained) -> None:
+    table = examples()
+    shuffled = table.take(np.random.default_rng(0).permutation(table.num_rows))
+    again = train_models(time_split(shuffled, schema=SCHEMA, settings=SETTINGS), settings=SETTINGS)
+    assert again.heads.purchase.model_to_string() == trained.heads.purchase.model_to_string()
+    assert again.evaluations == trained.evaluations
+    assert again.calibration == trained.calibration

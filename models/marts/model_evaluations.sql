@@ -5,6 +5,7 @@ ml_models as (
 
     select
         model_version,
+        model_status,
         validation_cutoff_date,
         metrics
     from {{ ref('ml_models') }}
@@ -15,6 +16,7 @@ metrics_unnested as (
 
     select
         model_version,
+        model_status,
         cast(validation_cutoff_date as date) as validation_cutoff_date,
         unnest(metrics) as evaluation
     from ml_models
@@ -25,8 +27,10 @@ metrics_flattened as (
 
     select
         metrics_unnested.model_version,
+        metrics_unnested.model_status,
         metrics_unnested.validation_cutoff_date,
         evaluation.method,
+        evaluation.method = 'lightgbm' as is_model,
         evaluation.metric,
         evaluation.value as metric_value
     from metrics_unnested

@@ -9,6 +9,7 @@ ml_scores as (
     select
         user_id,
         model_version,
+        model_status,
         predicted_spend,
         purchase_probability,
         power_index
@@ -43,6 +44,7 @@ tiers_assigned as (
         int_cutoffs_derived.as_of_date as as_of,
         int_cutoffs_derived.horizon_days,
         ml_scores.model_version,
+        ml_scores.model_status,
         ml_scores.predicted_spend,
         ml_scores.purchase_probability,
         ml_scores.power_index,

@@ -1,24 +1,35 @@
-"""One row per registered model version; trains and registers a new one on each build."""
+"""One row per registered model version; trains one where the retrain policy says so
+and marks the model that scores this build is_active (pipeline.choose_and_train)."""
 
 from pathlib import Path
 
-from purchasing_power.pipeline import RunSettings, models_table, train_and_register
+from purchasing_power.pipeline import RunSettings, choose_and_train, models_table, say_to_dbt
 
 
 def model(dbt, session):
     dbt.config(materialized="table")
+    # one plain dbt.config.get per key: dbt finds the keys a Python model reads statically
+    retrain = dbt.config.get("retrain")
+    pinned = dbt.config.get("model_version")
     settings = RunSettings(
         artifacts_dir=Path(dbt.config.get("artifacts_path")),
         horizon_days=int(dbt.config.get("horizon_days")),
         seed=int(dbt.config.get("seed")),
+        retrain=str(retrain).lower() in ("true", "1", "yes"),
+        model_version=pinned or None,
+        tune_trials=int(dbt.config.get("tune_trials")),
     )
-    scoring = dbt.ref("user_features").filter("is_scoring_cutoff")
     as_of = dbt.ref("int_cutoffs_derived").filter("is_scoring_cutoff").select("as_of_date")
-    registered = train_and_register(
-        dbt.ref("training_examples").to_arrow_table(),
-        dbt.ref("feature_registry").to_arrow_table(),
-        scoring.to_arrow_table(),
+    registry = dbt.ref("feature_registry").to_arrow_table()
+    examples = dbt.ref("training_examples")  # read only when a model is trained
+    choice = choose_and_train(
+        examples.to_arrow_table,
+        registry,
+        dbt.ref("user_features").filter("is_scoring_cutoff").to_arrow_table(),
+        dbt.ref("power_tiers").to_arrow_table(),
         as_of=str(as_of.fetchall()[0][0]),
         settings=settings,
+        say=say_to_dbt,
     )
-    return models_table(settings.artifacts_dir, active_version=registered.model_version)
+    active = choice.active.model_version
+    return models_table(settings.artifacts_dir, active_version=active, registry=registry)

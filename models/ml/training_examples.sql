@@ -2,8 +2,9 @@
     One row per user_id and training cutoff_date: the features at the cutoff and
     the labels over the horizon that follows it. Labels read only clean purchase
     and refund events in (cutoff, cutoff + horizon_days]; features read only
-    events strictly before the cutoff. Net spend is floored at zero. The baseline
-    is the same net spend over the horizon's length before the cutoff.
+    events strictly before the cutoff. Net spend is floored at zero. The baselines'
+    inputs ride along: the same net spend over the horizon's length before the
+    cutoff, and the RFM and buy-till-you-die (btyd_*) inputs at the cutoff.
 -#}
 {%- set horizon_days = var('horizon_days') | int %}
 
@@ -92,6 +93,37 @@ labels_attached as (
             user_features.user_id = outcomes_in_horizon.user_id
             and user_features.cutoff_date = outcomes_in_horizon.cutoff_date
 
+),
+
+baseline_inputs_attached as (
+
+    -- inputs of the RFM and buy-till-you-die baselines (not model features); null for
+    -- users who never bought. A purchase day is one BTYD transaction, the clock
+    -- starting at the first purchase.
+    select
+        labels_attached.*,
+        nullif(labels_attached.count_purchase_days_lifetime, 0) - 1 as btyd_frequency,
+        labels_attached.days_since_first_purchase
+        - labels_attached.days_since_last_purchase as btyd_recency_days,
+        labels_attached.days_since_first_purchase as btyd_age_days,
+        (
+            labels_attached.sum_purchase_amount_lifetime
+            - coalesce(labels_attached.sum_refund_amount_lifetime, 0)
+        )
+        / nullif(labels_attached.count_purchase_days_lifetime, 0) as btyd_monetary_value,
+        labels_attached.days_since_last_purchase as rfm_recency_days,
+        case
+            when labels_attached.days_since_last_purchase is not null
+                then labels_attached.count_purchase_days_lifetime
+        end as rfm_frequency,
+        case
+            when labels_attached.days_since_last_purchase is not null
+                then
+                    labels_attached.sum_purchase_amount_lifetime
+                    - coalesce(labels_attached.sum_refund_amount_lifetime, 0)
+        end as rfm_monetary_value
+    from labels_attached
+
 )
 
-select * from labels_attached
+select * from baseline_inputs_attached

@@ -93,5 +93,57 @@ def query(
     console.print(table)
 
 
+@app.command()
+def train(
+    artifacts: Annotated[
+        Path, typer.Option(help="The model registry folder (dbt var artifacts_path).")
+    ] = Path("artifacts"),
+    tune_trials: Annotated[
+        int, typer.Option(min=0, help="Optuna trials per head on the time split (0: none).")
+    ] = 0,
+    seed: int = 42,
+    db: WarehouseOption = None,
+) -> None:
+    """Train and register a model from a built warehouse (as `dbt build` with retrain)."""
+    from purchasing_power import pipeline  # LightGBM, ONNX, SciPy: only for this verb
+
+    path = db or warehouse.warehouse_path()
+    try:
+        with (
+            warehouse.connect(path) as connection,
+            console.status("training, exporting, proving parity"),
+        ):
+            registered = pipeline.train_from_warehouse(
+                connection, artifacts_dir=artifacts, seed=seed, tune_trials=tune_trials
+            )
+    except Exception as error:
+        _fail(f"{path}: {error}")
+    console.print(
+        f"registered {registered.model_version} ({registered.status}) at {registered.path}; "
+        "the next `dbt build` scores with it if it is the latest accepted model"
+    )
+
+
+@app.command()
+def report(
+    out: Annotated[Path, typer.Option(help="HTML file to write.")] = Path("model_report.html"),
+    model_version: Annotated[
+        str | None, typer.Option(help="A registered version; default the active model.")
+    ] = None,
+    db: WarehouseOption = None,
+) -> None:
+    """Write the model report (self-contained HTML) of the active or a given model."""
+    from purchasing_power import pipeline
+
+    path = db or warehouse.warehouse_path()
+    try:
+        with warehouse.connect(path) as connection:
+            version, page = pipeline.model_report(connection, model_version=model_version)
+        out.write_text(page)
+    except Exception as error:
+        _fail(f"{path}: {error}")
+    console.print(f"wrote the report of {version} to {out}")
+
+
 def main() -> None:  # pragma: no cover - console entry point
     sys.exit(app())

@@ -10,14 +10,19 @@ Two graph kinds are produced from ``booster.dump_model()``:
 
 ``"tensor"``
     Standard ``ai.onnx`` operators only (opset 21), for onnxruntime's CUDA execution
-    provider. Every tree is packed into padded node tables of width ``max_nodes`` and all
-    rows walk all trees level by level: a ``[N, T]`` node-index tensor is advanced once
-    per tree level (unrolled up to the deepest tree) by gathering each current node's
-    input column and threshold, gathering the feature value from the input with
-    ``GatherElements``, comparing with ``LessOrEqual`` and choosing the child with
-    ``Where``. Leaves point to themselves, so levels past a tree's depth are no-ops. The
-    leaf values are gathered at the end and summed over trees with ``ReduceSum``. There
-    is no dense ``[rows x trees x nodes]`` intermediate.
+    provider. Trees are grouped by depth, and each group is packed into padded node
+    tables. All rows walk the group's trees level by level: a ``[N, T]`` int32
+    node-index tensor is advanced once per level (unrolled up to the group's deepest
+    tree) by gathering each current node's input column and threshold, gathering the
+    feature value from the input with ``GatherElements``, comparing with
+    ``LessOrEqual`` and stepping to ``first_child + (comparison true)``, the two
+    children of a split sitting side by side (``Gather``, ``Cast``, ``Add``). Leaves
+    point to themselves and never compare true, so levels past a tree's depth are
+    no-ops. The leaf values are gathered at the end, zero-padded to a multiple of 8
+    columns (``Pad``: every row then starts 64-byte aligned, so onnxruntime's CPU
+    ``ReduceSum`` adds each row in the same order wherever it sits in the batch), summed
+    over each group's trees with ``ReduceSum``, then over groups. There is no dense
+    ``[rows x trees x nodes]`` intermediate.
 
 Both graphs take ``features``: ``tensor(double)[N, F]`` (``F = booster.num_feature()``,
 columns in ``booster.feature_name()`` order, NaN = missing) and return
@@ -64,31 +69,35 @@ for opset 21 and the types used here):
 op                 registered CUDA versions      types used here
 =================  ===========================  =====================================
 Shape              [21, 22]                      double input, int64 output
-Concat             13+                           double, int64
-Expand             13+                           int32
+Concat             13+                           double
+Expand             13+                           double
 Gather             13+                           double, int32 data; int32/int64 indices
 GatherElements     13+                           double data; int32 indices
 LessOrEqual        16+                           double
-Where              16+                           int32, double (bool is NOT registered)
+Cast               19+                           bool -> int32
+Where              16+                           double (bool is NOT registered)
 Abs, Neg           13+                           double
 ReduceSum          13+ (axes as input)           double
 Exp                13+                           double
-Mul, Add, Div      14+                           double
+Mul, Add, Div      14+                           double; Add also int32
 Identity           19+ / [14, 18]                double
+Pad                ran on CUDA (H100, below)     double
 =================  ===========================  =====================================
 
 ``Where`` on bool tensors has no CUDA kernel, so NaN routing is folded into the
 comparison instead of being combined with a boolean ``Where``/``IsNaN``: a node whose
 NaN goes left compares the negated value, ``-x <= -nextafter(t, +inf)``, with its
 children swapped, so that ``NaN`` (for which every comparison is false) takes the
-"false" child in every node. The negated columns are built once per batch with ``Neg``.
+"false" child, laid out first, in every node. The negated columns are built once per
+batch with ``Neg``.
 
 Also observed on an H100 with onnxruntime-gpu 1.31.1 (session profile, provider of every
-executed node): for tweedie / binary + zero_as_missing / reg_sqrt / random-forest models
-every node of the tensor graph ran on ``CUDAExecutionProvider``; for a model made only of
-single-leaf trees (no traversal levels; ``Shape -> Concat -> Expand`` builds the
-``[N, T]`` index tensor) onnxruntime placed the int64 shape ``Concat`` on the CPU, by
-design for shape arithmetic.
+executed node, for the graph before depth groups): for tweedie / binary +
+zero_as_missing / reg_sqrt / random-forest models every node of the tensor graph ran on
+``CUDAExecutionProvider``; for the depth-grouped graph of a 300-tree tweedie model
+(``bench/bench_gpu_scoring.py``) all 435 nodes did. A model made only of single-leaf
+trees has no traversal: its constant is expanded to ``[N]`` from the input's ``Shape``,
+which onnxruntime computes on the CPU by design (not profiled since the depth groups).
 """
 
 from __future__ import annotations
@@ -757,119 +766,185 @@ def _build_tree_ensemble_model(ensemble: _Ensemble) -> onnx.ModelProto:
 # graph="tensor"
 # --------------------------------------------------------------------------------------
 
+# Each traversal level costs a fixed number of kernel launches whatever the number of
+# trees it advances. Trees are grouped by depth so that no tree is advanced far past its
+# own depth; merging two depth groups saves the launches of the shallower group's levels
+# at the price of advancing its trees further. One level's launches are priced like
+# advancing this many trees by one level. On an H100 (bench/README.md), a 300-tree,
+# depth-20 (mean 13.5) model: no grouping 4.7M rows/s, exact depths (cost 0) 5.97M at
+# runs of 1M rows but 4.5M at runs of 65k, cost 8 (4 groups) 5.97M and 5.0M.
+_LEVEL_COST_IN_TREES = 8
+
 
 @dataclass(frozen=True)
-class _PackedTrees:
-    """Padded node tables, flattened to ``[T * width]``; global id = tree * width + local.
+class _PackedGroup:
+    """The trees of one depth group in padded node tables, flattened to ``[T * width]``.
 
-    A node sends a row to ``true_child`` iff ``x[column] <= threshold`` where ``x`` is the
-    input extended with the zero-as-missing and the negated columns. NaN always fails the
-    comparison, so ``false_child`` is the NaN side. Leaves and padding point to themselves.
+    Global id = tree * width + slot. A row at node ``g`` moves to
+    ``child[g] + (x[column[g]] <= threshold[g])``, where ``x`` is the input extended with
+    the zero-as-missing and the negated columns: the two children of a split sit side by
+    side, the side taken by NaN first, since NaN fails every comparison. Leaves and
+    padding have threshold NaN and ``child[g] = g``, so rows stay once they reach them.
     """
 
-    width: int
     depth: int
-    column: np.ndarray
-    threshold: np.ndarray
-    true_child: np.ndarray
-    false_child: np.ndarray
-    leaf_value: np.ndarray
-    negated_columns: tuple[int, ...]  # base columns whose negation is appended
+    width: int
+    trees: tuple[int, ...]  # positions in the ensemble, in order
+    column: np.ndarray  # int32 [T * width]
+    threshold: np.ndarray  # float64 [T * width]
+    child: np.ndarray  # int32 [T * width]
+    leaf_value: np.ndarray  # float64 [T * width]
+
+    def roots(self) -> np.ndarray:
+        return np.arange(len(self.trees), dtype=np.int64) * self.width
 
 
-def _pack_trees(ensemble: _Ensemble) -> _PackedTrees:
-    num_trees = len(ensemble.trees)
-    width = max(len(tree.nodes) for tree in ensemble.trees)
-    depth = max(tree.depth for tree in ensemble.trees)
-    size = num_trees * width
-    base_width = ensemble.num_features + len(ensemble.zero_columns)
+def _depth_groups(depths: Sequence[int]) -> list[list[int]]:
+    """Tree positions grouped by depth (depth >= 1), minimising levels x trees + launches.
 
-    ids = np.arange(size, dtype=np.int64)
+    A dynamic programme over the distinct depths in increasing order: each group takes a
+    run of consecutive depths and costs ``(trees + _LEVEL_COST_IN_TREES) * max depth``.
+    """
+    distinct = sorted({d for d in depths if d > 0})
+    counts = [sum(1 for d in depths if d == value) for value in distinct]
+    best = [0.0] * (len(distinct) + 1)
+    start = [0] * (len(distinct) + 1)
+    for end in range(1, len(distinct) + 1):
+        best[end] = math.inf
+        for begin in range(end):
+            trees = sum(counts[begin:end])
+            cost = best[begin] + (trees + _LEVEL_COST_IN_TREES) * distinct[end - 1]
+            if cost < best[end]:
+                best[end], start[end] = cost, begin
+    groups: list[list[int]] = []
+    end = len(distinct)
+    while end > 0:
+        members = set(distinct[start[end] : end])
+        groups.append([t for t, d in enumerate(depths) if d in members])
+        end = start[end]
+    return groups[::-1]
+
+
+def _pack_group(
+    ensemble: _Ensemble, trees: Sequence[int], negated: dict[int, int], base_width: int
+) -> _PackedGroup:
+    """Pack ``trees``; ``negated`` maps base columns to their negated column (grown here)."""
+    width = max(len(ensemble.trees[t].nodes) for t in trees)
+    size = len(trees) * width
+    slots = np.arange(size, dtype=np.int64)
     column = np.zeros(size, dtype=np.int64)
-    threshold = np.full(size, np.inf, dtype=np.float64)
-    true_child = ids.copy()
-    false_child = ids.copy()
+    threshold = np.full(size, np.nan, dtype=np.float64)
+    child = slots.copy()
     leaf_value = np.zeros(size, dtype=np.float64)
-    negated: dict[int, int] = {}  # base column -> extended column
 
-    for t, tree in enumerate(ensemble.trees):
-        offset = t * width
-        for local, node in enumerate(tree.nodes):
-            g = offset + local
+    for position, t in enumerate(trees):
+        nodes = ensemble.trees[t].nodes
+        offset = position * width
+        slot_of = {0: 0}
+        queue = [0]  # breadth first, so every split's children get two adjacent slots
+        next_free = 1
+        for local in queue:
+            node = nodes[local]
+            g = offset + slot_of[local]
             if isinstance(node, _Leaf):
                 leaf_value[g] = node.value
                 continue
-            left, right = offset + node.left, offset + node.right
             if not node.nan_left:
-                column[g] = node.column
-                threshold[g] = node.threshold
-                true_child[g], false_child[g] = left, right
+                # x <= t goes left; NaN fails and goes right.
+                column[g], threshold[g] = node.column, node.threshold
+                nan_side, compared_side = node.right, node.left
             elif node.threshold == np.inf:
-                # Every value (and NaN) goes left.
-                true_child[g], false_child[g] = left, left
+                # Every value (and NaN) goes left: threshold NaN never compares true.
+                nan_side, compared_side = node.left, node.right
             else:
-                # x > t  <=>  -x <= -nextafter(t, +inf); NaN fails -> false child = left.
+                # x > t  <=>  -x <= -nextafter(t, +inf); NaN fails and goes left.
                 column[g] = negated.setdefault(node.column, base_width + len(negated))
                 threshold[g] = -float(np.nextafter(node.threshold, np.inf))
-                true_child[g], false_child[g] = right, left
+                nan_side, compared_side = node.left, node.right
+            slot_of[nan_side], slot_of[compared_side] = next_free, next_free + 1
+            child[g] = offset + next_free
+            next_free += 2
+            queue.extend([nan_side, compared_side])
 
-    index_dtype = np.int32 if size < 2**31 - 1 else np.int64
-    return _PackedTrees(
+    if size >= 2**31 - 1:
+        raise ValueError(f"a depth group of {size} nodes does not fit int32 node indices")
+    return _PackedGroup(
+        depth=max(ensemble.trees[t].depth for t in trees),
         width=width,
-        depth=depth,
-        column=column.astype(index_dtype),
+        trees=tuple(trees),
+        column=column.astype(np.int32),
         threshold=threshold,
-        true_child=true_child.astype(index_dtype),
-        false_child=false_child.astype(index_dtype),
+        child=child.astype(np.int32),
         leaf_value=leaf_value,
-        negated_columns=tuple(sorted(negated, key=negated.__getitem__)),
     )
 
 
+def _traverse_group(builder: _GraphBuilder, extended: str, group: _PackedGroup, name: str) -> str:
+    """``[N]``: the sum over the group's trees of each row's leaf value."""
+    roots = group.roots()
+    # Level 0: every row is at the root, so root data comes straight from constants.
+    root_cols = builder.const(f"{name}_root_column", group.column[roots])
+    x = builder.op("Gather", [extended, root_cols], f"{name}_x0", axis=1)  # [N, T]
+    root_thr = builder.const(f"{name}_root_threshold", group.threshold[roots])
+    compared = builder.op("LessOrEqual", [x, root_thr], f"{name}_cmp0")
+    step = builder.op("Cast", [compared], f"{name}_step0", to=TensorProto.INT32)
+    root_child = builder.const(f"{name}_root_child", group.child[roots])
+    node = builder.op("Add", [step, root_child], f"{name}_level1")
+    if group.depth > 1:
+        column = builder.const(f"{name}_column", group.column)
+        threshold = builder.const(f"{name}_threshold", group.threshold)
+        child = builder.const(f"{name}_child", group.child)
+    for level in range(1, group.depth):
+        col = builder.op("Gather", [column, node], f"{name}_col{level}")
+        x = builder.op("GatherElements", [extended, col], f"{name}_x{level}", axis=1)
+        thr = builder.op("Gather", [threshold, node], f"{name}_thr{level}")
+        compared = builder.op("LessOrEqual", [x, thr], f"{name}_cmp{level}")
+        first = builder.op("Gather", [child, node], f"{name}_child{level}")
+        step = builder.op("Cast", [compared], f"{name}_step{level}", to=TensorProto.INT32)
+        node = builder.op("Add", [first, step], f"{name}_level{level + 1}")
+    leaf_value = builder.const(f"{name}_value", group.leaf_value)
+    values = builder.op("Gather", [leaf_value, node], f"{name}_leaf_values")  # [N, T]
+    # onnxruntime's CPU ReduceSum adds a row in an order that depends on where the row
+    # starts in memory; zero columns up to a multiple of 8 (64 bytes) start every row
+    # alike, so a row's sum does not depend on its position in the batch.
+    width = len(group.trees)
+    if width % 8:
+        pads = builder.const(f"{name}_pads", np.asarray([0, 0, 0, 8 - width % 8], np.int64))
+        values = builder.op("Pad", [values, pads], f"{name}_aligned_values")
+    axes = builder.const(f"{name}_axis1", np.asarray([1], dtype=np.int64))
+    return builder.op("ReduceSum", [values, axes], f"{name}_sum", keepdims=0)
+
+
 def _build_tensor_model(ensemble: _Ensemble) -> onnx.ModelProto:
-    packed = _pack_trees(ensemble)
-    num_trees = len(ensemble.trees)
     builder = _GraphBuilder()
+    base = _zero_as_missing_base(builder, ensemble)
+    base_width = ensemble.num_features + len(ensemble.zero_columns)
+    negated: dict[int, int] = {}
+    depths = [tree.depth for tree in ensemble.trees]
+    groups = [_pack_group(ensemble, trees, negated, base_width) for trees in _depth_groups(depths)]
 
-    extended = _zero_as_missing_base(builder, ensemble)
-    if packed.negated_columns:
-        cols = builder.const("neg_cols", np.asarray(packed.negated_columns, dtype=np.int64))
-        selected = builder.op("Gather", [extended, cols], "neg_sel", axis=1)
-        negated = builder.op("Neg", [selected], "neg")
-        extended = builder.op("Concat", [extended, negated], "extended_input", axis=1)
+    extended = base
+    if negated:
+        cols = builder.const("neg_cols", np.asarray(list(negated), dtype=np.int64))
+        selected = builder.op("Gather", [base, cols], "neg_sel", axis=1)
+        negation = builder.op("Neg", [selected], "neg")
+        extended = builder.op("Concat", [base, negation], "extended_input", axis=1)
 
-    roots = np.arange(num_trees, dtype=np.int64) * packed.width
-    if packed.depth == 0:
-        rows = builder.op("Shape", [INPUT_NAME], "rows", start=0, end=1)
-        n_trees = builder.const("num_trees", np.asarray([num_trees], dtype=np.int64))
-        shape = builder.op("Concat", [rows, n_trees], "node_shape", axis=0)
-        root_ids = builder.const("roots", roots.astype(packed.column.dtype))
-        node = builder.op("Expand", [root_ids, shape], "level0")
-    else:
-        # Level 0: every row is at the root, so read root data straight from constants.
-        root_cols = builder.const("root_columns", packed.column[roots].astype(np.int64))
-        x = builder.op("Gather", [extended, root_cols], "x0", axis=1)  # [N, T]
-        root_thr = builder.const("root_threshold", packed.threshold[roots])
-        go_true = builder.op("LessOrEqual", [x, root_thr], "cmp0")
-        root_true = builder.const("root_true", packed.true_child[roots])
-        root_false = builder.const("root_false", packed.false_child[roots])
-        node = builder.op("Where", [go_true, root_true, root_false], "level1")
-        if packed.depth > 1:
-            column = builder.const("node_column", packed.column)
-            threshold = builder.const("node_threshold", packed.threshold)
-            true_child = builder.const("node_true", packed.true_child)
-            false_child = builder.const("node_false", packed.false_child)
-        for level in range(1, packed.depth):
-            col = builder.op("Gather", [column, node], f"col{level}")
-            x = builder.op("GatherElements", [extended, col], f"x{level}", axis=1)
-            thr = builder.op("Gather", [threshold, node], f"thr{level}")
-            go_true = builder.op("LessOrEqual", [x, thr], f"cmp{level}")
-            t_child = builder.op("Gather", [true_child, node], f"true{level}")
-            f_child = builder.op("Gather", [false_child, node], f"false{level}")
-            node = builder.op("Where", [go_true, t_child, f_child], f"level{level + 1}")
-
-    leaf_value = builder.const("node_value", packed.leaf_value)
-    values = builder.op("Gather", [leaf_value, node], "leaf_values")  # [N, T]
-    axes = builder.const("axis1", np.asarray([1], dtype=np.int64))
-    raw_sum = builder.op("ReduceSum", [values, axes], "raw_sum", keepdims=0)
+    raw_sum: str | None = None
+    for number, group in enumerate(groups):
+        part = _traverse_group(builder, extended, group, f"g{number}")
+        raw_sum = part if raw_sum is None else builder.op("Add", [raw_sum, part], "raw_sum")
+    constant_trees = [tree.nodes[0] for tree in ensemble.trees if tree.depth == 0]
+    if constant_trees:
+        total = 0.0
+        for leaf in constant_trees:
+            assert isinstance(leaf, _Leaf)
+            total += leaf.value
+        constant = builder.const("constant_trees", np.asarray(total, dtype=np.float64))
+        if raw_sum is None:
+            rows = builder.op("Shape", [INPUT_NAME], "rows", start=0, end=1)
+            raw_sum = builder.op("Expand", [constant, rows], "raw_sum")
+        else:
+            raw_sum = builder.op("Add", [raw_sum, constant], "raw_sum")
+    assert raw_sum is not None
     return _finish_model(builder, ensemble, raw_sum, "tensor")

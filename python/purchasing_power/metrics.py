@@ -109,3 +109,45 @@ def probability_metrics(labels: np.ndarray, scores: np.ndarray) -> dict[str, flo
     if len(scores) and scores.min() >= 0 and scores.max() <= 1:
         metrics["log_loss"] = log_loss(labels, scores)
     return metrics
+
+
+def decile_calibration(
+    actual: np.ndarray, predicted: np.ndarray, *, groups: int = 10
+) -> list[tuple[int, int, float, float]]:
+    """Mean predicted and mean actual value per group of rows ranked by prediction.
+
+    Rows are ranked by prediction, lowest first (ties keep row order), and cut into
+    ``groups`` groups as equal in size as possible; group 1 is predicted lowest, group
+    ``groups`` highest. Returns ``(group, rows, mean predicted, mean actual)`` per group.
+    """
+    actual = np.asarray(actual, dtype=np.float64)
+    predicted = np.asarray(predicted, dtype=np.float64)
+    order = np.argsort(predicted, kind="mergesort")
+    return [
+        (
+            group,
+            len(rows),
+            float(predicted[rows].mean()) if len(rows) else float("nan"),
+            float(actual[rows].mean()) if len(rows) else float("nan"),
+        )
+        for group, rows in enumerate(np.array_split(order, groups), start=1)
+    ]
+
+
+def gain_curve(actual: np.ndarray, predicted: np.ndarray, *, points: int = 101) -> np.ndarray:
+    """Share of total actual value held by the top ``q`` of rows ranked by prediction.
+
+    ``q`` runs over ``points`` evenly spaced shares from 0 to 1; ties in the prediction
+    are ranked lowest actual first, as in :func:`normalized_gini`, so that a constant
+    prediction earns no credit for the order of the rows. A random ranking gives the
+    diagonal; lift at ``q`` is ``gain / q``.
+    """
+    actual = np.asarray(actual, dtype=np.float64)
+    predicted = np.asarray(predicted, dtype=np.float64)
+    total = actual.sum()
+    if len(actual) == 0 or total <= 0:
+        return np.full(points, np.nan)
+    order = np.lexsort((actual, -predicted))
+    cumulative = np.concatenate(([0.0], np.cumsum(actual[order]))) / total
+    positions = np.rint(np.linspace(0.0, 1.0, points) * len(actual)).astype(np.int64)
+    return cumulative[positions]

@@ -1,31 +1,78 @@
-"""The steps that dbt Python models (and the CLI) call: train-and-register, list the
-registry, score. Each takes Arrow data and plain settings and returns Arrow data;
-where the data comes from is the caller's business.
+"""The steps that dbt Python models (and the CLI) call: choose or train the model,
+list the registry, score, explain. Each takes Arrow data and plain settings and
+returns Arrow data; where the data comes from is the caller's business.
+
+Which model scores (``choose_and_train``):
+
+* ``model_version`` pinned: that one, whatever its status.
+* ``retrain`` set, or no accepted model for this horizon whose features
+  ``user_features`` still has: train one. It scores if it is accepted. If it is
+  unproven (it does not beat every baseline on AUC and normalized Gini), the build
+  warns, and the latest accepted model scores instead; only where there is none does
+  the unproven one score, its status carried into ``ml_models.model_status``.
+* otherwise: the latest accepted model for this horizon; it is rechecked against
+  LightGBM on today's scoring rows before it scores.
+
+A model whose features differ from today's ``feature_registry`` still scores (it reads
+the features its card lists); the log says it is stale.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 
+from purchasing_power.explain import REASONS_SCHEMA, load_explainer, reason_batches
 from purchasing_power.features import FeatureSchema
-from purchasing_power.registry import RegisteredModel, list_models, register_models
+from purchasing_power.registry import (
+    RegisteredModel,
+    Tier,
+    list_models,
+    recheck_parity,
+    register_models,
+)
 from purchasing_power.scoring import SCORE_SCHEMA, load_scoring_model, score_batches
-from purchasing_power.train import TrainingSettings, train_models
+from purchasing_power.train import ACCEPTED, TrainingSettings, time_split, train_models
+from purchasing_power.tuning import tune
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("purchasing_power")
 
 METRIC_TYPE = pa.list_(
     pa.struct([("method", pa.string()), ("metric", pa.string()), ("value", pa.float64())])
+)
+CALIBRATION_TYPE = pa.list_(
+    pa.struct(
+        [
+            ("method", pa.string()),
+            ("decile", pa.int32()),
+            ("rows", pa.int64()),
+            ("mean_predicted_spend", pa.float64()),
+            ("mean_actual_spend", pa.float64()),
+        ]
+    )
+)
+IMPORTANCE_TYPE = pa.list_(
+    pa.struct(
+        [
+            ("head", pa.string()),
+            ("feature_name", pa.string()),
+            ("gain", pa.float64()),
+            ("splits", pa.int64()),
+        ]
+    )
 )
 MODELS_SCHEMA = pa.schema(
     [
         ("model_version", pa.string()),
         ("created_at", pa.string()),
-        ("status", pa.string()),
+        ("model_status", pa.string()),
         ("is_active", pa.bool_()),
         ("as_of_date", pa.string()),
         ("horizon_days", pa.int32()),
@@ -33,8 +80,12 @@ MODELS_SCHEMA = pa.schema(
         ("training_rows", pa.int64()),
         ("validation_rows", pa.int64()),
         ("feature_count", pa.int32()),
+        ("features_match_registry", pa.bool_()),
         ("artifact_path", pa.string()),
+        ("report_path", pa.string()),
         ("metrics", METRIC_TYPE),
+        ("decile_calibration", CALIBRATION_TYPE),
+        ("feature_importance", IMPORTANCE_TYPE),
     ]
 )
 
@@ -46,54 +97,221 @@ class RunSettings:
     artifacts_dir: Path
     horizon_days: int
     seed: int = 42
-    num_threads: int = 2
+    num_threads: int = 1  # LightGBM threads; see TrainingSettings.num_threads
+    retrain: bool = False
+    model_version: str | None = None
+    tune_trials: int = 0
 
 
-def train_and_register(
-    examples: pa.Table,
-    registry: pa.Table,
-    scoring_features: pa.Table,
+@dataclass(frozen=True)
+class Choice:
+    """The model that scores this build, and the one trained by it (if any)."""
+
+    active: RegisteredModel
+    trained: RegisteredModel | None
+
+
+Say = Callable[[str, bool], None]
+
+
+def say_to_stderr(message: str, warning: bool) -> None:
+    """Report a decision: the ``purchasing_power`` logger and one line on stderr."""
+    log.log(logging.WARNING if warning else logging.INFO, message)
+    prefix = "WARNING purchasing_power: " if warning else "purchasing_power: "
+    print(prefix + message, file=sys.stderr, flush=True)
+
+
+def say_to_dbt(message: str, warning: bool) -> None:
+    """Report a decision as a dbt event, so that it shows in dbt's console output and in
+    logs/dbt.log (dbt Python models run inside dbt's process); warnings as warnings."""
+    from dbt_common.events.base_types import EventLevel
+    from dbt_common.events.functions import fire_event
+    from dbt_common.events.types import Note
+
+    text = f"purchasing_power: {'WARNING ' if warning else ''}{message}"
+    fire_event(Note(msg=text), level=EventLevel.WARN if warning else EventLevel.INFO)
+
+
+def _card_names(model: RegisteredModel) -> list[str]:
+    return [feature["name"] for feature in model.card["features"]]
+
+
+def _usable(model: RegisteredModel, *, horizon_days: int, columns: set[str]) -> bool:
+    return (
+        model.status == ACCEPTED
+        and int(model.card["horizon_days"]) == horizon_days
+        and "lightgbm_files" in model.card
+        and set(_card_names(model)) <= columns
+    )
+
+
+def _train(
+    read_examples: Callable[[], pa.Table],
+    schema: FeatureSchema,
+    scoring: np.ndarray,
+    tiers: tuple[Tier, ...],
     *,
     as_of: str,
     settings: RunSettings,
+    say: Say = say_to_stderr,
 ) -> RegisteredModel:
-    """Train both heads on ``training_examples`` and register them after the parity gate."""
-    schema = FeatureSchema.from_registry(registry)
     training = TrainingSettings(
         horizon_days=settings.horizon_days, seed=settings.seed, num_threads=settings.num_threads
     )
-    result = train_models(examples, schema=schema, settings=training)
-    registered = register_models(
+    split = time_split(read_examples(), schema=schema, settings=training)
+    tuning = None
+    if settings.tune_trials > 0:
+        say(f"tuning: {settings.tune_trials} Optuna trials per head on the time split", False)
+        tuned = tune(split, settings=training, trials=settings.tune_trials)
+        training = tuned.settings
+        tuning = {
+            "trials": tuned.trials,
+            "best_losses": tuned.best_losses,
+            "default_losses": tuned.default_losses,
+        }
+    result = train_models(split, settings=training)
+    return register_models(
         result,
         schema=schema,
         settings=training,
         as_of=as_of,
-        scoring_features=schema.to_matrix(scoring_features),
+        scoring_features=scoring,
+        tiers=tiers,
         artifacts_dir=settings.artifacts_dir,
+        tuning=tuning,
     )
-    log.info("registered %s at %s", registered.model_version, registered.path)
-    return registered
 
 
-def models_table(artifacts_dir: Path, *, active_version: str | None) -> pa.Table:
+def choose_and_train(
+    read_examples: Callable[[], pa.Table],
+    registry: pa.Table,
+    scoring_features: pa.Table,
+    power_tiers: pa.Table,
+    *,
+    as_of: str,
+    settings: RunSettings,
+    say: Say = say_to_stderr,
+) -> Choice:
+    """Pick the model that scores this build, training one where the policy says so."""
+    schema = FeatureSchema.from_registry(registry)
+    tiers = Tier.from_table(power_tiers)
+    columns = set(scoring_features.schema.names)
+    models = list_models(settings.artifacts_dir)
+
+    if settings.model_version:
+        pinned = [m for m in models if m.model_version == settings.model_version]
+        if not pinned:
+            raise ValueError(
+                f"model_version {settings.model_version!r} is not registered in "
+                f"{settings.artifacts_dir} (registered: "
+                f"{', '.join(m.model_version for m in models) or 'none'})"
+            )
+        active = pinned[0]
+        say(f"scoring with pinned model {active.model_version} ({active.status})", False)
+        _note_staleness(active, schema, say=say)
+        return Choice(active=active, trained=None)
+
+    accepted = [
+        m for m in models if _usable(m, horizon_days=settings.horizon_days, columns=columns)
+    ]
+    if accepted and not settings.retrain:
+        active = accepted[-1]
+        figures = recheck_parity(
+            active,
+            scoring_features=FeatureSchema.from_card(active.card["features"]).to_matrix(
+                scoring_features
+            ),
+            tiers=tiers,
+        )
+        spend = figures["tree_ensemble"]["spend"]
+        say(
+            f"scoring with the latest accepted model {active.model_version} (no retrain: set "
+            f"--vars '{{retrain: true}}' to train); ONNX parity rechecked on "
+            f"{spend['rows']:,} scoring rows, max relative spend difference "
+            f"{spend['max_rel_diff']:.2g}",
+            False,
+        )
+        _note_staleness(active, schema, say=say)
+        return Choice(active=active, trained=None)
+
+    why = "retrain: true" if settings.retrain else "no accepted model for this horizon"
+    say(f"training a new model ({why})", False)
+    trained = _train(
+        read_examples,
+        schema,
+        schema.to_matrix(scoring_features),
+        tiers,
+        as_of=as_of,
+        settings=settings,
+        say=say,
+    )
+    metrics = {(m["method"], m["metric"]): m["value"] for m in trained.card["metrics"]}
+    say(
+        f"registered {trained.model_version} ({trained.status}) at {trained.path}: validation "
+        f"AUC {metrics[('lightgbm', 'auc')]:.3f}, normalized Gini "
+        f"{metrics[('lightgbm', 'normalized_gini')]:.3f}; report {trained.path / 'report.html'}",
+        False,
+    )
+    if trained.status == ACCEPTED:
+        return Choice(active=trained, trained=trained)
+    reasons = "; ".join(trained.card["status_reasons"])
+    if accepted:
+        active = accepted[-1]
+        say(
+            f"UNPROVEN MODEL NOT PROMOTED: {trained.model_version} does not beat every "
+            f"baseline ({reasons}); scoring keeps the last accepted model {active.model_version}",
+            True,
+        )
+        return Choice(active=active, trained=trained)
+    say(
+        f"UNPROVEN MODEL SCORES: {trained.model_version} does not beat every baseline "
+        f"({reasons}) and no accepted model exists; its scores carry model_status 'unproven'",
+        True,
+    )
+    return Choice(active=trained, trained=trained)
+
+
+def _note_staleness(model: RegisteredModel, schema: FeatureSchema, *, say: Say) -> None:
+    card_names, today = _card_names(model), schema.names
+    if card_names != today:
+        added = sorted(set(today) - set(card_names))
+        dropped = sorted(set(card_names) - set(today))
+        say(
+            f"model {model.model_version} is stale: it reads its own {len(card_names)} features, "
+            f"feature_registry now lists {len(today)} (new: {', '.join(added) or 'none'}; "
+            f"no longer listed: {', '.join(dropped) or 'none'}); retrain with "
+            "--vars '{retrain: true}'",
+            True,
+        )
+
+
+def models_table(
+    artifacts_dir: Path, *, active_version: str | None, registry: pa.Table | None = None
+) -> pa.Table:
     """The registry as a table, one row per registered model version."""
+    today = FeatureSchema.from_registry(registry).names if registry is not None else None
     rows = []
     for model in list_models(artifacts_dir):
         card = model.card
+        names = _card_names(model)
         rows.append(
             {
                 "model_version": model.model_version,
                 "created_at": card["created_at"],
-                "status": card["status"],
+                "model_status": card["status"],
                 "is_active": model.model_version == active_version,
                 "as_of_date": card["as_of"],
                 "horizon_days": card["horizon_days"],
                 "validation_cutoff_date": card["validation_cutoff"],
                 "training_rows": card["training_rows"],
                 "validation_rows": card["validation_rows"],
-                "feature_count": len(card["features"]),
+                "feature_count": len(names),
+                "features_match_registry": None if today is None else names == today,
                 "artifact_path": str(model.path),
+                "report_path": str(model.path / "report.html"),
                 "metrics": card["metrics"],
+                "decile_calibration": card.get("decile_calibration", []),
+                "feature_importance": card.get("feature_importance", []),
             }
         )
     return pa.Table.from_pylist(rows, schema=MODELS_SCHEMA)
@@ -105,3 +323,69 @@ def score(
     """Stream scores for a stream of ``user_features`` batches."""
     model = load_scoring_model(model_dir, num_threads=num_threads)
     return pa.RecordBatchReader.from_batches(SCORE_SCHEMA, score_batches(features, model=model))
+
+
+def explain(
+    features: pa.RecordBatchReader, *, model_dir: Path, num_threads: int = 1
+) -> pa.RecordBatchReader:
+    """Stream each user's top reasons for a stream of ``user_features`` batches."""
+    explainer = load_explainer(model_dir, num_threads=num_threads)
+    return pa.RecordBatchReader.from_batches(
+        REASONS_SCHEMA, reason_batches(features, explainer=explainer)
+    )
+
+
+def train_from_warehouse(
+    connection, *, artifacts_dir: Path, seed: int = 42, tune_trials: int = 0, num_threads: int = 1
+) -> RegisteredModel:
+    """Train and register a model from the tables of a built warehouse (the CLI's
+    ``train``): the same steps as a dbt build with ``retrain: true``, without scoring."""
+    from purchasing_power.warehouse import query, read_table
+
+    _, cutoffs = query(
+        connection,
+        "select as_of_date::varchar, horizon_days from intermediate.int_cutoffs_derived"
+        " where is_scoring_cutoff",
+    )
+    as_of, horizon_days = cutoffs[0]
+    registry = read_table(connection, "ml.feature_registry")
+    schema = FeatureSchema.from_registry(registry)
+    scoring = read_table(connection, "features.user_features", where="is_scoring_cutoff")
+    run = RunSettings(
+        artifacts_dir=artifacts_dir,
+        horizon_days=int(horizon_days),
+        seed=seed,
+        num_threads=num_threads,
+        tune_trials=tune_trials,
+    )
+    return _train(
+        lambda: read_table(connection, "ml.training_examples"),
+        schema,
+        schema.to_matrix(scoring),
+        Tier.from_table(read_table(connection, "reference.power_tiers")),
+        as_of=as_of,
+        settings=run,
+    )
+
+
+def model_report(connection, *, model_version: str | None = None) -> tuple[str, str]:
+    """(model version, report HTML) of the active model in ``ml.ml_models``, or of the
+    given version."""
+    from purchasing_power.report import render_report
+    from purchasing_power.warehouse import query
+
+    condition = "is_active" if model_version is None else "model_version = $version"
+    relation = connection.sql(
+        f"select model_version, artifact_path from ml.ml_models where {condition}",
+        params=None if model_version is None else {"version": model_version},
+    )
+    rows = relation.fetchall()
+    if not rows:
+        _, known = query(connection, "select model_version from ml.ml_models order by 1")
+        raise ValueError(
+            f"no model {model_version or '(active)'} in ml.ml_models; registered: "
+            f"{', '.join(row[0] for row in known) or 'none'}"
+        )
+    version, path = rows[0]
+    card = json.loads((Path(path) / "card.json").read_text())
+    return version, render_report(card)

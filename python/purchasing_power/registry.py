@@ -1,6 +1,29 @@
 """The model registry: ``artifacts/<model_version>/`` with ONNX files, LightGBM text
-models and a JSON card. A model is exported, proven equal to LightGBM, and only then
-written; nothing half-written is ever listed (the folder is renamed into place).
+models, a JSON card and an HTML report. A model is exported, proven equal to
+LightGBM, and only then written; nothing half-written is ever listed (the folder is
+renamed into place).
+
+Files of a model version:
+
+``purchase.onnx`` / ``spend.onnx``
+    What CPU scoring runs: ``ai.onnx.ml`` TreeEnsemble graphs (double precision).
+    ``spend.onnx`` is the whole hurdle: both tree ensembles and their product, so
+    that it returns expected spend, ``P x E[spend | purchase]``, by itself.
+``purchase.tensor.onnx`` / ``spend.tensor.onnx``
+    The same models as standard-operator graphs, for onnxruntime's CUDA execution
+    provider; they pass the same gate.
+``purchase.lgb.txt`` / ``spend_given_purchase.lgb.txt``
+    The LightGBM models (explanations read these).
+``card.json``, ``report.html``
+
+The parity gate, on every validation row, every scoring row and a set of edge cases
+built from the model's own splits (values exactly at, just below and just above every
+threshold; zero, signed zero, LightGBM's zero threshold, tiny, huge, infinite and
+missing values in every feature): spend within a relative 1e-9 of LightGBM,
+probability within an absolute 1e-9, and no validation or scoring row in another
+power tier than LightGBM's prediction would put it (rows sitting on a tier bound, whose
+power index differs by at most 1e-9, are counted apart). Both graph kinds, both heads; the
+figures go into the card.
 """
 
 from __future__ import annotations
@@ -11,24 +34,51 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
 import lightgbm as lgb
 import numpy as np
+import onnx
+import pyarrow as pa
+from onnx import helper
 
-from purchasing_power.export import ParityReport, booster_to_onnx, check_parity
+from purchasing_power import report
+from purchasing_power.explain import feature_importance
+from purchasing_power.export import (
+    INPUT_NAME,
+    IR_VERSION,
+    OUTPUT_NAME,
+    RAW_OUTPUT_NAME,
+    GraphKind,
+    booster_to_onnx,
+)
 from purchasing_power.features import FeatureSchema
-from purchasing_power.scoring import make_session, predict
-from purchasing_power.train import TrainingResult, TrainingSettings
+from purchasing_power.scoring import make_session, power_index, predict
+from purchasing_power.train import HEADS as BOOSTER_HEADS
+from purchasing_power.train import Heads, TrainingResult, TrainingSettings
 
 HEADS = ("purchase", "spend")
+GRAPHS: tuple[GraphKind, ...] = ("tree_ensemble", "tensor")
+GRAPH_SUFFIX = {"tree_ensemble": ".onnx", "tensor": ".tensor.onnx"}
 # The parity gate: ONNX must equal LightGBM on every checked row.
 MAX_SPEND_RELATIVE_DIFF = 1e-9
 MAX_PROBABILITY_ABSOLUTE_DIFF = 1e-9
+MAX_INDEX_ABSOLUTE_DIFF = 1e-9  # power index moves this small are on a tier bound
 REFERENCE_QUANTILES = 101
-_PACKAGES = ("lightgbm", "onnx", "onnxruntime-gpu", "onnxruntime", "duckdb", "dbt-core", "polars")
+HISTOGRAM_BINS = 30
+_K_ZERO = float(np.float32(1e-35))  # LightGBM's kZeroThreshold
+_SPECIAL_VALUES = (
+    0.0, -0.0, _K_ZERO, -_K_ZERO, float(np.nextafter(_K_ZERO, np.inf)),
+    float(np.nextafter(-_K_ZERO, -np.inf)), 5e-36, -5e-36, 5e-324, -5e-324, 1e-300, -1e-300,
+    1e300, -1e300, np.finfo(np.float64).max, -np.finfo(np.float64).max, np.inf, -np.inf, np.nan,
+)  # fmt: skip
+_PACKAGES = (
+    "lightgbm", "onnx", "onnxruntime-gpu", "onnxruntime", "duckdb", "dbt-core", "numpy",
+    "scipy", "optuna",
+)  # fmt: skip
 
 
 class ParityError(RuntimeError):
@@ -41,6 +91,66 @@ class RegisteredModel:
     path: Path
     card: dict
 
+    @property
+    def status(self) -> str:
+        return str(self.card["status"])
+
+
+@dataclass(frozen=True)
+class Tier:
+    """One row of ``seeds/power_tiers.csv``."""
+
+    tier: str
+    min_power_index: float
+    max_power_index: float
+
+    @classmethod
+    def from_table(cls, table: pa.Table) -> tuple[Tier, ...]:
+        rows = table.sort_by("min_power_index").to_pylist()
+        return tuple(
+            cls(row["tier"], float(row["min_power_index"]), float(row["max_power_index"]))
+            for row in rows
+        )
+
+
+def assign_tiers(index: np.ndarray, tiers: Sequence[Tier]) -> np.ndarray:
+    """The tier holding each power index, as ``purchasing_power_scores`` assigns it
+    (``[min, max)``, the top tier closed at 100); ``None`` where no tier holds it."""
+    assigned = np.full(len(index), None, dtype=object)
+    for tier in reversed(tiers):  # the first matching tier wins, as in the SQL join
+        holds = (index >= tier.min_power_index) & (
+            (index < tier.max_power_index) | (tier.max_power_index >= 100)
+        )
+        assigned[holds] = tier.tier
+    return assigned
+
+
+@dataclass(frozen=True)
+class Difference:
+    rows: int
+    max_abs_diff: float
+    max_rel_diff: float
+
+    def to_card(self) -> dict[str, float | int]:
+        return {
+            "rows": self.rows,
+            "max_abs_diff": self.max_abs_diff,
+            "max_rel_diff": self.max_rel_diff,
+        }
+
+
+def difference(expected: np.ndarray, actual: np.ndarray) -> Difference:
+    """Largest absolute and relative differences (NaN against a number is infinite)."""
+    if expected.size == 0:
+        return Difference(0, 0.0, 0.0)
+    with np.errstate(invalid="ignore", over="ignore"):
+        same = (expected == actual) | (np.isnan(expected) & np.isnan(actual))
+        absolute = np.where(same, 0.0, np.abs(actual - expected))
+        absolute = np.where(np.isnan(absolute), np.inf, absolute)
+        scale = np.maximum(np.abs(expected), np.finfo(np.float64).tiny)
+        relative = np.where(same, 0.0, absolute / np.where(np.isnan(scale), 1.0, scale))
+    return Difference(int(expected.size), float(absolute.max()), float(relative.max()))
+
 
 def _package_versions() -> dict[str, str]:
     versions = {}
@@ -52,17 +162,328 @@ def _package_versions() -> dict[str, str]:
     return versions
 
 
-def _gate(head: str, report: ParityReport) -> None:
-    if head == "spend" and report.max_rel_diff > MAX_SPEND_RELATIVE_DIFF:
+# --------------------------------------------------------------------------------------
+# Graphs
+# --------------------------------------------------------------------------------------
+
+
+def _prefixed_nodes(graph: onnx.GraphProto, prefix: str):
+    def rename(name: str) -> str:
+        return name if name in (INPUT_NAME, "") else prefix + name
+
+    nodes = []
+    for node in graph.node:
+        if list(node.output) == [RAW_OUTPUT_NAME]:
+            continue  # the raw score output is not part of the combined graph
+        renamed = onnx.NodeProto()
+        renamed.CopyFrom(node)
+        renamed.name = prefix + node.name
+        del renamed.input[:]
+        renamed.input.extend(rename(name) for name in node.input)
+        del renamed.output[:]
+        renamed.output.extend(rename(name) for name in node.output)
+        nodes.append(renamed)
+    initializers = []
+    for initializer in graph.initializer:
+        renamed_init = onnx.TensorProto()
+        renamed_init.CopyFrom(initializer)
+        renamed_init.name = prefix + initializer.name
+        initializers.append(renamed_init)
+    return nodes, initializers
+
+
+def hurdle_graph(
+    purchase: onnx.ModelProto, spend_given_purchase: onnx.ModelProto
+) -> onnx.ModelProto:
+    """One graph returning ``prediction = P x E[spend | purchase]`` (and both factors)."""
+    p_nodes, p_inits = _prefixed_nodes(purchase.graph, "purchase/")
+    s_nodes, s_inits = _prefixed_nodes(spend_given_purchase.graph, "spend_given_purchase/")
+    probability, conditional = f"purchase/{OUTPUT_NAME}", f"spend_given_purchase/{OUTPUT_NAME}"
+    nodes = [
+        *p_nodes,
+        *s_nodes,
+        helper.make_node("Mul", [probability, conditional], [OUTPUT_NAME], name="hurdle"),
+        helper.make_node("Identity", [probability], ["purchase_probability"], name="probability"),
+        helper.make_node(
+            "Identity", [conditional], ["spend_given_purchase"], name="spend_given_purchase"
+        ),
+    ]
+    inputs = list(purchase.graph.input)
+    outputs = [
+        helper.make_tensor_value_info(name, onnx.TensorProto.DOUBLE, ["N"])
+        for name in (OUTPUT_NAME, "purchase_probability", "spend_given_purchase")
+    ]
+    graph = helper.make_graph(nodes, "hurdle", inputs, outputs, initializer=p_inits + s_inits)
+    opsets = {opset.domain: opset.version for opset in purchase.opset_import}
+    opsets.update({opset.domain: opset.version for opset in spend_given_purchase.opset_import})
+    model = helper.make_model(
+        graph,
+        opset_imports=[helper.make_opsetid(domain, version) for domain, version in opsets.items()],
+        producer_name="purchasing_power.registry",
+        doc_string="Expected spend over the horizon: P(purchase) x E[spend | purchase]",
+    )
+    model.ir_version = IR_VERSION
+    props = {prop.key: prop.value for prop in purchase.metadata_props}
+    helper.set_model_props(model, {"graph_kind": props.get("graph_kind", ""), "form": "hurdle"})
+    onnx.checker.check_model(model, full_check=True)
+    return model
+
+
+def export_graphs(heads: Heads) -> dict[GraphKind, dict[str, bytes]]:
+    """The serialized ONNX file of each head in each graph kind."""
+    exported: dict[GraphKind, dict[str, bytes]] = {}
+    for graph in GRAPHS:
+        purchase = booster_to_onnx(heads.purchase, graph=graph)
+        conditional = booster_to_onnx(heads.spend_given_purchase, graph=graph)
+        exported[graph] = {
+            "purchase": purchase.SerializeToString(),
+            "spend": hurdle_graph(purchase, conditional).SerializeToString(),
+        }
+    return exported
+
+
+# --------------------------------------------------------------------------------------
+# Parity
+# --------------------------------------------------------------------------------------
+
+
+def _splits(booster: lgb.Booster) -> set[tuple[int, float]]:
+    found = set()
+    for info in booster.dump_model()["tree_info"]:
+        stack = [info["tree_structure"]]
+        while stack:
+            node = stack.pop()
+            if "split_index" in node:
+                found.add((int(node["split_feature"]), float(node["threshold"])))
+                stack.extend([node["left_child"], node["right_child"]])
+    return found
+
+
+def _single_leaf_trees(booster: lgb.Booster) -> int:
+    return sum(info["num_leaves"] == 1 for info in booster.dump_model()["tree_info"])
+
+
+def edge_case_rows(heads: Heads, base: np.ndarray) -> np.ndarray:
+    """Rows exactly at, just below and just above every split threshold of both heads,
+    and every feature in turn set to each special value; other features from ``base``."""
+    rows = []
+    splits = sorted(_splits(heads.purchase) | _splits(heads.spend_given_purchase))
+    for i, (feature, threshold) in enumerate(splits):
+        for value in (threshold, np.nextafter(threshold, -np.inf), np.nextafter(threshold, np.inf)):
+            row = base[i % len(base)].copy()
+            row[feature] = value
+            rows.append(row)
+    for feature in range(base.shape[1]):
+        for k, value in enumerate(_SPECIAL_VALUES):
+            row = base[(feature + k) % len(base)].copy()
+            row[feature] = value
+            rows.append(row)
+    return np.asarray(rows, dtype=np.float64).reshape(-1, base.shape[1])
+
+
+def reference_quantiles(spend: np.ndarray) -> np.ndarray:
+    """The frozen distribution the power index places predictions among."""
+    return np.quantile(spend, np.linspace(0, 1, REFERENCE_QUANTILES))
+
+
+def _reference(heads: Heads, features: np.ndarray) -> dict[str, np.ndarray]:
+    if len(features) == 0:
+        return {head: np.empty(0) for head in HEADS}
+    probability, spend = heads.predict(features)
+    return {"purchase": probability, "spend": spend}
+
+
+def _onnx(files: dict[str, bytes], features: np.ndarray) -> dict[str, np.ndarray]:
+    return {head: predict(make_session(files[head], num_threads=1), features) for head in HEADS}
+
+
+def _gate(head: str, graph: str, where: str, found: Difference) -> None:
+    if head == "spend" and not found.max_rel_diff <= MAX_SPEND_RELATIVE_DIFF:
         raise ParityError(
-            f"spend head: ONNX differs from LightGBM by a relative {report.max_rel_diff:.3g} "
-            f"(gate {MAX_SPEND_RELATIVE_DIFF:g}) over {report.rows} rows"
+            f"spend head, {graph} graph, {where}: ONNX differs from LightGBM by a relative "
+            f"{found.max_rel_diff:.3g} (gate {MAX_SPEND_RELATIVE_DIFF:g}) over {found.rows} rows"
         )
-    if head == "purchase" and report.max_abs_diff > MAX_PROBABILITY_ABSOLUTE_DIFF:
+    if head == "purchase" and not found.max_abs_diff <= MAX_PROBABILITY_ABSOLUTE_DIFF:
         raise ParityError(
-            f"purchase head: ONNX differs from LightGBM by {report.max_abs_diff:.3g} "
-            f"(gate {MAX_PROBABILITY_ABSOLUTE_DIFF:g}) over {report.rows} rows"
+            f"purchase head, {graph} graph, {where}: ONNX differs from LightGBM by "
+            f"{found.max_abs_diff:.3g} (gate {MAX_PROBABILITY_ABSOLUTE_DIFF:g}) over "
+            f"{found.rows} rows"
         )
+
+
+def prove_parity(
+    heads: Heads,
+    exported: dict[GraphKind, dict[str, bytes]],
+    *,
+    rows: np.ndarray,
+    edge_cases: np.ndarray,
+    validation: np.ndarray,
+    tiers: Sequence[Tier],
+) -> dict[str, dict]:
+    """Run the gate on ``rows`` (validation and scoring) and ``edge_cases``; raise
+    :class:`ParityError` on any miss, else return the figures for the card.
+
+    Tiers are compared end to end: each engine places its predictions among the
+    reference quantiles it computes on the ``validation`` rows, as scoring does. A
+    row counts as changing tier when its power index moves by more than 1e-9; a row
+    whose index sits on a tier bound (within 1e-9, e.g. exactly 50.0 in one engine
+    and 49.99999999999999 in the other, which happens where a prediction equals a
+    reference quantile) is counted apart as a boundary row: no export can keep a
+    last-bit difference from crossing a bound the value sits on.
+    """
+    expected = _reference(heads, rows)
+    expected_edges = _reference(heads, edge_cases)
+    expected_index = power_index(
+        expected["spend"], reference_quantiles(heads.predict(validation)[1])
+    )
+    expected_tiers = assign_tiers(expected_index, tiers)
+    figures: dict[str, dict] = {}
+    for graph in GRAPHS:
+        actual = _onnx(exported[graph], rows)
+        actual_edges = _onnx(exported[graph], edge_cases)
+        own_reference = reference_quantiles(_onnx(exported[graph], validation)["spend"])
+        index_now = power_index(actual["spend"], own_reference)
+        moved = assign_tiers(index_now, tiers) != expected_tiers
+        on_boundary = moved & (np.abs(index_now - expected_index) <= MAX_INDEX_ABSOLUTE_DIFF)
+        changed = int(np.count_nonzero(moved & ~on_boundary))
+        figures[graph] = {
+            "tier_changes": changed,
+            "tier_boundary_rows": int(np.count_nonzero(on_boundary)),
+            "max_power_index_diff": float(np.max(np.abs(index_now - expected_index), initial=0)),
+        }
+        for head in HEADS:
+            found = difference(expected[head], actual[head])
+            at_edges = difference(expected_edges[head], actual_edges[head])
+            _gate(head, graph, "validation and scoring rows", found)
+            _gate(head, graph, "edge cases", at_edges)
+            figures[graph][head] = {**found.to_card(), "edge_cases": at_edges.to_card()}
+        if changed:
+            raise ParityError(
+                f"{graph} graph: {changed} of {len(rows)} rows change tier between LightGBM "
+                "and ONNX"
+            )
+    return figures
+
+
+# --------------------------------------------------------------------------------------
+# Registration
+# --------------------------------------------------------------------------------------
+
+
+def _spend_histogram(
+    spend: np.ndarray, tiers: np.ndarray, tier_names: Sequence[str]
+) -> dict[str, object]:
+    logged = np.log10(np.maximum(spend, 1e-2))
+    edges = np.linspace(np.floor(logged.min()), np.ceil(logged.max()) + 1e-9, HISTOGRAM_BINS + 1)
+    return {
+        "log10_edges": edges.tolist(),
+        "counts": {
+            name: np.histogram(logged[tiers == name], bins=edges)[0].tolist() for name in tier_names
+        },
+    }
+
+
+def _score_summary(
+    probability: np.ndarray, spend: np.ndarray, *, quantiles: np.ndarray, tiers: Sequence[Tier]
+) -> dict[str, object]:
+    assigned = assign_tiers(power_index(spend, quantiles), tiers)
+    names = [tier.tier for tier in tiers]
+    return {
+        "rows": len(spend),
+        "tiers": [
+            {
+                "tier": name,
+                "users": int(np.count_nonzero(assigned == name)),
+                "mean_predicted_spend": float(spend[assigned == name].mean())
+                if np.any(assigned == name)
+                else None,
+                "mean_purchase_probability": float(probability[assigned == name].mean())
+                if np.any(assigned == name)
+                else None,
+            }
+            for name in names
+        ],
+        "spend_histogram": _spend_histogram(spend, assigned, names),
+    }
+
+
+def _card(
+    result: TrainingResult,
+    *,
+    model_version: str,
+    schema: FeatureSchema,
+    settings: TrainingSettings,
+    as_of: str,
+    parity: dict,
+    edge_case_rows_count: int,
+    reference: np.ndarray,
+    scores: dict[str, object],
+    tuning: dict | None,
+) -> dict:
+    heads = result.heads
+    return {
+        "model_version": model_version,
+        "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="microseconds"),
+        "status": result.status,
+        "status_reasons": list(result.status_reasons),
+        "form": "hurdle: spend = P(purchase) x E[spend | purchase]",
+        "as_of": as_of,
+        "horizon_days": settings.horizon_days,
+        "seed": settings.seed,
+        "training_cutoffs": list(result.training_cutoffs),
+        "validation_cutoff": result.validation_cutoff,
+        "training_rows": result.training_rows,
+        "validation_rows": result.validation_rows,
+        "features": schema.to_card(),
+        "params": result.params,
+        "best_iterations": result.best_iterations,
+        "tuning": tuning,
+        "metrics": [
+            {"method": e.method, "metric": e.metric, "value": e.value} for e in result.evaluations
+        ],
+        "decile_calibration": [
+            {
+                "method": row.method,
+                "decile": row.decile,
+                "rows": row.rows,
+                "mean_predicted_spend": row.mean_predicted_spend,
+                "mean_actual_spend": row.mean_actual_spend,
+            }
+            for row in result.calibration
+        ],
+        "gain_curves": result.gain_curves,
+        "baseline_params": result.baseline_params,
+        "feature_importance": [
+            {"head": i.head, "feature_name": i.feature_name, "gain": i.gain, "splits": i.splits}
+            for i in feature_importance(heads, schema=schema)
+        ],
+        "parity": {
+            "gate": {
+                "max_spend_relative_diff": MAX_SPEND_RELATIVE_DIFF,
+                "max_probability_absolute_diff": MAX_PROBABILITY_ABSOLUTE_DIFF,
+                "tier_changes": 0,
+                "tier_boundary_tolerance": MAX_INDEX_ABSOLUTE_DIFF,
+            },
+            "edge_cases": {
+                "rows": edge_case_rows_count,
+                "split_thresholds": len(
+                    _splits(heads.purchase) | _splits(heads.spend_given_purchase)
+                ),
+                "special_values_per_feature": len(_SPECIAL_VALUES),
+                "single_leaf_trees": {
+                    head: _single_leaf_trees(heads.booster(head)) for head in BOOSTER_HEADS
+                },
+                "categorical_splits": 0,
+            },
+            **parity,
+        },
+        "reference_spend_quantiles": reference.tolist(),
+        "scores": scores,
+        "files": {head: f"{head}{GRAPH_SUFFIX['tree_ensemble']}" for head in HEADS},
+        "tensor_files": {head: f"{head}{GRAPH_SUFFIX['tensor']}" for head in HEADS},
+        "lightgbm_files": {head: f"{head}.lgb.txt" for head in BOOSTER_HEADS},
+        "packages": _package_versions(),
+    }
 
 
 def register_models(
@@ -72,64 +493,70 @@ def register_models(
     settings: TrainingSettings,
     as_of: str,
     scoring_features: np.ndarray,
+    tiers: Sequence[Tier],
     artifacts_dir: Path,
+    tuning: dict | None = None,
 ) -> RegisteredModel:
-    """Export both heads, prove parity on validation and scoring rows, write the artifact."""
-    boosters: dict[str, lgb.Booster] = {
-        "purchase": result.purchase_booster,
-        "spend": result.spend_booster,
-    }
-    parity_rows = np.vstack([result.validation_features, scoring_features])
-    onnx_bytes: dict[str, bytes] = {}
-    parity: dict[str, dict[str, float | int]] = {}
-    for head, booster in boosters.items():
-        model = booster_to_onnx(booster, graph="tree_ensemble")
-        report = check_parity(booster, model, parity_rows)
-        _gate(head, report)
-        onnx_bytes[head] = model.SerializeToString()
-        parity[head] = {
-            "rows": report.rows,
-            "max_abs_diff": report.max_abs_diff,
-            "max_rel_diff": report.max_rel_diff,
-        }
-
-    digest = hashlib.sha256(b"".join(onnx_bytes[head] for head in HEADS)).hexdigest()[:12]
-    model_version = f"pp-{as_of.replace('-', '')}-{digest}"
+    """Export both heads, prove parity, write the artifact, its card and its report."""
+    heads = result.heads
+    exported = export_graphs(heads)
+    tree_ensemble = exported["tree_ensemble"]
     # The reference distribution comes from the engine that scores, so a user's
     # prediction and the quantiles it is placed among agree to the last bit.
-    reference = predict(make_session(onnx_bytes["spend"]), result.validation_features)
-    card = {
-        "model_version": model_version,
-        "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "status": "accepted",
-        "as_of": as_of,
-        "horizon_days": settings.horizon_days,
-        "training_cutoffs": list(result.training_cutoffs),
-        "validation_cutoff": result.validation_cutoff,
-        "training_rows": result.training_rows,
-        "validation_rows": result.validation_rows,
-        "features": schema.to_card(),
-        "params": result.params,
-        "best_iterations": result.best_iterations,
-        "metrics": [
-            {"method": e.method, "metric": e.metric, "value": e.value} for e in result.evaluations
-        ],
-        "parity": parity,
-        "reference_spend_quantiles": np.quantile(
-            reference, np.linspace(0, 1, REFERENCE_QUANTILES)
-        ).tolist(),
-        "files": {head: f"{head}.onnx" for head in HEADS},
-        "packages": _package_versions(),
-    }
+    spend_session = make_session(tree_ensemble["spend"])
+    reference = reference_quantiles(predict(spend_session, result.validation_features))
+    edge_cases = edge_case_rows(heads, result.validation_features)
+    parity = prove_parity(
+        heads,
+        exported,
+        rows=np.vstack([result.validation_features, scoring_features]),
+        edge_cases=edge_cases,
+        validation=result.validation_features,
+        tiers=tiers,
+    )
+    # The version names the exported models, their data window and their verdict: the
+    # same trees found unproven (against other baselines) are another version, so an
+    # accepted model's folder is never overwritten by an unproven one. (Metric values
+    # are left out: the warehouse sums floats in no fixed order, so they can differ in
+    # the last bits between two builds of the same data.)
+    judged = json.dumps(
+        {"as_of": as_of, "training_cutoffs": result.training_cutoffs, "status": result.status},
+        sort_keys=True,
+    ).encode()
+    digest = hashlib.sha256(b"".join(tree_ensemble[head] for head in HEADS) + judged).hexdigest()[
+        :12
+    ]
+    model_version = f"pp-{as_of.replace('-', '')}-{digest}"
+    scores = _score_summary(
+        predict(make_session(tree_ensemble["purchase"]), scoring_features),
+        predict(spend_session, scoring_features),
+        quantiles=reference,
+        tiers=tiers,
+    )
+    card = _card(
+        result,
+        model_version=model_version,
+        schema=schema,
+        settings=settings,
+        as_of=as_of,
+        parity=parity,
+        edge_case_rows_count=len(edge_cases),
+        reference=reference,
+        scores=scores,
+        tuning=tuning,
+    )
 
     artifacts_dir.mkdir(parents=True, exist_ok=True)
     final_path = artifacts_dir / model_version
     staging = Path(tempfile.mkdtemp(prefix=f".{model_version}-", dir=artifacts_dir))
     try:
-        for head in HEADS:
-            (staging / f"{head}.onnx").write_bytes(onnx_bytes[head])
-            boosters[head].save_model(str(staging / f"{head}.lgb.txt"))
+        for graph, files in exported.items():
+            for head, content in files.items():
+                (staging / f"{head}{GRAPH_SUFFIX[graph]}").write_bytes(content)
+        for head in BOOSTER_HEADS:
+            heads.booster(head).save_model(str(staging / card["lightgbm_files"][head]))
         (staging / "card.json").write_text(json.dumps(card, indent=2, sort_keys=True) + "\n")
+        (staging / "report.html").write_text(report.render_report(card))
         if final_path.exists():
             shutil.rmtree(final_path)
         os.replace(staging, final_path)
@@ -137,6 +564,33 @@ def register_models(
         if staging.exists():
             shutil.rmtree(staging)
     return RegisteredModel(model_version=model_version, path=final_path, card=card)
+
+
+def load_heads(model: RegisteredModel) -> Heads:
+    """The LightGBM models of a registered version."""
+    files = model.card["lightgbm_files"]
+    return Heads(
+        **{head: lgb.Booster(model_file=str(model.path / files[head])) for head in BOOSTER_HEADS}
+    )
+
+
+def recheck_parity(
+    model: RegisteredModel, *, scoring_features: np.ndarray, tiers: Sequence[Tier]
+) -> dict[str, dict]:
+    """The parity gate of a registered model on today's scoring rows (both graph kinds)."""
+    exported: dict[GraphKind, dict[str, bytes]] = {
+        graph: {head: (model.path / f"{head}{GRAPH_SUFFIX[graph]}").read_bytes() for head in HEADS}
+        for graph in GRAPHS
+    }
+    heads = load_heads(model)
+    return prove_parity(
+        heads,
+        exported,
+        rows=scoring_features,
+        edge_cases=np.empty((0, scoring_features.shape[1])),
+        validation=scoring_features,
+        tiers=tiers,
+    )
 
 
 def list_models(artifacts_dir: Path) -> list[RegisteredModel]:

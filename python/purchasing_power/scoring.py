@@ -1,34 +1,70 @@
-"""Score feature batches with a registered model through onnxruntime.
+"""Score feature batches with a registered model through onnxruntime, on CPU or CUDA.
 
 Batches stream through; every output depends on its own row only, so the scores do
 not depend on the batch size. The power index maps predicted spend through the
 reference distribution frozen in the model card, so a user whose prediction does not
 change keeps the same index whatever happens to everybody else.
+
+Where scoring runs: onnxruntime implements the ``ai.onnx.ml`` TreeEnsemble operator on
+the CPU only (a CUDA session silently runs it there), so on a host where a CUDA session
+really starts, each head is scored with its ``tensor`` graph (standard operators, see
+``export``) on the CUDA execution provider, and with the TreeEnsemble graph on the CPU
+otherwise. The graph and the provider are recorded with every score. Before the first
+batch is written, the tensor graph's scores are checked against the TreeEnsemble graph
+(the one the parity gate proved equal to LightGBM) on that batch.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import importlib.util
+import io
 import json
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
+import onnx
 import onnxruntime as ort
 import pyarrow as pa
+from onnx import TensorProto, helper
 
+from purchasing_power.export import GraphKind, booster_to_onnx
 from purchasing_power.features import FeatureSchema
+
+Device = Literal["auto", "cpu", "cuda"]
+Provider = Literal["cpu", "cuda"]
+
+CPU_PROVIDER = "CPUExecutionProvider"
+CUDA_PROVIDER = "CUDAExecutionProvider"
+HEADS = ("purchase", "spend")
 
 SCORE_SCHEMA = pa.schema(
     [
         ("user_id", pa.string()),
         ("model_version", pa.string()),
+        ("model_status", pa.string()),
         ("predicted_spend", pa.float64()),
         ("purchase_probability", pa.float64()),
         ("power_index", pa.float64()),
         ("execution_provider", pa.string()),
+        ("scoring_graph", pa.string()),
     ]
 )
+
+# The runtime check of a tensor graph against the TreeEnsemble graph: the parity gate's
+# bounds (registry), on up to this many rows of the first batch.
+RUNTIME_PARITY_ROWS = 4096
+MAX_SPEND_RELATIVE_DIFF = 1e-9
+MAX_PROBABILITY_ABSOLUTE_DIFF = 1e-9
+
+
+class RuntimeParityError(RuntimeError):
+    """The tensor graph on this execution provider does not reproduce the TreeEnsemble."""
 
 
 @dataclass(frozen=True)
@@ -38,6 +74,10 @@ class ScoringModel:
     reference_spend_quantiles: np.ndarray
     purchase: ort.InferenceSession
     spend: ort.InferenceSession
+    model_status: str = "accepted"
+    graph: GraphKind = "tree_ensemble"
+    # The TreeEnsemble sessions (CPU) a tensor graph is checked against; None otherwise.
+    cpu_reference: tuple[ort.InferenceSession, ort.InferenceSession] | None = None
 
     @property
     def execution_provider(self) -> str:
@@ -52,44 +92,204 @@ class ScoringModel:
 # so no real row ever lands on either path and scores do not depend on batching.
 MIN_ROWS_PER_RUN = 256
 ROW_MULTIPLE = 64
+# On CUDA, larger inputs run in pieces of this many rows, two at a time, so that one
+# piece's copy to the GPU overlaps the other's kernels.
+CUDA_ROWS_PER_RUN = 1 << 20
 
 
-def make_session(model: Path | bytes, *, num_threads: int = 2) -> ort.InferenceSession:
-    """An onnxruntime CPU session for an exported model (a file or its bytes)."""
+def make_session(
+    model: Path | bytes, *, num_threads: int = 2, provider: Provider = "cpu"
+) -> ort.InferenceSession:
+    """An onnxruntime session for an exported model (a file or its bytes).
+
+    ``provider="cuda"`` asks for the CUDA execution provider (CPU as fallback for nodes
+    without a CUDA kernel); ``session.get_providers()[0]`` tells which one it got.
+    """
     options = ort.SessionOptions()
     options.intra_op_num_threads = num_threads
     options.inter_op_num_threads = 1
     options.log_severity_level = 3
     source = str(model) if isinstance(model, Path) else model
-    return ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
+    providers = [CUDA_PROVIDER, CPU_PROVIDER] if provider == "cuda" else [CPU_PROVIDER]
+    return ort.InferenceSession(source, options, providers=providers)
+
+
+def _run(session: ort.InferenceSession, features: np.ndarray, run_rows: int) -> np.ndarray:
+    rows, width = features.shape
+    if run_rows != rows or not features.flags.c_contiguous or features.dtype != np.float64:
+        padded = np.full((run_rows, width), np.nan)
+        padded[:rows] = features
+        features = padded
+    return session.run(["prediction"], {"features": features})[0].reshape(-1)[:rows]
+
+
+def _padded_rows(rows: int) -> int:
+    return max(MIN_ROWS_PER_RUN, -(-rows // ROW_MULTIPLE) * ROW_MULTIPLE)
 
 
 def predict(session: ort.InferenceSession, features: np.ndarray) -> np.ndarray:
     """The model's ``prediction`` output for each row of ``features`` (float64)."""
     rows = features.shape[0]
-    padded_rows = max(MIN_ROWS_PER_RUN, -(-rows // ROW_MULTIPLE) * ROW_MULTIPLE)
-    padding = np.full((padded_rows - rows, features.shape[1]), np.nan)
-    features = np.vstack([features, padding])
-    return session.run(["prediction"], {"features": features})[0].reshape(-1)[:rows]
+    if session.get_providers()[0] == CUDA_PROVIDER:
+        if rows <= CUDA_ROWS_PER_RUN:
+            return _run(session, features, _padded_rows(rows))
+
+        def run_piece(start: int) -> np.ndarray:
+            piece = features[start : start + CUDA_ROWS_PER_RUN]
+            return _run(session, piece, _padded_rows(len(piece)))
+
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            return np.concatenate(list(pool.map(run_piece, range(0, rows, CUDA_ROWS_PER_RUN))))
+    return _run(session, features, _padded_rows(rows))
 
 
-def load_scoring_model(model_dir: Path, *, num_threads: int = 2) -> ScoringModel:
+def _probe_model() -> bytes:
+    graph = helper.make_graph(
+        [helper.make_node("Neg", ["x"], ["y"])],
+        "cuda_probe",
+        [helper.make_tensor_value_info("x", TensorProto.DOUBLE, ["N"])],
+        [helper.make_tensor_value_info("y", TensorProto.DOUBLE, ["N"])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 21)])
+    model.ir_version = 10
+    return model.SerializeToString()
+
+
+def _cuda_session_starts() -> bool:
+    options = ort.SessionOptions()
+    options.log_severity_level = 4
+    session = ort.InferenceSession(_probe_model(), options, providers=[CUDA_PROVIDER, CPU_PROVIDER])
+    if session.get_providers()[0] != CUDA_PROVIDER:
+        return False
+    out = session.run(["y"], {"x": np.array([1.0, -2.0])})[0]
+    return bool(np.array_equal(out, [-1.0, 2.0]))
+
+
+@functools.cache
+def cuda_is_usable() -> bool:
+    """Whether a CUDA session really starts here and runs a kernel.
+
+    The onnxruntime-gpu wheel lists the CUDA provider as available on any machine; only
+    a session tells whether the CUDA libraries and a device are there. CUDA libraries
+    installed as Python packages (``nvidia-*`` wheels) are preloaded when present.
+    """
+    if CUDA_PROVIDER not in ort.get_available_providers():
+        return False
+    ort.set_default_logger_severity(4)  # a failed probe is an answer, not an error
+    try:
+        if _cuda_session_starts():
+            return True
+        if importlib.util.find_spec("nvidia") is None or not hasattr(ort, "preload_dlls"):
+            return False
+        with contextlib.redirect_stdout(io.StringIO()):
+            ort.preload_dlls()
+        return _cuda_session_starts()
+    finally:
+        ort.set_default_logger_severity(2)  # onnxruntime's default: warnings
+
+
+def choose_provider(device: Device) -> Provider:
+    """``cpu`` or ``cuda`` for a requested device; ``cuda`` fails where CUDA does not run."""
+    if device == "cpu":
+        return "cpu"
+    if device not in ("auto", "cuda"):
+        raise ValueError(f"scoring device must be auto, cpu or cuda, not {device!r}")
+    if cuda_is_usable():
+        return "cuda"
+    if device == "cuda":
+        raise RuntimeError(
+            "scoring device 'cuda' was asked for, but no CUDA session starts here "
+            "(onnxruntime-gpu, the CUDA 13 libraries and a GPU are needed); use auto or cpu"
+        )
+    return "cpu"
+
+
+def tensor_graph(model_dir: Path, head: str) -> bytes:
+    """The head's tensor graph: ``<head>.tensor.onnx`` when the artifact has one,
+    else exported here from ``<head>.lgb.txt`` (artifacts registered before it existed)."""
+    path = model_dir / f"{head}.tensor.onnx"
+    if path.exists():
+        return path.read_bytes()
+    import lightgbm as lgb
+
+    source = model_dir / f"{head}.lgb.txt"
+    if not source.exists():
+        raise FileNotFoundError(f"{model_dir} has neither {path.name} nor {source.name}")
+    booster = lgb.Booster(model_file=str(source))
+    model: onnx.ModelProto = booster_to_onnx(booster, graph="tensor")
+    return model.SerializeToString()
+
+
+def load_scoring_model(
+    model_dir: Path,
+    *,
+    num_threads: int = 2,
+    device: Device = "cpu",
+    graph: GraphKind | None = None,
+) -> ScoringModel:
+    """Open both heads of a registered model for scoring.
+
+    ``device="auto"`` picks CUDA with the tensor graph where a CUDA session starts and
+    the CPU with the TreeEnsemble graph otherwise; ``graph`` overrides the graph (the
+    tensor graph runs on the CPU too, slowly: tests use it there).
+    """
     card = json.loads((model_dir / "card.json").read_text())
+    provider = choose_provider(device)
+    chosen: GraphKind = graph or ("tensor" if provider == "cuda" else "tree_ensemble")
+    sessions: dict[str, ort.InferenceSession] = {}
+    cpu_reference = None
+    if chosen == "tensor":
+        for head in HEADS:
+            sessions[head] = make_session(
+                tensor_graph(model_dir, head), num_threads=num_threads, provider=provider
+            )
+        cpu_reference = tuple(
+            make_session(model_dir / card["files"][head], num_threads=num_threads) for head in HEADS
+        )
+    else:
+        for head in HEADS:
+            sessions[head] = make_session(
+                model_dir / card["files"][head], num_threads=num_threads, provider=provider
+            )
     return ScoringModel(
         model_version=card["model_version"],
+        model_status=str(card.get("status", "accepted")),
         schema=FeatureSchema.from_card(card["features"]),
         reference_spend_quantiles=np.asarray(card["reference_spend_quantiles"], dtype=np.float64),
-        purchase=make_session(model_dir / card["files"]["purchase"], num_threads=num_threads),
-        spend=make_session(model_dir / card["files"]["spend"], num_threads=num_threads),
+        purchase=sessions["purchase"],
+        spend=sessions["spend"],
+        graph=chosen,
+        cpu_reference=cpu_reference,  # type: ignore[arg-type]
     )
+
+
+# Predictions this close (relatively) to a reference quantile are read as equal to it:
+# the parity gate's bound. Many users are predicted alike, so several quantiles share one
+# value, and the index jumps at such a value (the midpoint of the shared percentiles
+# there, their top just above it). Without snapping, an engine whose result is one ulp
+# off (the tensor graph on CUDA sums in another order) would move such users by the
+# whole jump, often to another tier.
+SNAP_RELATIVE = 1e-9
 
 
 def power_index(predicted_spend: np.ndarray, reference_quantiles: np.ndarray) -> np.ndarray:
     """0-100: where each prediction falls in the frozen reference distribution.
 
     Linear between reference quantiles; where several quantiles share a value (many
-    users predicted alike), the midpoint of their percentiles.
+    users predicted alike), the midpoint of their percentiles. A prediction within
+    ``SNAP_RELATIVE`` of a quantile counts as that quantile.
     """
+    predicted_spend = np.asarray(predicted_spend, dtype=np.float64)
+    upper = np.clip(np.searchsorted(reference_quantiles, predicted_spend), 1, None)
+    upper = np.minimum(upper, len(reference_quantiles) - 1)
+    below, above = reference_quantiles[upper - 1], reference_quantiles[upper]
+    nearest = np.where(
+        np.abs(predicted_spend - below) <= np.abs(above - predicted_spend), below, above
+    )
+    tolerance = SNAP_RELATIVE * np.maximum(np.abs(nearest), np.finfo(np.float64).tiny)
+    predicted_spend = np.where(
+        np.abs(predicted_spend - nearest) <= tolerance, nearest, predicted_spend
+    )
     percentiles = np.linspace(0.0, 100.0, len(reference_quantiles))
     low = np.interp(predicted_spend, reference_quantiles, percentiles, left=0.0, right=100.0)
     high = -np.interp(
@@ -98,24 +298,70 @@ def power_index(predicted_spend: np.ndarray, reference_quantiles: np.ndarray) ->
     return np.clip((low + high) / 2.0, 0.0, 100.0)
 
 
+def check_runtime_parity(
+    model: ScoringModel, features: np.ndarray, probability: np.ndarray, spend: np.ndarray
+) -> None:
+    """Raise unless the scoring graph equals the TreeEnsemble graph on these rows."""
+    if model.cpu_reference is None:
+        return
+    rows = min(len(features), RUNTIME_PARITY_ROWS)
+    purchase_reference, spend_reference = model.cpu_reference
+    expected_probability = predict(purchase_reference, features[:rows])
+    expected_spend = predict(spend_reference, features[:rows])
+    probability_diff = np.max(np.abs(probability[:rows] - expected_probability), initial=0.0)
+    spend_diff = np.max(
+        np.abs(spend[:rows] - expected_spend)
+        / np.maximum(np.abs(expected_spend), np.finfo(np.float64).tiny),
+        initial=0.0,
+    )
+    if not (
+        probability_diff <= MAX_PROBABILITY_ABSOLUTE_DIFF and spend_diff <= MAX_SPEND_RELATIVE_DIFF
+    ):
+        raise RuntimeParityError(
+            f"{model.model_version}: the {model.graph} graph on {model.execution_provider} "
+            f"differs from the TreeEnsemble graph on {rows} rows (purchase by "
+            f"{probability_diff:.3g}, gate {MAX_PROBABILITY_ABSOLUTE_DIFF:g}; spend by a "
+            f"relative {spend_diff:.3g}, gate {MAX_SPEND_RELATIVE_DIFF:g})"
+        )
+
+
 def score_batches(
     batches: Iterable[pa.RecordBatch], *, model: ScoringModel
 ) -> Iterator[pa.RecordBatch]:
     """Scores for each batch of ``user_features`` rows (with ``user_id``), in order."""
     provider = model.execution_provider
+    checked = False
     for batch in batches:
         features = model.schema.to_matrix(batch)
         probability = predict(model.purchase, features)
-        spend = np.maximum(predict(model.spend, features), 0.0)
+        raw_spend = predict(model.spend, features)
+        if not checked:
+            check_runtime_parity(model, features, probability, raw_spend)
+            checked = True
+        spend = np.maximum(raw_spend, 0.0)
         rows = batch.num_rows
         yield pa.RecordBatch.from_arrays(
             [
                 batch.column(batch.schema.get_field_index("user_id")).cast(pa.string()),
                 pa.array([model.model_version] * rows, pa.string()),
+                pa.array([model.model_status] * rows, pa.string()),
                 pa.array(spend, pa.float64()),
                 pa.array(probability, pa.float64()),
                 pa.array(power_index(spend, model.reference_spend_quantiles), pa.float64()),
                 pa.array([provider] * rows, pa.string()),
+                pa.array([model.graph] * rows, pa.string()),
             ],
             schema=SCORE_SCHEMA,
         )
+
+
+def stream_scores(
+    features: pa.RecordBatchReader,
+    *,
+    model_dir: Path,
+    device: Device = "auto",
+    num_threads: int = 2,
+) -> pa.RecordBatchReader:
+    """Stream scores for a stream of ``user_features`` batches (what ``ml_scores`` calls)."""
+    model = load_scoring_model(model_dir, num_threads=num_threads, device=device)
+    return pa.RecordBatchReader.from_batches(SCORE_SCHEMA, score_batches(features, model=model))

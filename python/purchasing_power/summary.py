@@ -81,7 +81,7 @@ def render_summary(summary: BuildSummary) -> str:
         "  tier        users   mean predicted spend",
     ]
     lines += [f"  {tier:<10} {users:>6,}   {spend:>12,.2f}" for tier, users, spend in summary.tiers]
-    lines.append("Validation (latest complete cutoff), model vs last-period-spend baseline:")
+    lines.append("Validation (latest complete cutoff), LightGBM vs the baselines:")
     by_metric: dict[str, dict[str, float]] = {}
     for method, metric, value in summary.evaluations:
         by_metric.setdefault(metric, {})[method] = value

@@ -1,0 +1,22 @@
+"""One row per BI-facing table this build published to the read-only BI copy."""
+
+from purchasing_power.publish import PublishSettings, database_path, publish
+
+
+def model(dbt, session):
+    dbt.config(materialized="table")
+    # Every published mart is a parent: dbt build runs this step only after all of them
+    # and their tests succeeded, and skips it when any failed, so BI keeps the last copy.
+    marts = {
+        "purchasing_power_scores": dbt.ref("purchasing_power_scores"),
+        "purchasing_power_score_history": dbt.ref("purchasing_power_score_history"),
+        "purchasing_power_score_changes": dbt.ref("purchasing_power_score_changes"),
+        "purchasing_power_reasons": dbt.ref("purchasing_power_reasons"),
+        "purchasing_power_tier_summary": dbt.ref("purchasing_power_tier_summary"),
+        "model_performance": dbt.ref("model_performance"),
+        "model_evaluations": dbt.ref("model_evaluations"),
+        "data_quality_daily": dbt.ref("data_quality_daily"),
+        "data_quality_summary": dbt.ref("data_quality_summary"),
+    }
+    settings = PublishSettings.from_environment(warehouse=database_path(session))
+    return publish(session, marts, schema=dbt.this.schema, settings=settings)

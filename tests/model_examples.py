@@ -1,0 +1,78 @@
+"""A small ``training_examples`` table built in code, shared by the model tests: three
+cutoffs of synthetic users whose spend follows a latent purchasing power that the
+features (and, less well, the baselines' inputs) reveal."""
+
+from __future__ import annotations
+
+from functools import cache
+
+import numpy as np
+import pyarrow as pa
+
+from purchasing_power.features import FeatureSchema, FeatureSpec
+from purchasing_power.train import (
+    HeadParams,
+    TrainingResult,
+    TrainingSettings,
+    time_split,
+    train_models,
+)
+
+HEAD = HeadParams(min_data_in_leaf=20)
+# One thread: the tests share two cores with everything else, and LightGBM's threads
+# wait for each other when the cores are busy.
+SETTINGS = TrainingSettings(
+    horizon_days=30, max_boost_rounds=60, num_threads=1, purchase=HEAD, spend_given_purchase=HEAD
+)
+SCHEMA = FeatureSchema(
+    (
+        FeatureSpec("spend_before", "Spend before the cutoff"),
+        FeatureSpec("visits", "Visits before the cutoff"),
+        FeatureSpec("noise", "Noise"),
+    )
+)
+CUTOFFS = ("2025-01-01", "2025-02-01", "2025-03-01")
+
+
+def examples(rows_per_cutoff: int = 1500, seed: int = 3) -> pa.Table:
+    rng = np.random.default_rng(seed)
+    n = rows_per_cutoff * len(CUTOFFS)
+    power = rng.lognormal(3, 1, n)
+    visits = rng.poisson(power / 10)
+    bought_before = rng.random(n) < 0.5
+    spend_before = np.where(bought_before, rng.gamma(2, power / 2), 0.0)
+    purchase_days = np.where(bought_before, 1 + rng.poisson(power / 30), 0)
+    age = np.where(bought_before, rng.uniform(30, 300, n), np.nan)
+    recency = np.where(bought_before, age * rng.random(n), np.nan)
+    purchased = rng.random(n) < 1 - np.exp(-power / 40)
+    spend = np.where(purchased, rng.gamma(2, power / 2), 0.0)
+    cutoff = np.repeat(CUTOFFS, rows_per_cutoff)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_value = np.where(bought_before, spend_before / purchase_days, np.nan)
+    return pa.table(
+        {
+            "user_id": [f"u{i}" for i in range(n)],
+            "cutoff_date": cutoff,
+            "is_validation_cutoff": cutoff == CUTOFFS[-1],
+            "spend_before": spend_before,
+            "visits": pa.array(np.where(rng.random(n) < 0.05, None, visits), pa.float64()),
+            "noise": rng.random(n),
+            SETTINGS.purchase_label: purchased,
+            SETTINGS.spend_label: spend,
+            SETTINGS.baseline_column: spend_before,
+            "btyd_frequency": purchase_days - 1.0 + np.where(bought_before, 0, np.nan),
+            "btyd_recency_days": recency,
+            "btyd_age_days": age,
+            "btyd_monetary_value": mean_value,
+            "rfm_recency_days": age - recency,
+            "rfm_frequency": np.where(bought_before, purchase_days, np.nan),
+            "rfm_monetary_value": np.where(bought_before, spend_before, np.nan),
+        }
+    )
+
+
+@cache
+def trained(rows_per_cutoff: int = 600, seed: int = 3) -> TrainingResult:
+    """A model trained on ``examples`` (once per test session and arguments)."""
+    table = examples(rows_per_cutoff=rows_per_cutoff, seed=seed)
+    return train_models(time_split(table, schema=SCHEMA, settings=SETTINGS), settings=SETTINGS)

@@ -1,0 +1,176 @@
+"""Baselines: BG/NBD and Gamma-Gamma against simulations of their own stories, RFM and
+last-period spend on small tables built in code."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from purchasing_power import baselines
+from purchasing_power.baselines import BgNbd, GammaGamma
+
+TRUE_BG_NBD = BgNbd(r=0.5, alpha=20.0, a=0.8, b=2.5)
+HORIZON = 90.0
+
+
+def _simulate_bg_nbd(
+    rng: np.random.Generator, users: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Repeat purchases, recency, age and purchases in the next HORIZON days."""
+    rate = rng.gamma(TRUE_BG_NBD.r, 1 / TRUE_BG_NBD.alpha, users)
+    drop = rng.beta(TRUE_BG_NBD.a, TRUE_BG_NBD.b, users)
+    age = rng.uniform(30, 300, users)
+    x, t_x, future = np.zeros(users), np.zeros(users), np.zeros(users)
+    for i in range(users):
+        t = 0.0
+        while True:
+            t += rng.exponential(1 / rate[i])
+            if t > age[i] + HORIZON:
+                break
+            if t <= age[i]:
+                x[i] += 1
+                t_x[i] = t
+            else:
+                future[i] += 1
+            if rng.random() < drop[i]:
+                break
+    return x, t_x, age, future
+
+
+@pytest.fixture(scope="module")
+def simulated() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    return _simulate_bg_nbd(np.random.default_rng(0), 6000)
+
+
+def test_bg_nbd_maximum_likelihood_recovers_the_parameters(simulated) -> None:
+    x, t_x, age, _ = simulated
+    fitted = baselines.fit_bg_nbd(x, t_x, age)
+    assert fitted.r == pytest.approx(TRUE_BG_NBD.r, rel=0.15)
+    assert fitted.alpha == pytest.approx(TRUE_BG_NBD.alpha, rel=0.2)
+    assert fitted.a == pytest.approx(TRUE_BG_NBD.a, rel=0.3)
+    assert fitted.b == pytest.approx(TRUE_BG_NBD.b, rel=0.3)
+    # the optimum: nudging any parameter lowers the likelihood
+    best = baselines.bg_nbd_log_likelihood(fitted, x, t_x, age).sum()
+    for name in ("r", "alpha", "a", "b"):
+        nudged = BgNbd(**{**fitted.__dict__, name: getattr(fitted, name) * 1.05})
+        assert baselines.bg_nbd_log_likelihood(nudged, x, t_x, age).sum() < best
+
+
+def test_bg_nbd_predictions_match_the_simulated_future(simulated) -> None:
+    x, t_x, age, future = simulated
+    probability = baselines.probability_of_purchase(TRUE_BG_NBD, x, t_x, age, horizon=HORIZON)
+    expected = baselines.expected_purchases(TRUE_BG_NBD, x, t_x, age, horizon=HORIZON)
+    assert probability.mean() == pytest.approx((future > 0).mean(), abs=0.015)
+    assert expected.mean() == pytest.approx(future.mean(), rel=0.06)
+    for repeat in (0, 1, 2):
+        group = x == repeat
+        assert probability[group].mean() == pytest.approx((future[group] > 0).mean(), abs=0.03)
+        assert expected[group].mean() == pytest.approx(future[group].mean(), rel=0.12)
+    assert np.all((probability >= 0) & (probability <= 1))
+
+
+def test_a_user_silent_for_long_is_less_likely_alive() -> None:
+    x = np.array([5.0, 5.0])
+    age = np.array([200.0, 200.0])
+    recent, long_ago = 195.0, 40.0
+    probability = baselines.probability_of_purchase(
+        TRUE_BG_NBD, x, np.array([recent, long_ago]), age, horizon=HORIZON
+    )
+    assert probability[0] > probability[1] + 0.2
+
+
+def test_gamma_gamma_recovers_the_parameters_and_shrinks_to_the_mean() -> None:
+    rng = np.random.default_rng(1)
+    users, truth = 5000, GammaGamma(p=6.0, q=4.0, gamma=15.0)
+    transactions = rng.integers(1, 8, users).astype(float)
+    scale = rng.gamma(truth.q, 1 / truth.gamma, users)
+    mean_value = np.array(
+        [rng.gamma(truth.p, 1 / s, int(n)).mean() for s, n in zip(scale, transactions, strict=True)]
+    )
+    fitted = baselines.fit_gamma_gamma(transactions, mean_value)
+    assert fitted.p == pytest.approx(truth.p, rel=0.2)
+    assert fitted.q == pytest.approx(truth.q, rel=0.2)
+    assert fitted.gamma == pytest.approx(truth.gamma, rel=0.3)
+    population = truth.p * truth.gamma / (truth.q - 1)
+    one, many = baselines.expected_purchase_value(
+        truth, np.array([1.0, 50.0]), np.array([population * 3, population * 3])
+    )
+    # one purchase shrinks a high value towards the mean more than fifty do
+    assert population < one < many < population * 3
+
+
+def _table(**columns: list) -> pa.Table:
+    return pa.table({name: pa.array(values, pa.float64()) for name, values in columns.items()})
+
+
+def test_rfm_scores_by_training_quintiles_and_predicts_cell_means() -> None:
+    edges = np.array([1.0, 2.0, 3.0, 4.0])
+    assert baselines.quintile_scores(np.array([0.5, 1.0, 2.5, 9.0, np.nan]), edges).tolist() == [
+        1, 2, 3, 5, 0,
+    ]  # fmt: skip
+    buyers = 50
+    training = _table(
+        rfm_recency_days=[*range(1, buyers + 1), None, None],
+        rfm_frequency=[*range(buyers, 0, -1), None, None],
+        rfm_monetary_value=[*range(buyers, 0, -1), None, None],
+        purchased=[1.0] * 10 + [0.0] * (buyers - 10) + [0.0, 1.0],
+        spend=[100.0] * 10 + [0.0] * (buyers - 10) + [0.0, 8.0],
+    )
+    validation = _table(
+        rfm_recency_days=[1.0, 49.0, None],
+        rfm_frequency=[50.0, 1.0, None],
+        rfm_monetary_value=[50.0, 1.0, None],
+        last=[0.0, 0.0, 0.0],
+    )
+    rfm = baselines._rfm(
+        training,
+        validation,
+        labels=baselines._Labels(
+            purchased=training.column("purchased").to_numpy(),
+            spend=training.column("spend").to_numpy(),
+        ),
+    )
+    # the best cell (15) held the ten buyers of the training rows; never-buyers: 1 of 2
+    assert rfm.spend.tolist() == [100.0, 0.0, 4.0]
+    assert rfm.purchase_score.tolist() == [1.0, 0.0, 0.5]
+
+
+def test_fit_and_predict_scores_every_validation_row() -> None:
+    rng = np.random.default_rng(2)
+    n = 600
+    bought = rng.random(n) < 0.6
+    frequency = np.where(bought, rng.integers(0, 6, n), np.nan)
+    age = np.where(bought, rng.uniform(20, 200, n), np.nan)
+    recency = np.where(bought, age * rng.random(n), np.nan)
+    table = _table(
+        btyd_frequency=frequency.tolist(),
+        btyd_recency_days=recency.tolist(),
+        btyd_age_days=age.tolist(),
+        btyd_monetary_value=np.where(bought, rng.gamma(2, 30, n), np.nan).tolist(),
+        rfm_recency_days=(age - recency).tolist(),
+        rfm_frequency=(frequency + 1).tolist(),
+        rfm_monetary_value=np.where(bought, rng.gamma(2, 60, n), np.nan).tolist(),
+        label_purchased=(rng.random(n) < 0.3).astype(float).tolist(),
+        label_spend=rng.gamma(1, 50, n).tolist(),
+        baseline_spend=rng.gamma(1, 40, n).tolist(),
+    )
+    predictions = baselines.fit_and_predict(
+        table.slice(0, 400),
+        table.slice(400),
+        horizon_days=60,
+        purchase_label="label_purchased",
+        spend_label="label_spend",
+        last_period_column="baseline_spend",
+    )
+    assert [p.method for p in predictions] == list(baselines.METHODS)
+    last, _, btyd = predictions
+    assert last.spend.tolist() == table.column("baseline_spend").to_numpy()[400:].tolist()
+    assert not last.is_probability
+    for prediction in predictions:
+        assert len(prediction.spend) == 200
+        assert np.all(np.isfinite(prediction.spend))
+        assert np.all(prediction.spend >= 0)
+    never = np.isnan(frequency[400:])
+    assert np.all(btyd.spend[never] == btyd.params["never_bought_mean_spend"])
+    assert btyd.params["bg_nbd_r"] > 0

@@ -1,0 +1,182 @@
+"""`dbt build` end to end for the models: evaluation against baselines in the warehouse,
+explanations, the retrain policy as the dbt log tells it, and the report command."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import duckdb
+import pytest
+from typer.testing import CliRunner
+
+from dbt_runner import DbtProject
+from purchasing_power.cli import app
+
+pytestmark = pytest.mark.slow
+
+METHODS = {"lightgbm", "last_period_spend", "rfm", "bg_nbd_gamma_gamma"}
+
+
+def _connect(project: DbtProject) -> duckdb.DuckDBPyConnection:
+    return duckdb.connect(str(project.warehouse), read_only=True)
+
+
+@pytest.fixture
+def copy_of_built(built: DbtProject, tmp_path: Path) -> DbtProject:
+    """The built warehouse and registry, copied so that a test may build on them."""
+    project = DbtProject(
+        root=built.root,
+        warehouse=tmp_path / "warehouse.duckdb",
+        artifacts=tmp_path / "artifacts",
+        work=tmp_path,
+    )
+    shutil.copy(built.warehouse, project.warehouse)
+    shutil.copytree(built.artifacts, project.artifacts)
+    return project
+
+
+def test_model_and_baselines_are_measured_side_by_side(built: DbtProject) -> None:
+    with _connect(built) as connection:
+        (version, status) = connection.execute(
+            "select model_version, model_status from ml.ml_models where is_active"
+        ).fetchone()
+        metrics = {
+            (method, metric): value
+            for method, metric, value in connection.execute(
+                "select method, metric, metric_value from marts.model_evaluations"
+                " where model_version = $1",
+                [version],
+            ).fetchall()
+        }
+        deciles = connection.execute(
+            "select method, count(*), sum(user_count) from marts.model_decile_calibration"
+            " where model_version = $1 group by method",
+            [version],
+        ).fetchall()
+        validation_rows = connection.execute(
+            "select count(*) from ml.training_examples where is_validation_cutoff"
+        ).fetchone()[0]
+    assert {method for method, _ in metrics} == METHODS
+    for method in METHODS - {"lightgbm"}:
+        for metric in ("auc", "normalized_gini"):
+            assert metrics[("lightgbm", metric)] > metrics[(method, metric)], (method, metric)
+    assert status == "accepted"
+    assert {method: (groups, rows) for method, groups, rows in deciles} == {
+        method: (10, validation_rows) for method in METHODS
+    }
+    card = json.loads((built.artifacts / version / "card.json").read_text())
+    assert card["status"] == "accepted"
+    for graph in ("tree_ensemble", "tensor"):
+        assert card["parity"][graph]["tier_changes"] == 0
+        assert card["parity"][graph]["spend"]["max_rel_diff"] <= 1e-9
+        assert card["parity"][graph]["purchase"]["edge_cases"]["max_abs_diff"] <= 1e-9
+    assert (built.artifacts / version / "spend.tensor.onnx").is_file()
+    assert version in (built.artifacts / version / "report.html").read_text()
+
+
+def test_every_scored_user_has_three_reasons_from_the_active_model(built: DbtProject) -> None:
+    with _connect(built) as connection:
+        per_user = connection.execute(
+            "select count(*), count(distinct scores.user_id), min(reasons.n), max(reasons.n)"
+            " from marts.purchasing_power_scores as scores"
+            " inner join (select user_id, count(*) as n, any_value(model_version) as version"
+            "  from marts.purchasing_power_reasons group by user_id) as reasons"
+            " on scores.user_id = reasons.user_id and scores.model_version = reasons.version"
+        ).fetchone()
+        scored = connection.execute("select count(*) from marts.purchasing_power_scores").fetchone()
+        described = connection.execute(
+            "select count(*) from marts.purchasing_power_reasons as reasons"
+            " inner join ml.feature_registry as registry"
+            " on reasons.feature_name = registry.feature_name"
+            " and reasons.feature_description = registry.feature_description"
+        ).fetchone()[0]
+        importance = connection.execute(
+            "select head, count(*), round(sum(gain_share), 9) from marts.feature_importance"
+            " group by head order by head"
+        ).fetchall()
+        features = connection.execute("select count(*) from ml.feature_registry").fetchone()[0]
+    assert per_user == (scored[0], scored[0], 3, 3)
+    assert described == 3 * scored[0]
+    assert importance == [
+        ("purchase", features, 1.0),
+        ("spend_given_purchase", features, 1.0),
+    ]
+
+
+def test_a_rebuild_scores_with_the_accepted_model_unless_told_to_retrain(
+    copy_of_built: DbtProject, small_raw: Path
+) -> None:
+    project = copy_of_built
+    with _connect(project) as connection:
+        (version,) = connection.execute(
+            "select model_version from ml.ml_models where is_active"
+        ).fetchone()
+    variables = {"raw_path": str(small_raw), "horizon_days": 60}
+
+    reused = project.run("build", "--select", "ml_models+", vars=variables)
+    assert f"scoring with the latest accepted model {version}" in reused.stdout
+    assert "training a new model" not in reused.stdout
+    assert (
+        "purchasing_power: scoring with the latest accepted model"
+        in (project.work / "logs" / "dbt.log").read_text()
+    )
+
+    retrained = project.run("build", "--select", "ml_models", vars={**variables, "retrain": True})
+    assert "training a new model (retrain: true)" in retrained.stdout
+
+    pinned = project.run(
+        "build", "--select", "ml_models", vars={**variables, "model_version": "pp-nope"},
+        check=False,
+    )  # fmt: skip
+    assert pinned.returncode != 0
+    assert "model_version 'pp-nope' is not registered" in pinned.stdout
+
+    with _connect(project) as connection:
+        active = connection.execute(
+            "select count(*) filter (where is_active), count(*) from ml.ml_models"
+        ).fetchone()
+    assert active[0] == 1
+
+
+def test_report_command_writes_the_active_models_page(
+    copy_of_built: DbtProject, tmp_path: Path
+) -> None:
+    out = tmp_path / "report.html"
+    result = CliRunner().invoke(
+        app, ["report", "--db", str(copy_of_built.warehouse), "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    with _connect(copy_of_built) as connection:
+        (version,) = connection.execute(
+            "select model_version from ml.ml_models where is_active"
+        ).fetchone()
+    page = out.read_text()
+    assert version in page
+    assert page.count("<svg ") == 9
+    missing = CliRunner().invoke(
+        app,
+        ["report", "--db", str(copy_of_built.warehouse), "--model-version", "pp-nope"],
+    )
+    assert missing.exit_code == 1
+    assert "no model pp-nope" in missing.output
+
+
+def test_train_command_registers_a_model_from_the_warehouse(
+    copy_of_built: DbtProject, tmp_path: Path
+) -> None:
+    artifacts = tmp_path / "cli_artifacts"
+    result = CliRunner().invoke(
+        app, ["train", "--db", str(copy_of_built.warehouse), "--artifacts", str(artifacts)]
+    )
+    assert result.exit_code == 0, result.output
+    (card_path,) = artifacts.glob("*/card.json")
+    card = json.loads(card_path.read_text())
+    assert card["horizon_days"] == 60
+    assert f"registered {card['model_version']}" in result.output
+    with _connect(copy_of_built) as connection:
+        rows = connection.execute(
+            "select count(*) from ml.training_examples where is_validation_cutoff"
+        ).fetchone()[0]
+    assert card["validation_rows"] == rows

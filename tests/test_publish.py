@@ -1,0 +1,182 @@
+"""Publishing the BI copy: read-only DuckDB file and Parquet, atomic, pseudonymised on request."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import stat
+from pathlib import Path
+
+import duckdb
+import pyarrow.parquet as pq
+import pytest
+
+from purchasing_power.publish import (
+    PUBLICATION_TABLE,
+    PublishSettings,
+    database_path,
+    pseudonym,
+    publish,
+)
+
+KEY = b"test-key"
+
+
+@pytest.fixture
+def warehouse(tmp_path: Path) -> duckdb.DuckDBPyConnection:
+    """A warehouse with two marts about users and one without, with persisted comments."""
+    connection = duckdb.connect(str(tmp_path / "warehouse.duckdb"))
+    connection.execute(
+        """
+        create schema marts;
+        create table marts.scores as
+            select 'u' || i as user_id, i * 10.0 as power_index, date '2026-01-01' as as_of
+            from range(1, 6) as t(i);
+        create table marts.changes as
+            select 'u' || i as user_id, 'down' as direction from range(1, 3) as t(i);
+        create table marts.summary as select 5 as users;
+        comment on table marts.scores is 'One row per scored user.';
+        comment on column marts.scores.power_index is 'It''s 0-100.';
+        """
+    )
+    yield connection
+    connection.close()
+
+
+def _marts(connection: duckdb.DuckDBPyConnection, *names: str) -> dict:
+    return {name: connection.table(f"marts.{name}") for name in names}
+
+
+def _settings(connection: duckdb.DuckDBPyConnection, key: bytes | None = None) -> PublishSettings:
+    return PublishSettings.from_environment(
+        warehouse=database_path(connection),
+        environ={"PURCHASING_POWER_PSEUDONYM_KEY": key.decode()} if key else {},
+    )
+
+
+def _read(path: Path, sql: str) -> list[tuple]:
+    with duckdb.connect(str(path), read_only=True) as connection:
+        return connection.execute(sql).fetchall()
+
+
+def test_publishes_a_read_only_copy_and_parquet_files(
+    warehouse: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    settings = _settings(warehouse)
+    assert settings.database == tmp_path / "purchasing_power_bi.duckdb"
+    published = publish(
+        warehouse, _marts(warehouse, "scores", "summary"), schema="marts", settings=settings
+    )
+    assert published.column("table_name").to_pylist() == ["marts.scores", "marts.summary"]
+    assert published.column("row_count").to_pylist() == [5, 1]
+    assert set(published.column("is_pseudonymised").to_pylist()) == {False}
+
+    rows = _read(settings.database, "select * from marts.scores order by user_id")
+    assert rows == warehouse.execute("select * from marts.scores order by user_id").fetchall()
+    comments = _read(
+        settings.database,
+        "select comment from duckdb_columns() where table_name = 'scores'"
+        " and column_name = 'power_index'",
+    )
+    assert comments == [("It's 0-100.",)]
+    assert _read(
+        settings.database, "select comment from duckdb_tables() where table_name = 'scores'"
+    ) == [("One row per scored user.",)]
+    assert _read(settings.database, f"select table_name, row_count from {PUBLICATION_TABLE}") == [
+        ("marts.scores", 5),
+        ("marts.summary", 1),
+    ]
+
+    parquet = pq.read_table(settings.parquet_dir / "scores.parquet").sort_by("user_id")
+    assert parquet.column("power_index").to_pylist() == [10.0, 20.0, 30.0, 40.0, 50.0]
+    for path in (settings.database, *settings.parquet_dir.iterdir()):
+        assert not path.stat().st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH), path
+    names = [p.name for p in [*tmp_path.iterdir(), *settings.parquet_dir.iterdir()]]
+    assert not [name for name in names if name.startswith(".")]  # staged files are hidden
+
+
+def test_pseudonymised_user_ids_are_keyed_hashes_that_still_join(
+    warehouse: duckdb.DuckDBPyConnection,
+) -> None:
+    settings = _settings(warehouse, KEY)
+    published = publish(
+        warehouse, _marts(warehouse, "scores", "changes", "summary"), schema="marts",
+        settings=settings,
+    )  # fmt: skip
+    assert published.column("is_pseudonymised").to_pylist() == [True, True, False]
+    expected = hmac.new(KEY, b"u1", hashlib.sha256).hexdigest()
+    assert pseudonym("u1", key=KEY) == expected
+    ids = {row[0] for row in _read(settings.database, "select user_id from marts.scores")}
+    assert ids == {pseudonym(f"u{i}", key=KEY) for i in range(1, 6)}
+    assert not ids & {f"u{i}" for i in range(1, 6)}
+    joined = _read(
+        settings.database,
+        "select count(*) from marts.changes inner join marts.scores using (user_id)",
+    )
+    assert joined == [(2,)]
+    parquet_ids = set(
+        pq.read_table(settings.parquet_dir / "changes.parquet")["user_id"].to_pylist()
+    )
+    assert parquet_ids == {pseudonym("u1", key=KEY), pseudonym("u2", key=KEY)}
+    assert pseudonym("u1", key=b"another key") != expected
+
+
+def test_raw_text_and_contact_data_are_refused(
+    warehouse: duckdb.DuckDBPyConnection,
+) -> None:
+    warehouse.execute(
+        "create table marts.reviews as select 'u1' as user_id, 'great' as review_text"
+    )
+    settings = _settings(warehouse)
+    with pytest.raises(ValueError, match=r"marts\.reviews would publish .*review_text"):
+        publish(
+            warehouse, _marts(warehouse, "scores", "reviews"), schema="marts", settings=settings
+        )
+    assert not settings.database.exists()
+
+
+def test_a_failed_publication_leaves_the_previous_one_in_place(
+    warehouse: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    settings = _settings(warehouse)
+    first = publish(warehouse, _marts(warehouse, "scores"), schema="marts", settings=settings)
+    parquet_before = (settings.parquet_dir / "scores.parquet").read_bytes()
+    warehouse.execute("create view marts.broken as select error('the build broke') as user_id")
+    with pytest.raises(duckdb.Error, match="the build broke"):
+        publish(warehouse, _marts(warehouse, "scores", "broken"), schema="marts", settings=settings)
+    (publication_id,) = {
+        row[0]
+        for row in _read(settings.database, f"select publication_id from {PUBLICATION_TABLE}")
+    }
+    assert publication_id == first.column("publication_id")[0].as_py()
+    assert (settings.parquet_dir / "scores.parquet").read_bytes() == parquet_before
+    assert not (settings.parquet_dir / "broken.parquet").exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_a_reader_keeps_its_version_while_a_new_one_replaces_it(
+    warehouse: duckdb.DuckDBPyConnection,
+) -> None:
+    settings = _settings(warehouse)
+    publish(warehouse, _marts(warehouse, "scores"), schema="marts", settings=settings)
+    with duckdb.connect(str(settings.database), read_only=True) as reader:
+        warehouse.execute("insert into marts.scores values ('u6', 60.0, date '2026-01-01')")
+        publish(warehouse, _marts(warehouse, "scores"), schema="marts", settings=settings)
+        assert reader.execute("select count(*) from marts.scores").fetchall() == [(5,)]
+    assert _read(settings.database, "select count(*) from marts.scores") == [(6,)]
+
+
+def test_settings_come_from_the_environment(tmp_path: Path) -> None:
+    warehouse = tmp_path / "wh" / "warehouse.duckdb"
+    default = PublishSettings.from_environment(warehouse=warehouse, environ={})
+    assert default == PublishSettings(database=tmp_path / "wh" / "purchasing_power_bi.duckdb")
+    assert default.parquet_dir == tmp_path / "wh" / "purchasing_power_bi_parquet"
+    chosen = PublishSettings.from_environment(
+        warehouse=warehouse,
+        environ={
+            "PURCHASING_POWER_BI_DB": str(tmp_path / "bi" / "shop.duckdb"),
+            "PURCHASING_POWER_PSEUDONYM_KEY": "k",
+        },
+    )
+    assert chosen == PublishSettings(database=tmp_path / "bi" / "shop.duckdb", pseudonym_key=b"k")
+    assert chosen.parquet_dir == tmp_path / "bi" / "shop_parquet"

@@ -1,0 +1,257 @@
+"""Registration (export, parity gate, card, files) and the policy that picks the model
+that scores, on a small examples table built in code."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pyarrow as pa
+import pytest
+
+from model_examples import SCHEMA, SETTINGS, examples, trained
+from purchasing_power.export import booster_to_onnx
+from purchasing_power.pipeline import RunSettings, choose_and_train, models_table
+from purchasing_power.registry import (
+    Difference,
+    ParityError,
+    Tier,
+    _gate,
+    assign_tiers,
+    export_graphs,
+    hurdle_graph,
+    list_models,
+    prove_parity,
+    register_models,
+)
+from purchasing_power.scoring import load_scoring_model, make_session, predict, score_batches
+from purchasing_power.train import UNPROVEN, time_split, train_models
+
+TIERS_TABLE = pa.table(
+    {
+        "tier": ["dormant", "low", "medium", "high", "premium"],
+        "tier_rank": [1, 2, 3, 4, 5],
+        "min_power_index": [0.0, 20.0, 40.0, 60.0, 80.0],
+        "max_power_index": [20.0, 40.0, 60.0, 80.0, 100.0],
+    }
+)
+TIERS = Tier.from_table(TIERS_TABLE)
+REGISTRY = pa.table(
+    {
+        "feature_position": [1, 2, 3],
+        "feature_name": SCHEMA.names,
+        "feature_description": [f.description for f in SCHEMA.features],
+        "monotone_constraint": [0, 0, 0],
+    }
+)
+
+
+def _train(table: pa.Table):
+    return train_models(time_split(table, schema=SCHEMA, settings=SETTINGS), settings=SETTINGS)
+
+
+def _register(result, directory: Path, *, scoring: pa.Table | None = None):
+    scoring = scoring if scoring is not None else examples(rows_per_cutoff=100, seed=5)
+    return register_models(
+        result,
+        schema=SCHEMA,
+        settings=SETTINGS,
+        as_of="2025-04-01",
+        scoring_features=SCHEMA.to_matrix(scoring),
+        tiers=TIERS,
+        artifacts_dir=directory,
+    )
+
+
+@pytest.fixture(scope="module")
+def registered(tmp_path_factory: pytest.TempPathFactory):
+    return _register(trained(), tmp_path_factory.mktemp("artifacts"))
+
+
+def test_tiers_are_assigned_as_the_scores_table_assigns_them() -> None:
+    index = np.array([0.0, 19.999, 20.0, 59.5, 80.0, 99.9, 100.0])
+    assert assign_tiers(index, TIERS).tolist() == [
+        "dormant", "dormant", "low", "medium", "premium", "premium", "premium",
+    ]  # fmt: skip
+
+
+def test_parity_gate_refuses_a_drifting_export() -> None:
+    _gate("spend", "tensor", "rows", Difference(rows=10, max_abs_diff=1.0, max_rel_diff=1e-12))
+    with pytest.raises(ParityError, match="spend head, tensor graph"):
+        _gate("spend", "tensor", "rows", Difference(10, 1e-3, 1e-6))
+    with pytest.raises(ParityError, match="purchase head, tree_ensemble graph, edge cases"):
+        _gate("purchase", "tree_ensemble", "edge cases", Difference(10, 1e-6, 1e-12))
+    with pytest.raises(ParityError, match="spend head"):
+        _gate("spend", "tensor", "rows", Difference(10, np.inf, np.nan))
+
+
+def test_the_hurdle_graph_multiplies_the_two_heads() -> None:
+    result = trained()
+    features = result.validation_features
+    for graph in ("tree_ensemble", "tensor"):
+        purchase = booster_to_onnx(result.heads.purchase, graph=graph)
+        conditional = booster_to_onnx(result.heads.spend_given_purchase, graph=graph)
+        combined = hurdle_graph(purchase, conditional)
+        session = make_session(combined.SerializeToString())
+        probability = predict(make_session(purchase.SerializeToString()), features)
+        given = predict(make_session(conditional.SerializeToString()), features)
+        assert np.array_equal(predict(session, features), probability * given)
+        assert [output.name for output in combined.graph.output] == [
+            "prediction", "purchase_probability", "spend_given_purchase",
+        ]  # fmt: skip
+    assert {opset.domain for opset in combined.opset_import} == {""}  # tensor: no ai.onnx.ml
+
+
+def test_a_mismatched_export_is_refused() -> None:
+    result, other = trained(), trained(rows_per_cutoff=300, seed=11)
+    exported = export_graphs(result.heads)
+    exported["tensor"]["spend"] = export_graphs(other.heads)["tensor"]["spend"]
+    with pytest.raises(ParityError, match="spend head, tensor graph"):
+        prove_parity(
+            result.heads,
+            exported,
+            rows=result.validation_features,
+            edge_cases=result.validation_features[:5],
+            validation=result.validation_features,
+            tiers=TIERS,
+        )
+
+
+def test_registered_artifact_holds_both_graphs_and_a_card_with_the_proof(registered) -> None:
+    files = {path.name for path in registered.path.iterdir()}
+    assert files == {
+        "card.json", "report.html", "purchase.onnx", "spend.onnx", "purchase.tensor.onnx",
+        "spend.tensor.onnx", "purchase.lgb.txt", "spend_given_purchase.lgb.txt",
+    }  # fmt: skip
+    card = json.loads((registered.path / "card.json").read_text())
+    assert card == registered.card
+    parity = card["parity"]
+    assert parity["edge_cases"]["rows"] == (
+        3 * parity["edge_cases"]["split_thresholds"] + 19 * len(SCHEMA.names)
+    )
+    for graph in ("tree_ensemble", "tensor"):
+        assert parity[graph]["tier_changes"] == 0
+        assert parity[graph]["purchase"]["rows"] == 600 + 300  # validation + scoring rows
+        assert parity[graph]["purchase"]["max_abs_diff"] <= 1e-9
+        assert parity[graph]["spend"]["max_rel_diff"] <= 1e-9
+        assert parity[graph]["spend"]["edge_cases"]["rows"] == parity["edge_cases"]["rows"]
+        assert parity[graph]["spend"]["edge_cases"]["max_rel_diff"] <= 1e-9
+    assert card["status"] == "accepted"
+    assert {row["method"] for row in card["metrics"]} == {
+        "lightgbm", "last_period_spend", "rfm", "bg_nbd_gamma_gamma",
+    }  # fmt: skip
+    assert len(card["decile_calibration"]) == 40
+    assert sum(tier["users"] for tier in card["scores"]["tiers"]) == 300
+    assert card["model_version"] in (registered.path / "report.html").read_text()
+    model = onnx.load(registered.path / "purchase.onnx")
+    assert any(node.domain == "ai.onnx.ml" for node in model.graph.node)
+
+
+def test_same_data_and_seed_give_byte_identical_files_and_scores(tmp_path: Path) -> None:
+    first = _register(trained(), tmp_path / "a")
+    second = _register(_train(examples(rows_per_cutoff=600)), tmp_path / "b")
+    assert first.model_version == second.model_version
+    for name in ("purchase.onnx", "spend.onnx", "purchase.tensor.onnx", "spend.tensor.onnx"):
+        assert (first.path / name).read_bytes() == (second.path / name).read_bytes()
+    scoring = examples(rows_per_cutoff=100, seed=5)
+
+    def scores(path: Path, batch_rows: int) -> pa.Table:
+        model = load_scoring_model(path)
+        batches = scoring.to_batches(max_chunksize=batch_rows)
+        return pa.Table.from_batches(list(score_batches(batches, model=model)))
+
+    assert scores(first.path, 7).equals(scores(second.path, 100_000))
+
+
+def test_registered_model_scores_like_lightgbm(registered) -> None:
+    scoring = examples(rows_per_cutoff=100, seed=5)
+    model = load_scoring_model(registered.path)
+    table = pa.Table.from_batches(list(score_batches(scoring.to_batches(), model=model)))
+    probability, spend = trained().heads.predict(SCHEMA.to_matrix(scoring))
+    np.testing.assert_allclose(table.column("predicted_spend").to_numpy(), spend, rtol=1e-12)
+    np.testing.assert_allclose(
+        table.column("purchase_probability").to_numpy(), probability, atol=1e-12
+    )
+
+
+# --------------------------------------------------------------------------------------
+# Which model scores
+# --------------------------------------------------------------------------------------
+
+
+def _choose(directory: Path, table: pa.Table, registry: pa.Table = REGISTRY, **options):
+    scoring = examples(rows_per_cutoff=100, seed=5)
+    return choose_and_train(
+        lambda: table,
+        registry,
+        scoring,
+        TIERS_TABLE,
+        as_of="2025-04-01",
+        settings=RunSettings(artifacts_dir=directory, horizon_days=30, num_threads=1, **options),
+    )
+
+
+def _cheating_baseline(table: pa.Table) -> pa.Table:
+    """The last-period baseline replaced by the future: the model cannot beat it."""
+    return table.set_column(
+        table.schema.get_field_index(SETTINGS.baseline_column),
+        SETTINGS.baseline_column,
+        table.column(SETTINGS.spend_label),
+    )
+
+
+def test_policy_trains_once_then_reuses_the_accepted_model(tmp_path: Path, capsys) -> None:
+    table = examples(rows_per_cutoff=400)
+    first = _choose(tmp_path, table)
+    assert first.trained is not None
+    assert first.active == first.trained
+    assert "training a new model (no accepted model" in capsys.readouterr().err
+
+    again = _choose(tmp_path, table)
+    assert again.trained is None
+    assert again.active.model_version == first.active.model_version
+    assert "scoring with the latest accepted model" in capsys.readouterr().err
+
+    stale = REGISTRY.slice(0, 2)  # today's registry no longer lists 'noise'
+    reused = _choose(tmp_path, table, registry=stale)
+    assert reused.active.model_version == first.active.model_version
+    assert "is stale" in capsys.readouterr().err
+
+    with pytest.raises(ValueError, match="model_version 'pp-nope' is not registered"):
+        _choose(tmp_path, table, model_version="pp-nope")
+    pinned = _choose(tmp_path, table, model_version=first.active.model_version)
+    assert pinned.active.model_version == first.active.model_version
+
+    # an unproven retrain is registered but not promoted over the accepted model
+    unproven = _choose(tmp_path, _cheating_baseline(table), retrain=True)
+    assert unproven.trained is not None
+    assert unproven.trained.status == UNPROVEN
+    assert unproven.active.model_version == first.active.model_version
+    assert "UNPROVEN MODEL NOT PROMOTED" in capsys.readouterr().err
+
+    listed = models_table(tmp_path, active_version=unproven.active.model_version)
+    assert listed.num_rows == 2
+    rows = listed.to_pylist()
+    assert [row["is_active"] for row in rows] == [True, False]
+    assert [row["model_status"] for row in rows] == ["accepted", "unproven"]
+
+
+def test_an_unproven_model_scores_only_where_nothing_was_accepted(tmp_path: Path, capsys) -> None:
+    choice = _choose(tmp_path, _cheating_baseline(examples(rows_per_cutoff=400)))
+    assert choice.active.status == UNPROVEN
+    assert choice.active == choice.trained
+    assert "UNPROVEN MODEL SCORES" in capsys.readouterr().err
+    listed = models_table(tmp_path, active_version=choice.active.model_version).to_pylist()
+    assert [(row["model_status"], row["is_active"]) for row in listed] == [("unproven", True)]
+    assert list_models(tmp_path)[0].card["status_reasons"]
+
+
+def test_tune_trials_search_before_training_and_land_in_the_card(tmp_path: Path) -> None:
+    choice = _choose(tmp_path, examples(rows_per_cutoff=300), tune_trials=2)
+    tuning = choice.active.card["tuning"]
+    assert tuning["trials"] == 2
+    for head in ("purchase", "spend_given_purchase"):
+        assert tuning["best_losses"][head] <= tuning["default_losses"][head]
+    assert _choose(tmp_path / "plain", examples(rows_per_cutoff=300)).active.card["tuning"] is None
