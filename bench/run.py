@@ -1,0 +1,463 @@
+"""`make bench`: the whole pipeline at one scale, stage by stage (issue 6).
+
+A plain script (not a test; benchmarks never gate CI). It generates a shop, then runs
+``dbt build`` one stage at a time into a warehouse of its own and measures each stage's
+wall time, the peak memory of its whole process tree (``bench/measure.py``) and its
+rows per second:
+
+=====================  ==========================================================
+generate               ``purchasing-power generate``
+staging_validation     seeds, staging views, ``int_events_validated``, quarantine
+features               intermediate layer, feature families, ``user_features``,
+                       ``feature_registry``, ``training_examples``
+training_export        ``ml_models``: train, export to ONNX, parity gate, register
+scoring                ``ml_scores``, ``purchasing_power_scores``
+explaining             ``ml_reasons``, ``purchasing_power_reasons`` (when present)
+marts_publishing       everything else (evaluations, importance, publishing, ...)
+=====================  ==========================================================
+
+and, in the same run, the ratios of issue 6 that can be measured now:
+
+* feature SQL vs reference: the dbt models on the path from the raw Parquet to
+  ``user_purchase_features`` (their own execution times, from ``run_results.json``)
+  against one hand-written DuckDB query computing the same RFM features straight from
+  Parquet (``bench/reference_rfm.py``, in a process of its own); target below 2x. The
+  share of (user, cutoff) rows where the two agree is reported as a sanity check.
+* ONNX vs LightGBM: for each booster of the model the build registered, rows per second
+  of its ``ai.onnx.ml`` TreeEnsemble graph through onnxruntime (``scoring.make_session``
+  and ``scoring.predict``, what ``ml_scores`` runs) against ``lightgbm.Booster.predict``
+  on the same rows (the scoring rows, repeated up to ``--scoring-rows``) and the same
+  threads; target at least 2x, at exact parity. lleaves is added when installed.
+
+    python bench/run.py --scale small     # ~1M events, a few minutes
+    python bench/run.py --scale medium    # ~10M events
+    python bench/run.py --scale large     # ~100M events: run it on purpose
+
+Writes ``bench/results/<date>-<scale>.json`` and ``.md`` and prints the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import duckdb
+import lightgbm as lgb
+import numpy as np
+
+from measure import BIN, REPO, Measured, Warehouse, count_rows, generate, machine, measure
+from purchasing_power.export import booster_to_onnx
+from purchasing_power.scoring import make_session, predict
+
+RESULTS = REPO / "bench" / "results"
+USERS = {"small": 6_250, "medium": 62_500, "large": 625_000}  # x 500 days: ~1M, 10M, 100M
+DAYS = 500
+FEATURE_TARGET = 2.0  # feature SQL within 2x of the reference query
+SCORING_TARGET = 2.0  # ONNX at least 2x lightgbm.predict
+
+
+@dataclass(frozen=True)
+class Stage:
+    """A dbt stage: what it selects (less what earlier stages built: a ``+`` only pulls
+    in ancestors no earlier stage has), and what its rows per second count."""
+
+    name: str
+    select: tuple[str, ...]  # empty: everything not selected by an earlier stage
+    rows_of: str  # "raw_events", "training_rows", "scored_users" or ""
+
+
+STAGES = (
+    Stage("staging_validation",
+          ("+data_quality_summary", "+rejected_events", "path:models/staging"), "raw_events"),
+    Stage("features", ("+training_examples", "+feature_registry"), "raw_events"),
+    Stage("training_export", ("+ml_models",), "training_rows"),
+    Stage("scoring", ("+ml_scores", "+purchasing_power_scores"), "scored_users"),
+    Stage("explaining", ("+ml_reasons", "+purchasing_power_reasons"), "scored_users"),
+    Stage("marts_publishing", (), ""),
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class StageResult:
+    name: str
+    wall_seconds: float
+    peak_rss_gib: float
+    rows: int
+    rows_per_second: float
+    load_average: float
+    model_seconds: dict[str, float] = field(default_factory=dict)
+
+
+def _stage_result(name: str, measured: Measured, rows: int, models: dict) -> StageResult:
+    return StageResult(
+        name=name,
+        wall_seconds=measured.wall_seconds,
+        peak_rss_gib=measured.peak_rss_gib,
+        rows=rows,
+        rows_per_second=rows / measured.wall_seconds if rows else 0.0,
+        load_average=measured.load_average,
+        model_seconds=models,
+    )
+
+
+def _selected(warehouse: Warehouse, stage: Stage, earlier: list[str], vars: dict) -> bool:
+    """Whether the stage selects any model in this project (others may not exist yet)."""
+    args = ["ls", "--resource-type", "model", "--output", "name", "-q"]
+    args += ["--select", *stage.select] if stage.select else []
+    args += ["--exclude", *earlier] if earlier else []
+    log = warehouse.work / "logs" / f"ls-{stage.name}.log"
+    warehouse.dbt(*args, vars=vars, log=log)
+    return any(line.strip() for line in log.read_text().splitlines())
+
+
+def _counts(warehouse: Warehouse) -> dict[str, int]:
+    queries = {
+        "training_rows": "select count(*) from ml.training_examples",
+        "scored_users": "select count(*) from marts.purchasing_power_scores",
+    }
+    counts = {}
+    with duckdb.connect(str(warehouse.path), read_only=True) as connection:
+        for name, sql in queries.items():
+            try:
+                counts[name] = int(connection.execute(sql).fetchone()[0])
+            except duckdb.Error:
+                counts[name] = 0
+    return counts
+
+
+# ---------------------------------------------------------------------------------------
+# Feature SQL vs the hand-written reference
+# ---------------------------------------------------------------------------------------
+
+
+def _ancestors(manifest: Path, model: str) -> set[str]:
+    parents = json.loads(manifest.read_text())["parent_map"]
+    start = next(node for node in parents if node.startswith("model.") and node.endswith(model))
+    found, pending = {start}, [start]
+    while pending:
+        for parent in parents.get(pending.pop(), []):
+            if parent.startswith("model.") and parent not in found:
+                found.add(parent)
+                pending.append(parent)
+    return {node.split(".")[-1] for node in found}
+
+
+def compare_features(
+    warehouse: Warehouse, raw: Path, stages: dict[str, StageResult], *, threads: int, work: Path
+) -> dict[str, object]:
+    with duckdb.connect(str(warehouse.path), read_only=True) as connection:
+        cutoffs = [
+            row[0]
+            for row in connection.execute(
+                "select cutoff_date from intermediate.int_cutoffs_derived order by 1"
+            ).fetchall()
+        ]
+        (as_of,) = connection.execute(
+            "select max(as_of_date) from intermediate.int_cutoffs_derived"
+        ).fetchone()
+    out = work / "reference_rfm.parquet"
+    command = [
+        sys.executable, str(REPO / "bench" / "reference_rfm.py"),
+        "--events", str(raw / "events.parquet"), "--as-of", as_of.isoformat(),
+        "--cutoffs", ",".join(day.isoformat() for day in cutoffs), "--out", str(out),
+        "--threads", str(threads), "--memory-limit", warehouse.memory_limit,
+    ]  # fmt: skip
+    reference = measure(command, log=work / "logs" / "reference_rfm.log")
+    if reference.returncode != 0:
+        raise RuntimeError(f"reference query failed: {reference.log.read_text()[-2000:]}")
+
+    path = _ancestors(warehouse.target / "manifest.json", "user_purchase_features")
+    models = {**stages["staging_validation"].model_seconds, **stages["features"].model_seconds}
+    rfm_seconds = sum(seconds for name, seconds in models.items() if name in path)
+    feature_wall = stages["staging_validation"].wall_seconds + stages["features"].wall_seconds
+    return {
+        "reference_seconds": reference.wall_seconds,
+        "reference_peak_rss_gib": reference.peak_rss_gib,
+        "dbt_rfm_path_model_seconds": rfm_seconds,
+        "dbt_rfm_path_models": sorted(path),
+        "dbt_feature_stages_wall_seconds": feature_wall,
+        "ratio_rfm_path": rfm_seconds / reference.wall_seconds,
+        "ratio_feature_stages_wall": feature_wall / reference.wall_seconds,
+        "meets_target": rfm_seconds / reference.wall_seconds < FEATURE_TARGET,
+        "cutoffs": len(cutoffs),
+        **_agreement(warehouse.path, out),
+    }
+
+
+def _agreement(warehouse: Path, reference: Path) -> dict[str, object]:
+    """How many (user, cutoff) rows of the reference equal dbt's, column by column."""
+    with duckdb.connect() as connection:
+        connection.execute(f"attach '{warehouse}' as dbt (read_only)")
+        ours = {row[0] for row in connection.execute(
+            "describe dbt.features.user_purchase_features").fetchall()}  # fmt: skip
+        theirs = [row[0] for row in connection.execute(
+            f"describe select * from '{reference}'").fetchall()]  # fmt: skip
+        columns = [c for c in theirs if c in ours and c not in ("user_id", "cutoff_date")]
+        same = " and ".join(
+            f"(d.{c} is not distinct from r.{c} or abs(d.{c} - r.{c})"
+            f" <= 1e-6 * greatest(abs(d.{c}), abs(r.{c}), 1))"
+            for c in columns
+        )
+        dbt_rows, reference_rows, matched, equal = connection.execute(
+            f"""
+            select
+                (select count(*) from dbt.features.user_purchase_features),
+                (select count(*) from '{reference}'),
+                count(*),
+                count(*) filter (where {same})
+            from dbt.features.user_purchase_features as d
+            inner join '{reference}' as r using (user_id, cutoff_date)
+            """
+        ).fetchone()
+    return {
+        "agreement_columns": columns,
+        "dbt_rows": dbt_rows,
+        "reference_rows": reference_rows,
+        "matched_rows": matched,
+        "share_rows_equal": equal / matched if matched else 0.0,
+    }
+
+
+# ---------------------------------------------------------------------------------------
+# ONNX TreeEnsemble vs lightgbm.predict
+# ---------------------------------------------------------------------------------------
+
+
+def _best_seconds(fn: Callable[[], np.ndarray], repeat: int) -> tuple[float, np.ndarray]:
+    out = fn()  # warm-up
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.perf_counter()
+        out = fn()
+        best = min(best, time.perf_counter() - start)
+    return best, out
+
+
+def _scoring_rows(warehouse: Warehouse, names: list[str], rows: int) -> np.ndarray:
+    columns = ", ".join(f"cast({name} as double)" for name in names)
+    with duckdb.connect(str(warehouse.path), read_only=True) as connection:
+        table = connection.execute(
+            f"select {columns} from features.user_features where is_scoring_cutoff order by user_id"
+        ).fetchnumpy()
+    matrix = np.column_stack([np.asarray(table[key], dtype=np.float64) for key in table])
+    repeats = -(-rows // len(matrix))
+    return np.ascontiguousarray(np.tile(matrix, (repeats, 1))[:rows])
+
+
+def _lleaves(model_file: Path, features: np.ndarray, threads: int, repeat: int, work: Path):
+    try:
+        import lleaves  # type: ignore[import-not-found]
+    except ImportError:
+        return None
+    model = lleaves.Model(model_file=str(model_file))
+    model.compile(cache=str(work / f"{model_file.stem}.lleaves.o"))
+    seconds, _ = _best_seconds(lambda: model.predict(features, n_jobs=threads), repeat)
+    return seconds
+
+
+def compare_scoring(
+    warehouse: Warehouse, *, rows: int, threads: int, repeat: int, work: Path
+) -> dict[str, object]:
+    with duckdb.connect(str(warehouse.path), read_only=True) as connection:
+        (artifact,) = connection.execute(
+            "select artifact_path from ml.ml_models where is_active"
+        ).fetchone()
+    boosters = sorted(Path(artifact).glob("*.lgb.txt"))
+    results = []
+    for model_file in boosters:
+        booster = lgb.Booster(model_file=str(model_file))
+        features = _scoring_rows(warehouse, booster.feature_name(), rows)
+        lightgbm_seconds, expected = _best_seconds(
+            lambda b=booster, x=features: b.predict(x, num_threads=threads), repeat
+        )
+        session = make_session(
+            booster_to_onnx(booster, graph="tree_ensemble").SerializeToString(),
+            num_threads=threads,
+        )
+        onnx_seconds, actual = _best_seconds(lambda s=session, x=features: predict(s, x), repeat)
+        scale = np.maximum(np.abs(expected), np.finfo(np.float64).tiny)
+        lleaves_seconds = _lleaves(model_file, features, threads, repeat, work)
+        results.append(
+            {
+                "booster": model_file.name,
+                "trees": booster.num_trees(),
+                "features": booster.num_feature(),
+                "lightgbm_rows_per_second": rows / lightgbm_seconds,
+                "onnx_rows_per_second": rows / onnx_seconds,
+                "ratio_onnx_to_lightgbm": lightgbm_seconds / onnx_seconds,
+                "lleaves_rows_per_second": rows / lleaves_seconds if lleaves_seconds else None,
+                "max_abs_diff": float(np.max(np.abs(actual - expected))),
+                "max_rel_diff": float(np.max(np.abs(actual - expected) / scale)),
+            }
+        )
+    total_lightgbm = sum(rows / r["lightgbm_rows_per_second"] for r in results)
+    total_onnx = sum(rows / r["onnx_rows_per_second"] for r in results)
+    has_lleaves = any(r["lleaves_rows_per_second"] for r in results)
+    return {
+        "model_version": Path(artifact).name,
+        "rows": rows,
+        "threads": threads,
+        "boosters": results,
+        "ratio_all_boosters": total_lightgbm / total_onnx if total_onnx else 0.0,
+        "meets_target": bool(results) and total_lightgbm / total_onnx >= SCORING_TARGET,
+        "lleaves": "installed" if has_lleaves else "not installed",
+    }
+
+
+# ---------------------------------------------------------------------------------------
+# The run
+# ---------------------------------------------------------------------------------------
+
+
+def run_pipeline(args: argparse.Namespace) -> dict[str, object]:
+    work: Path = args.work_dir / args.scale
+    if work.exists():
+        shutil.rmtree(work)
+    raw = work / "raw"
+    users = USERS[args.scale]
+    print(f"{args.scale}: {users:,} users x {DAYS} days into {work}", flush=True)
+    log = work / "logs" / "generate.log"
+    generated = generate(raw, users=users, days=DAYS, seed=args.seed, log=log)
+    events = count_rows(raw / "events.parquet")
+    stages = {"generate": _stage_result("generate", generated, events, {})}
+    print(f"  generate            {generated.wall_seconds:8.1f} s  {events:,} events", flush=True)
+
+    warehouse = Warehouse(work / "dbt", threads=args.threads, memory_limit=args.memory_limit)
+    vars = {"raw_path": str(raw)}
+    earlier: list[str] = []
+    for stage in STAGES:
+        if not _selected(warehouse, stage, earlier, vars):
+            print(f"  {stage.name:<19} (nothing selected: skipped)", flush=True)
+            continue
+        # a test runs in the stage that builds the last of its parents
+        args_ = ["build", "--indirect-selection", "buildable"]
+        args_ += ["--select", *stage.select] if stage.select else []
+        args_ += ["--exclude", *earlier] if earlier else []
+        measured = warehouse.dbt(*args_, vars=vars, log=work / "logs" / f"{stage.name}.log")
+        counts = {"raw_events": events, **_counts(warehouse)}
+        rows = counts.get(stage.rows_of, 0)
+        stages[stage.name] = _stage_result(stage.name, measured, rows, warehouse.model_seconds())
+        earlier += list(stage.select)
+        print(f"  {stage.name:<19} {measured.wall_seconds:8.1f} s  peak "
+              f"{measured.peak_rss_gib:.2f} GiB", flush=True)  # fmt: skip
+
+    print("  reference RFM query and scoring engines ...", flush=True)
+    features = compare_features(warehouse, raw, stages, threads=args.threads, work=work)
+    scoring = compare_scoring(
+        warehouse,
+        rows=args.scoring_rows,
+        threads=args.threads,
+        repeat=args.repeat,
+        work=work,
+    )
+    return {
+        "benchmark": "pipeline",
+        "scale": args.scale,
+        "date": dt.date.today().isoformat(),
+        "users": users,
+        "days": DAYS,
+        "events": events,
+        "threads": args.threads,
+        "memory_limit": args.memory_limit,
+        "machine": machine(),
+        "stages": [asdict(stage) for stage in stages.values()],
+        "total_dbt_seconds": sum(s.wall_seconds for n, s in stages.items() if n != "generate"),
+        "peak_rss_gib": max(s.peak_rss_gib for s in stages.values()),
+        "feature_sql_vs_reference": features,
+        "onnx_vs_lightgbm": scoring,
+    }
+
+
+def render(result: dict) -> str:
+    lines = [
+        f"`bench/run.py --scale {result['scale']}`: {result['events']:,} events, "
+        f"{result['users']:,} users x {result['days']} days, {result['threads']} DuckDB threads, "
+        f"memory limit {result['memory_limit']}, {result['date']}, "
+        f"{result['machine']['cpus']} CPUs / {result['machine']['memory_gib']} GiB",
+        "",
+        "| stage | wall s | peak RSS GiB | rows | rows/s | load |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for stage in result["stages"]:
+        rate = f"{stage['rows_per_second']:,.0f}" if stage["rows"] else ""
+        rows = f"{stage['rows']:,}" if stage["rows"] else ""
+        lines.append(
+            f"| {stage['name']} | {stage['wall_seconds']:.1f} | {stage['peak_rss_gib']:.2f} "
+            f"| {rows} | {rate} | {stage['load_average']:.1f} |"
+        )
+    lines.append(
+        f"| **dbt total** | **{result['total_dbt_seconds']:.1f}** | "
+        f"**{result['peak_rss_gib']:.2f}** | | | |"
+    )
+    features = result["feature_sql_vs_reference"]
+    scoring = result["onnx_vs_lightgbm"]
+    lines += [
+        "",
+        "| ratio | measured | target |",
+        "|---|---:|---|",
+        f"| feature SQL (dbt models on the path to user_purchase_features, "
+        f"{features['dbt_rfm_path_model_seconds']:.1f} s) / reference query "
+        f"({features['reference_seconds']:.1f} s) | {features['ratio_rfm_path']:.2f}x "
+        f"| < {FEATURE_TARGET}x: {'met' if features['meets_target'] else 'NOT met'} |",
+        f"| staging + features stages, wall ({features['dbt_feature_stages_wall_seconds']:.1f} s)"
+        f" / reference query | {features['ratio_feature_stages_wall']:.2f}x | |",
+    ]
+    for booster in scoring["boosters"]:
+        lleaves = booster["lleaves_rows_per_second"]
+        lines.append(
+            f"| {booster['booster']} ({booster['trees']} trees): ONNX "
+            f"{booster['onnx_rows_per_second']:,.0f} rows/s / lightgbm.predict "
+            f"{booster['lightgbm_rows_per_second']:,.0f} rows/s"
+            + (f" (lleaves {lleaves:,.0f} rows/s)" if lleaves else "")
+            + f", max rel diff {booster['max_rel_diff']:.1e}"
+            f" | {booster['ratio_onnx_to_lightgbm']:.2f}x | |"
+        )
+    lines += [
+        f"| all boosters, {scoring['rows']:,} rows, {scoring['threads']} threads "
+        f"| {scoring['ratio_all_boosters']:.2f}x "
+        f"| >= {SCORING_TARGET}x: {'met' if scoring['meets_target'] else 'NOT met'} |",
+        "",
+        f"Reference and dbt agree on {features['share_rows_equal']:.2%} of "
+        f"{features['matched_rows']:,} (user, cutoff) rows "
+        f"({features['dbt_rows']:,} in dbt, {features['reference_rows']:,} in the reference); "
+        f"lleaves: {scoring['lleaves']}. Load: the machine's 1-minute load average at the end "
+        f"of each stage ({result['machine']['cpus']} CPUs; other work on the machine counts).",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--scale", choices=sorted(USERS), default="small")
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--threads", type=int, default=2, help="DuckDB and scoring threads")
+    parser.add_argument("--memory-limit", default="8GB", help="DuckDB memory limit")
+    parser.add_argument("--scoring-rows", type=int, default=200_000)
+    parser.add_argument("--repeat", type=int, default=3, help="timed scoring runs (best)")
+    parser.add_argument(
+        "--work-dir", type=Path, default=Path(tempfile.gettempdir()) / "purchasing-power-bench"
+    )
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args()
+    if not (BIN / "dbt").exists():
+        sys.exit(f"no dbt next to {sys.executable}: run `make install` first")
+    result = run_pipeline(args)
+    table = render(result)
+    print(table)
+    args.out.mkdir(parents=True, exist_ok=True)
+    stem = args.out / f"{result['date']}-{args.scale}"
+    stem.with_suffix(".json").write_text(json.dumps(result, indent=2, default=str) + "\n")
+    stem.with_suffix(".md").write_text(table)
+    print(f"wrote {stem}.json and {stem}.md")
+
+
+if __name__ == "__main__":
+    main()
