@@ -58,7 +58,13 @@ format: $(INSTALLED)
 test: lint
 	$(BIN)/python -m pytest
 
-bench: $(INSTALLED)
+BENCH_INSTALLED := $(VENV)/.bench-installed
+
+$(BENCH_INSTALLED): $(INSTALLED) bench/requirements.lock
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -r bench/requirements.lock
+	touch $@
+
+bench: $(BENCH_INSTALLED)
 	$(BIN)/python bench/run.py --scale $${BENCH_SCALE:-small}
 
 clean:
