@@ -114,7 +114,7 @@ def test_a_mismatched_export_is_refused() -> None:
             exported,
             rows=result.validation_features,
             edge_cases=result.validation_features[:5],
-            validation=result.validation_features,
+            validation_rows=len(result.validation_features),
             tiers=TIERS,
         )
 

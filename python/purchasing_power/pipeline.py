@@ -10,8 +10,8 @@ Which model scores (``choose_and_train``):
   unproven (it does not beat every baseline on AUC and normalized Gini), the build
   warns, and the latest accepted model scores instead; only where there is none does
   the unproven one score, its status carried into ``ml_models.model_status``.
-* otherwise: the latest accepted model for this horizon; it is rechecked against
-  LightGBM on today's scoring rows before it scores.
+* otherwise: the latest accepted model for this horizon; its TreeEnsemble graph is
+  rechecked against LightGBM on today's scoring rows before it scores.
 
 A model whose features differ from today's ``feature_registry`` still scores (it reads
 the features its card lists); the log says it is stale.
@@ -226,7 +226,7 @@ def choose_and_train(
         spend = figures["tree_ensemble"]["spend"]
         say(
             f"scoring with the latest accepted model {active.model_version} (no retrain: set "
-            f"--vars '{{retrain: true}}' to train); ONNX parity rechecked on "
+            f"--vars '{{retrain: true}}' to train); TreeEnsemble parity rechecked on "
             f"{spend['rows']:,} scoring rows, max relative spend difference "
             f"{spend['max_rel_diff']:.2g}",
             False,
