@@ -28,7 +28,6 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable
 from pathlib import Path
 
 import lightgbm as lgb
@@ -38,6 +37,7 @@ import onnxruntime as ort
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "python"))
 
+from measure import best_time
 from purchasing_power.export import INPUT_NAME, OUTPUT_NAME, booster_to_onnx
 
 
@@ -55,16 +55,6 @@ def make_target(rng: np.random.Generator, x: np.ndarray) -> np.ndarray:
     eta = 0.4 * z[:, 0] + 0.01 * z[:, 1] - 0.1 * z[:, 2] + 0.2 * np.sin(z[:, 3]) + 0.3 * z[:, 4]
     eta += 0.1 * z[:, 5:9].sum(axis=1)
     return np.where(rng.random(len(x)) < 0.45, 0.0, rng.gamma(2.0, np.exp(np.clip(eta, -3, 4))))
-
-
-def best_time(fn: Callable[[], np.ndarray], repeat: int) -> tuple[float, np.ndarray]:
-    out = fn()  # warm-up
-    best = float("inf")
-    for _ in range(repeat):
-        start = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - start)
-    return best, out
 
 
 def session(

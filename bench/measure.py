@@ -19,12 +19,26 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 POLL_SECONDS = 0.05
+T = TypeVar("T")
+
+
+def best_time(fn: Callable[[], T], repeat: int) -> tuple[float, T]:
+    """The best of ``repeat`` timed calls of ``fn`` after one warm-up, and its result."""
+    out = fn()
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.perf_counter()
+        out = fn()
+        best = min(best, time.perf_counter() - start)
+    return best, out
 
 
 @dataclass(frozen=True)

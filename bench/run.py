@@ -50,8 +50,6 @@ import json
 import shutil
 import sys
 import tempfile
-import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -59,7 +57,17 @@ import duckdb
 import lightgbm as lgb
 import numpy as np
 
-from measure import BIN, REPO, Measured, Warehouse, count_rows, generate, machine, measure
+from measure import (
+    BIN,
+    REPO,
+    Measured,
+    Warehouse,
+    best_time,
+    count_rows,
+    generate,
+    machine,
+    measure,
+)
 from purchasing_power.export import booster_to_onnx
 from purchasing_power.scoring import make_session, predict
 
@@ -238,16 +246,6 @@ def _agreement(warehouse: Path, reference: Path) -> dict[str, object]:
 # ---------------------------------------------------------------------------------------
 
 
-def _best_seconds(fn: Callable[[], np.ndarray], repeat: int) -> tuple[float, np.ndarray]:
-    out = fn()  # warm-up
-    best = float("inf")
-    for _ in range(repeat):
-        start = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - start)
-    return best, out
-
-
 def _scoring_rows(warehouse: Warehouse, names: list[str], rows: int) -> np.ndarray:
     columns = ", ".join(f"cast({name} as double)" for name in names)
     with duckdb.connect(str(warehouse.path), read_only=True) as connection:
@@ -272,7 +270,7 @@ def _lleaves(
         model.compile(cache=str(work / f"{model_file.stem}.lleaves.o"))
     except Exception as error:  # a comparison only: report it, keep the run
         return f"failed to compile: {type(error).__name__}: {error}"
-    return _best_seconds(lambda: model.predict(features, n_jobs=threads), repeat)
+    return best_time(lambda: model.predict(features, n_jobs=threads), repeat)
 
 
 def compare_scoring(
@@ -287,14 +285,14 @@ def compare_scoring(
     for model_file in boosters:
         booster = lgb.Booster(model_file=str(model_file))
         features = _scoring_rows(warehouse, booster.feature_name(), rows)
-        lightgbm_seconds, expected = _best_seconds(
+        lightgbm_seconds, expected = best_time(
             lambda b=booster, x=features: b.predict(x, num_threads=threads), repeat
         )
         session = make_session(
             booster_to_onnx(booster, graph="tree_ensemble").SerializeToString(),
             num_threads=threads,
         )
-        onnx_seconds, actual = _best_seconds(lambda s=session, x=features: predict(s, x), repeat)
+        onnx_seconds, actual = best_time(lambda s=session, x=features: predict(s, x), repeat)
         scale = np.maximum(np.abs(expected), np.finfo(np.float64).tiny)
         compiled = _lleaves(model_file, features, threads, repeat, work)
         lleaves_seconds, lleaves_note = (
