@@ -48,12 +48,12 @@ lint: $(INSTALLED)
 	$(BIN)/ruff check python tests bench models
 	$(BIN)/ruff format --check python tests bench models
 	$(BIN)/yamllint --strict .
-	PURCHASING_POWER_DB=$$(mktemp -d)/lint.duckdb $(BIN)/sqlfluff lint models
+	PURCHASING_POWER_DB=$$(mktemp -d)/lint.duckdb $(BIN)/sqlfluff lint models tests/dbt
 
 format: $(INSTALLED)
 	$(BIN)/ruff format python tests bench models
 	$(BIN)/ruff check --fix python tests bench models
-	PURCHASING_POWER_DB=$$(mktemp -d)/lint.duckdb $(BIN)/sqlfluff fix models
+	PURCHASING_POWER_DB=$$(mktemp -d)/lint.duckdb $(BIN)/sqlfluff fix models tests/dbt
 
 test: lint
 	$(BIN)/python -m pytest
