@@ -12,10 +12,9 @@ import pyarrow as pa
 import pytest
 
 from model_examples import SCHEMA, SETTINGS, examples, trained
-from purchasing_power.export import booster_to_onnx
+from purchasing_power.export import ParityReport, booster_to_onnx
 from purchasing_power.pipeline import RunSettings, choose_and_train, models_table
 from purchasing_power.registry import (
-    Difference,
     ParityError,
     Tier,
     _gate,
@@ -78,13 +77,13 @@ def test_tiers_are_assigned_as_the_scores_table_assigns_them() -> None:
 
 
 def test_parity_gate_refuses_a_drifting_export() -> None:
-    _gate("spend", "tensor", "rows", Difference(rows=10, max_abs_diff=1.0, max_rel_diff=1e-12))
+    _gate("spend", "tensor", "rows", ParityReport(rows=10, max_abs_diff=1.0, max_rel_diff=1e-12))
     with pytest.raises(ParityError, match="spend head, tensor graph"):
-        _gate("spend", "tensor", "rows", Difference(10, 1e-3, 1e-6))
+        _gate("spend", "tensor", "rows", ParityReport(10, 1e-3, 1e-6))
     with pytest.raises(ParityError, match="purchase head, tree_ensemble graph, edge cases"):
-        _gate("purchase", "tree_ensemble", "edge cases", Difference(10, 1e-6, 1e-12))
+        _gate("purchase", "tree_ensemble", "edge cases", ParityReport(10, 1e-6, 1e-12))
     with pytest.raises(ParityError, match="spend head"):
-        _gate("spend", "tensor", "rows", Difference(10, np.inf, np.nan))
+        _gate("spend", "tensor", "rows", ParityReport(10, np.inf, np.nan))
 
 
 def test_the_hurdle_graph_multiplies_the_two_heads() -> None:

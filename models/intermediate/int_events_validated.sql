@@ -159,24 +159,10 @@ defaults_applied as (
             when reject_reason is not null
                 then coalesce(
                     unparseable_raw_values,
-                    cast(
-                        to_json({
-                            event_id: event_id,
-                            user_id: user_id,
-                            event_time: event_at,
-                            event_type: raw_event_type,
-                            item_id: item_id,
-                            category: category,
-                            price: price,
-                            quantity: quantity,
-                            amount: amount,
-                            order_id: order_id,
-                            session_id: session_id,
-                            rating: rating,
-                            review_text: review_text,
-                            channel: channel
-                        }) as varchar
-                    )
+                    {{ raw_values_json(
+                        'events',
+                        {'event_time': 'event_at', 'event_type': 'raw_event_type'}
+                    ) }}
                 )
         end as raw_values,
         duplicate_rows_dropped,

@@ -40,24 +40,7 @@ renamed as (
                 or (amount is not null and try_cast(amount as double) is null)
                 or (quantity is not null and try_cast(quantity as integer) is null)
                 or (rating is not null and try_cast(rating as integer) is null)
-                then cast(
-                    to_json({
-                        event_id: event_id,
-                        user_id: user_id,
-                        event_time: event_time,
-                        event_type: event_type,
-                        item_id: item_id,
-                        category: category,
-                        price: price,
-                        quantity: quantity,
-                        amount: amount,
-                        order_id: order_id,
-                        session_id: session_id,
-                        rating: rating,
-                        review_text: review_text,
-                        channel: channel
-                    }) as varchar
-                )
+                then {{ raw_values_json('events') }}
         end as unparseable_raw_values
 
     from source

@@ -116,15 +116,22 @@ if TYPE_CHECKING:
 
 __all__ = [
     "INPUT_NAME",
+    "MAX_PROBABILITY_ABSOLUTE_DIFF",
+    "MAX_SPEND_RELATIVE_DIFF",
     "OUTPUT_NAME",
     "RAW_OUTPUT_NAME",
     "GraphKind",
     "ParityReport",
     "booster_to_onnx",
     "check_parity",
+    "compare_predictions",
 ]
 
 GraphKind = Literal["tree_ensemble", "tensor"]
+# The parity gate (registration, recheck, and the tensor graph's check when it scores):
+# an exported model must equal LightGBM within these bounds on every checked row.
+MAX_SPEND_RELATIVE_DIFF = 1e-9
+MAX_PROBABILITY_ABSOLUTE_DIFF = 1e-9
 
 INPUT_NAME = "features"
 OUTPUT_NAME = "prediction"
@@ -252,20 +259,26 @@ def check_parity(
     (onnx_pred,) = session.run([OUTPUT_NAME], {INPUT_NAME: x})
     onnx_pred = np.asarray(onnx_pred, dtype=np.float64).reshape(-1)
     lgb_pred = np.asarray(booster.predict(x), dtype=np.float64).reshape(-1)
-    if onnx_pred.shape != lgb_pred.shape:
+    return compare_predictions(lgb_pred, onnx_pred)
+
+
+def compare_predictions(expected: np.ndarray, actual: np.ndarray) -> ParityReport:
+    """The row count and the largest absolute and relative differences of ``actual``
+    (ONNX) from ``expected`` (LightGBM), as in :class:`ParityReport`."""
+    if actual.shape != expected.shape:
         raise ValueError(
-            f"prediction shapes differ: onnx {onnx_pred.shape} vs lightgbm {lgb_pred.shape}"
+            f"prediction shapes differ: onnx {actual.shape} vs lightgbm {expected.shape}"
         )
-    if lgb_pred.size == 0:
+    if expected.size == 0:
         return ParityReport(rows=0, max_abs_diff=0.0, max_rel_diff=0.0)
     with np.errstate(invalid="ignore", over="ignore"):
-        same = (onnx_pred == lgb_pred) | (np.isnan(onnx_pred) & np.isnan(lgb_pred))
-        abs_diff = np.where(same, 0.0, np.abs(onnx_pred - lgb_pred))
+        same = (actual == expected) | (np.isnan(actual) & np.isnan(expected))
+        abs_diff = np.where(same, 0.0, np.abs(actual - expected))
         abs_diff = np.where(np.isnan(abs_diff), np.inf, abs_diff)
-        denom = np.maximum(np.abs(lgb_pred), np.finfo(np.float64).tiny)
+        denom = np.maximum(np.abs(expected), np.finfo(np.float64).tiny)
         rel_diff = np.where(same, 0.0, abs_diff / np.where(np.isnan(denom), 1.0, denom))
     return ParityReport(
-        rows=int(lgb_pred.size),
+        rows=int(expected.size),
         max_abs_diff=float(abs_diff.max()),
         max_rel_diff=float(rel_diff.max()),
     )

@@ -35,7 +35,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from importlib import metadata
 from pathlib import Path
 
@@ -50,10 +50,14 @@ from purchasing_power.explain import feature_importance
 from purchasing_power.export import (
     INPUT_NAME,
     IR_VERSION,
+    MAX_PROBABILITY_ABSOLUTE_DIFF,
+    MAX_SPEND_RELATIVE_DIFF,
     OUTPUT_NAME,
     RAW_OUTPUT_NAME,
     GraphKind,
+    ParityReport,
     booster_to_onnx,
+    compare_predictions,
 )
 from purchasing_power.features import FeatureSchema
 from purchasing_power.scoring import make_session, power_index, predict
@@ -63,9 +67,6 @@ from purchasing_power.train import Heads, TrainingResult, TrainingSettings
 HEADS = ("purchase", "spend")
 GRAPHS: tuple[GraphKind, ...] = ("tree_ensemble", "tensor")
 GRAPH_SUFFIX = {"tree_ensemble": ".onnx", "tensor": ".tensor.onnx"}
-# The parity gate: ONNX must equal LightGBM on every checked row.
-MAX_SPEND_RELATIVE_DIFF = 1e-9
-MAX_PROBABILITY_ABSOLUTE_DIFF = 1e-9
 MAX_INDEX_ABSOLUTE_DIFF = 1e-9  # power index moves this small are on a tier bound
 REFERENCE_QUANTILES = 101
 HISTOGRAM_BINS = 30
@@ -123,33 +124,6 @@ def assign_tiers(index: np.ndarray, tiers: Sequence[Tier]) -> np.ndarray:
         )
         assigned[holds] = tier.tier
     return assigned
-
-
-@dataclass(frozen=True)
-class Difference:
-    rows: int
-    max_abs_diff: float
-    max_rel_diff: float
-
-    def to_card(self) -> dict[str, float | int]:
-        return {
-            "rows": self.rows,
-            "max_abs_diff": self.max_abs_diff,
-            "max_rel_diff": self.max_rel_diff,
-        }
-
-
-def difference(expected: np.ndarray, actual: np.ndarray) -> Difference:
-    """Largest absolute and relative differences (NaN against a number is infinite)."""
-    if expected.size == 0:
-        return Difference(0, 0.0, 0.0)
-    with np.errstate(invalid="ignore", over="ignore"):
-        same = (expected == actual) | (np.isnan(expected) & np.isnan(actual))
-        absolute = np.where(same, 0.0, np.abs(actual - expected))
-        absolute = np.where(np.isnan(absolute), np.inf, absolute)
-        scale = np.maximum(np.abs(expected), np.finfo(np.float64).tiny)
-        relative = np.where(same, 0.0, absolute / np.where(np.isnan(scale), 1.0, scale))
-    return Difference(int(expected.size), float(absolute.max()), float(relative.max()))
 
 
 def _package_versions() -> dict[str, str]:
@@ -297,7 +271,7 @@ def _onnx(files: dict[str, bytes], features: np.ndarray) -> dict[str, np.ndarray
     return {head: predict(make_session(files[head], num_threads=2), features) for head in HEADS}
 
 
-def _gate(head: str, graph: str, where: str, found: Difference) -> None:
+def _gate(head: str, graph: str, where: str, found: ParityReport) -> None:
     if head == "spend" and not found.max_rel_diff <= MAX_SPEND_RELATIVE_DIFF:
         raise ParityError(
             f"spend head, {graph} graph, {where}: ONNX differs from LightGBM by a relative "
@@ -356,11 +330,11 @@ def prove_parity(
             "max_power_index_diff": float(np.max(np.abs(index_now - expected_index), initial=0)),
         }
         for head in HEADS:
-            found = difference(expected[head], actual[head])
-            at_edges = difference(expected_edges[head], actual_edges[head])
+            found = compare_predictions(expected[head], actual[head])
+            at_edges = compare_predictions(expected_edges[head], actual_edges[head])
             _gate(head, graph, "validation and scoring rows", found)
             _gate(head, graph, "edge cases", at_edges)
-            figures[graph][head] = {**found.to_card(), "edge_cases": at_edges.to_card()}
+            figures[graph][head] = {**asdict(found), "edge_cases": asdict(at_edges)}
         if changed:
             raise ParityError(
                 f"{graph} graph: {changed} of {len(rows)} rows change tier between LightGBM "

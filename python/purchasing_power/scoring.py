@@ -33,7 +33,12 @@ import onnxruntime as ort
 import pyarrow as pa
 from onnx import TensorProto, helper
 
-from purchasing_power.export import GraphKind, booster_to_onnx
+from purchasing_power.export import (
+    MAX_PROBABILITY_ABSOLUTE_DIFF,
+    MAX_SPEND_RELATIVE_DIFF,
+    GraphKind,
+    booster_to_onnx,
+)
 from purchasing_power.features import FeatureSchema
 
 Device = Literal["auto", "cpu", "cuda"]
@@ -57,10 +62,8 @@ SCORE_SCHEMA = pa.schema(
 )
 
 # The runtime check of a tensor graph against the TreeEnsemble graph: the parity gate's
-# bounds (registry), on up to this many rows of the first batch.
+# bounds (export), on up to this many rows of the first batch.
 RUNTIME_PARITY_ROWS = 4096
-MAX_SPEND_RELATIVE_DIFF = 1e-9
-MAX_PROBABILITY_ABSOLUTE_DIFF = 1e-9
 
 
 class RuntimeParityError(RuntimeError):
