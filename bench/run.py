@@ -39,7 +39,8 @@ and, in the same run, the ratios of issue 6 that can be measured now:
     python bench/run.py --scale medium    # ~10M events
     python bench/run.py --scale large     # ~100M events: run it on purpose
 
-Writes ``bench/results/<date>-<scale>.json`` and ``.md`` and prints the table.
+Writes ``bench/results/<date>-<scale>.json`` and ``.md`` (``-2``, ``-3``... for a later run
+the same day) and prints the table.
 """
 
 from __future__ import annotations
@@ -621,6 +622,10 @@ def main() -> None:
     print(table)
     args.out.mkdir(parents=True, exist_ok=True)
     stem = args.out / f"{result['date']}-{args.scale}"
+    run = 1
+    while stem.with_suffix(".json").exists():  # a second run on the same day keeps the first
+        run += 1
+        stem = args.out / f"{result['date']}-{args.scale}-{run}"
     stem.with_suffix(".json").write_text(json.dumps(result, indent=2, default=str) + "\n")
     stem.with_suffix(".md").write_text(table)
     print(f"wrote {stem}.json and {stem}.md")

@@ -11,6 +11,7 @@ import pytest
 import model_examples
 from model_examples import SCHEMA, SETTINGS, examples
 from purchasing_power.explain import (
+    HeadShap,
     feature_importance,
     load_explainer,
     log_spend_contributions,
@@ -27,7 +28,7 @@ def trained():
 
 def test_contributions_add_up_to_log_predicted_spend(trained) -> None:
     features = SCHEMA.to_matrix(examples(rows_per_cutoff=100, seed=8))
-    contributions, base = log_spend_contributions(trained.heads, features)
+    contributions, base = log_spend_contributions(HeadShap.of(trained.heads), features)
     _, spend = trained.heads.predict(features)
     assert contributions.shape == features.shape
     np.testing.assert_allclose(base + contributions.sum(axis=1), np.log(spend), atol=1e-9)

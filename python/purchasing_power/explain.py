@@ -2,12 +2,12 @@
 
 Importance is LightGBM's total split gain per feature and head.
 
-Reasons are exact TreeSHAP contributions (LightGBM ``pred_contrib``) to the log of
-predicted spend. With the hurdle, ``log(spend) = log(P) + log(E[spend | purchase])``:
-the spend-given-purchase head is a log-link model, so its contributions add up to its
-log term as they are; the purchase head's contributions add up to a logit, and are
-rescaled by one factor per user,
-``(log sigmoid(f) - log sigmoid(f0)) / (f - f0)`` (``f`` the user's logit, ``f0`` the
+Reasons are exact TreeSHAP contributions (``treeshap.TreeShap``: LightGBM's
+``pred_contrib`` values, computed faster) to the log of predicted spend. With the
+hurdle, ``log(spend) = log(P) + log(E[spend | purchase])``: the spend-given-purchase
+head is a log-link model, so its contributions add up to its log term as they are; the
+purchase head's contributions add up to a logit, and are rescaled by one factor per
+user, ``(log sigmoid(f) - log sigmoid(f0)) / (f - f0)`` (``f`` the user's logit, ``f0`` the
 head's expected logit), so that they add up to its log term. The rescaling keeps
 every sign, and for each user ``base + sum(contributions) = log(predicted_spend)``.
 A contribution of ``c`` multiplies predicted spend by ``exp(c)``: 0.69 doubles it.
@@ -26,6 +26,7 @@ import pyarrow as pa
 
 from purchasing_power.features import FeatureSchema
 from purchasing_power.train import HEADS, Heads
+from purchasing_power.treeshap import TreeShap
 
 TOP_REASONS = 3
 
@@ -69,12 +70,24 @@ def _log_sigmoid(logit: np.ndarray) -> np.ndarray:
     return -np.logaddexp(0.0, -logit)
 
 
+@dataclass(frozen=True)
+class HeadShap:
+    """TreeSHAP of both heads, built once per model."""
+
+    purchase: TreeShap
+    spend_given_purchase: TreeShap
+
+    @classmethod
+    def of(cls, heads: Heads) -> HeadShap:
+        return cls(TreeShap(heads.purchase), TreeShap(heads.spend_given_purchase))
+
+
 def log_spend_contributions(
-    heads: Heads, features: np.ndarray, *, num_threads: int = 1
+    shap: HeadShap, features: np.ndarray, *, num_threads: int = 1
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per-feature contributions to log(predicted spend) ``[N, F]``, and the base ``[N]``."""
-    purchase = heads.purchase.predict(features, pred_contrib=True, num_threads=num_threads)
-    spend = heads.spend_given_purchase.predict(features, pred_contrib=True, num_threads=num_threads)
+    purchase = shap.purchase.contributions(features, num_threads=num_threads)
+    spend = shap.spend_given_purchase.contributions(features, num_threads=num_threads)
     logit, expected_logit = purchase.sum(axis=1), purchase[:, -1]
     step = logit - expected_logit
     moved = np.abs(step) > 1e-12
@@ -105,14 +118,14 @@ def top_reasons(contributions: np.ndarray, *, top: int = TOP_REASONS) -> np.ndar
 class Explainer:
     model_version: str
     schema: FeatureSchema
-    heads: Heads
+    shap: HeadShap
     num_threads: int
 
     def reasons(self, batch: pa.RecordBatch, *, top: int = TOP_REASONS) -> pa.RecordBatch:
         """The top reasons of every row of a ``user_features`` batch, one row per reason."""
         features = self.schema.to_matrix(batch)
         contributions, _ = log_spend_contributions(
-            self.heads, features, num_threads=self.num_threads
+            self.shap, features, num_threads=self.num_threads
         )
         top = min(top, features.shape[1])
         positions = top_reasons(contributions, top=top)
@@ -147,7 +160,7 @@ def load_explainer(model_dir: Path, *, num_threads: int = 1) -> Explainer:
     return Explainer(
         model_version=card["model_version"],
         schema=FeatureSchema.from_card(card["features"]),
-        heads=Heads(**boosters),
+        shap=HeadShap.of(Heads(**boosters)),
         num_threads=num_threads,
     )
 

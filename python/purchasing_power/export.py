@@ -302,11 +302,13 @@ class _Split:
     nan_left: bool
     left: int
     right: int
+    count: float = 0.0  # training rows that reached the node (TreeSHAP's cover)
 
 
 @dataclass(frozen=True)
 class _Leaf:
     value: float
+    count: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -432,7 +434,7 @@ def _convert_tree(
         if "split_index" not in node:
             if "leaf_value" not in node:
                 raise ValueError(f"tree {tree_pos}: malformed node without leaf_value")
-            nodes[slot] = _Leaf(float(node["leaf_value"]))
+            nodes[slot] = _Leaf(float(node["leaf_value"]), float(node.get("leaf_count", 0)))
             depth = max(depth, level)
             continue
         if node.get("decision_type", "<=") != "<=":
@@ -458,7 +460,14 @@ def _convert_tree(
         left_slot = len(nodes)
         right_slot = left_slot + 1
         nodes.extend([None, None])
-        nodes[slot] = _Split(column, norm_threshold, nan_left, left_slot, right_slot)
+        nodes[slot] = _Split(
+            column,
+            norm_threshold,
+            nan_left,
+            left_slot,
+            right_slot,
+            float(node.get("internal_count", 0)),
+        )
         stack.append((node["right_child"], right_slot, level + 1))
         stack.append((node["left_child"], left_slot, level + 1))
     done = tuple(n for n in nodes if n is not None)
