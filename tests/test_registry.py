@@ -12,6 +12,7 @@ import pyarrow as pa
 import pytest
 
 from model_examples import SCHEMA, SETTINGS, examples, trained
+from purchasing_power import registry
 from purchasing_power.export import ParityReport, booster_to_onnx
 from purchasing_power.pipeline import RunSettings, choose_and_train, models_table
 from purchasing_power.registry import (
@@ -112,6 +113,41 @@ def test_a_mismatched_export_is_refused() -> None:
             result.heads,
             exported,
             rows=result.validation_features,
+            edge_cases=result.validation_features[:5],
+            validation_rows=len(result.validation_features),
+            tiers=TIERS,
+        )
+
+
+def test_the_tensor_graph_is_gated_on_leading_validation_and_scoring_rows(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    result = trained()
+    exported = export_graphs(result.heads)
+    scoring = result.validation_features[:300]
+    rows = np.vstack([result.validation_features, scoring])
+    monkeypatch.setattr(registry, "TENSOR_GATE_ROWS", 100)
+    parity = prove_parity(
+        result.heads,
+        exported,
+        rows=rows,
+        edge_cases=result.validation_features[:5],
+        validation_rows=len(result.validation_features),
+        tiers=TIERS,
+    )
+    assert parity["tree_ensemble"]["spend"]["rows"] == len(rows)
+    assert parity["tensor"]["spend"]["rows"] == 100
+    assert parity["tensor"]["validation_rows"] == 50
+    assert parity["tensor"]["spend"]["edge_cases"]["rows"] == 5
+    # a wrong tensor graph is still caught on the sample
+    exported["tensor"]["spend"] = export_graphs(trained(rows_per_cutoff=300, seed=11).heads)[
+        "tensor"
+    ]["spend"]
+    with pytest.raises(ParityError, match="spend head, tensor graph"):
+        prove_parity(
+            result.heads,
+            exported,
+            rows=rows,
             edge_cases=result.validation_features[:5],
             validation_rows=len(result.validation_features),
             tiers=TIERS,

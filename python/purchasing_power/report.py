@@ -351,7 +351,9 @@ def parity_table(card: dict) -> str:
         "relative difference (gate 1e-9). Edge cases: every split threshold exactly, just "
         "below and just above, and zero, tiny, huge, infinite and missing values in every "
         "feature. Rows on a tier bound: the power index sits on a tier bound in one engine "
-        "and within 1e-9 of it in the other; they are not counted as tier changes.</p>"
+        "and within 1e-9 of it in the other; they are not counted as tier changes. The "
+        "tensor graph, which scores on CUDA only, is gated on the leading validation and "
+        "scoring rows when there are many (its rows column).</p>"
     )
 
 
