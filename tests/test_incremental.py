@@ -97,3 +97,28 @@ def test_events_older_than_the_lookback_fail_the_build_until_a_full_refresh(
     full = make_project(tmp_path / "full")
     full.run(*select, vars={"raw_path": str(small_raw)})
     _assert_same(refreshed, _rows(full.warehouse))
+
+
+def test_an_old_day_redelivered_with_the_same_count_fails_the_build(
+    small_raw: Path, tmp_path: Path
+) -> None:
+    with duckdb.connect() as connection:
+        last_day = connection.execute(
+            f"select max(event_time)::date from '{small_raw / 'events.parquet'}'"
+        ).fetchone()[0]
+        old_day = f"event_time::date = date '{last_day}' - interval 60 day"
+        second = tmp_path / "second"
+        second.mkdir()
+        # the same events, but that day's belong to other users: no day changes its count
+        connection.execute(
+            f"copy (select * replace (case when {old_day} then 'moved-' || user_id"
+            f" else user_id end as user_id) from '{small_raw / 'events.parquet'}')"
+            f" to '{second / 'events.parquet'}'"
+        )
+    select = ("build", "--select", "+int_events_aggregated_to_user_days")
+    project = make_project(tmp_path / "project")
+    project.run(*select, vars={"raw_path": str(small_raw)})
+    rerun = project.run(*select, vars={"raw_path": str(second)}, check=False)
+    assert rerun.returncode != 0
+    assert "assert_user_days_hold_every_clean_event" in rerun.stdout
+    project.run(*select, "--full-refresh", vars={"raw_path": str(second)})
