@@ -77,6 +77,20 @@ def test_contributions_equal_lightgbm(params: dict[str, Any]) -> None:
     assert shap.trees_left_to_lightgbm == 0
 
 
+@pytest.mark.parametrize("objective", ["binary", "tweedie"])
+def test_leaves_kept_as_factors_give_the_same_values(
+    objective: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    x, y = _data(seed=11, features=12)
+    label = (y > np.median(y)).astype(float) if objective == "binary" else y
+    booster = _train({"objective": objective, "num_leaves": 63, "min_data_in_leaf": 5}, x, label)
+    monkeypatch.setattr(treeshap, "FULL_TABLE_FEATURES", 1)  # every leaf with 2+ features
+    shap = _assert_equal_to_lightgbm(booster, x)
+    factored = [leaf for tree in shap._tables if tree for leaf in tree.leaves if leaf.table is None]
+    assert len(factored) > 100
+    assert max(len(leaf.slots) for leaf in factored) >= 6
+
+
 def test_trees_with_long_paths_are_left_to_lightgbm(monkeypatch: pytest.MonkeyPatch) -> None:
     x, y = _data(seed=5)
     booster = _train({"objective": "regression", "num_leaves": 31}, x, y)

@@ -19,10 +19,12 @@ values depend on the row only through the set ``Z`` of path features with ``z_k 
 with ``R(A)`` the product of ``r_k`` over ``A`` and ``G(A) = sum_{S subset of A}
 |S|! (d - |S| - 1)! / d! * R(A - S)``. So each leaf gets a table over its ``2^d``
 patterns, built once per model, and a row costs one pattern and one table lookup per
-leaf. Rows that take the same side at every split of a tree get the same values from
-it, so each tree is evaluated once per distinct set of decisions in a batch (on the
-demo shop, some 30% of the rows). A tree whose paths split on more than
-``MAX_PATH_FEATURES`` features (tables too large) is left to LightGBM for that tree.
+leaf (a leaf with many path features keeps ``G`` and ``R`` instead, ``2 x 2^d`` values
+rather than ``d x 2^d``, and looks up ``G(Z - {j})`` per feature). Rows that take the
+same side at every split of a tree get the same values from it, so each tree is
+evaluated once per distinct set of decisions in a batch (on the demo shop, some 30% of
+the rows). A tree whose paths split on more than ``MAX_PATH_FEATURES`` features is
+left to LightGBM for that tree.
 
 Splits are read through ``export``'s parser, so a row goes left here exactly when it
 goes left in LightGBM and in the exported ONNX graphs (NaN and zero-as-missing rules).
@@ -38,8 +40,11 @@ import numpy as np
 
 from purchasing_power.export import _K_ZERO, _Ensemble, _Leaf, _parse_booster, _Split, _Tree
 
-# 2^13 patterns x 13 features: an 852 KB table per leaf at most.
-MAX_PATH_FEATURES = 13
+# A leaf with up to this many path features keeps the full table, 2^d x d values (16
+# KB at 8); one with more keeps G and R, 2 x 2^d values, and pays a few more steps
+# per row. Beyond MAX_PATH_FEATURES (2 MB at 16) the tree is left to LightGBM.
+FULL_TABLE_FEATURES = 8
+MAX_PATH_FEATURES = 16
 
 
 @dataclass(frozen=True)
@@ -50,7 +55,11 @@ class _LeafTable:
     groups: np.ndarray | None  # [d, splits] 1 where a split is on the feature, if one repeats
     group_sizes: np.ndarray  # [d] splits on each feature
     weights: np.ndarray  # [d] 2^k, float: a pattern is weights @ z
-    table: np.ndarray  # [d, 2^d] contributions per pattern
+    table: np.ndarray | None  # [d, 2^d] contributions per pattern, for small d
+    g: np.ndarray  # [2^d] G(Z), for large d (empty otherwise)
+    outside: np.ndarray  # [2^d] R(P - Z), for large d (empty otherwise)
+    present: np.ndarray  # [d] v (1 - r_k), for large d (empty otherwise)
+    value: float
 
 
 @dataclass(frozen=True)
@@ -71,13 +80,13 @@ def _shapley_weights(d: int) -> np.ndarray:
     return weights
 
 
-def _leaf_table(value: float, ratios: np.ndarray) -> np.ndarray:
-    """Contributions ``[2^d, d]`` of one leaf for every pattern of its path features
-    (bit ``k`` of a pattern: path feature ``k`` is in ``Z``)."""
+def _leaf_factors(ratios: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``G(Z)`` and ``R(P - Z)`` for every pattern ``Z`` of a leaf's path features (bit
+    ``k`` of a pattern: path feature ``k`` is in ``Z``)."""
     d = len(ratios)
     # Built by doubling: the patterns with bit k set follow those without, as in binary.
     # poly: coefficients of prod_{k in Z} (t + r_k), whose [t^s] is the sum over S
-    # subset of Z with |S| = s of R(Z - S); outside: R(P - Z).
+    # subset of Z with |S| = s of R(Z - S).
     poly = np.zeros((1, d + 1))
     poly[0, 0] = 1.0
     outside = np.ones(1)
@@ -86,13 +95,34 @@ def _leaf_table(value: float, ratios: np.ndarray) -> np.ndarray:
         with_k[:, 1:] += poly[:, :-1]
         poly = np.vstack([poly, with_k])
         outside = np.concatenate([outside * ratio, outside])
-    g = poly @ _shapley_weights(d)  # G(Z)
-    patterns = np.arange(1 << d)
-    bits = 1 << np.arange(d)
+    return poly @ _shapley_weights(d), outside
+
+
+def _leaf_table(value: float, ratios: np.ndarray) -> np.ndarray:
+    """Contributions ``[2^d, d]`` of one leaf for every pattern of its path features."""
+    g, outside = _leaf_factors(ratios)
+    patterns = np.arange(1 << len(ratios))
+    bits = 1 << np.arange(len(ratios))
     in_z = (patterns[:, None] & bits) != 0  # [2^d, d]
     without = patterns[:, None] ^ bits  # Z - {k} for k in Z
     table = np.where(in_z, value * (1.0 - ratios) * g[without], -value * g[:, None])
     return table * outside[:, None]
+
+
+def _leaf_lookup(value: float, ratios: np.ndarray) -> dict[str, object]:
+    """A leaf's full table, or its factors when the table would be large."""
+    none = np.empty(0)
+    if len(ratios) <= FULL_TABLE_FEATURES:
+        table = np.ascontiguousarray(_leaf_table(value, ratios).T)
+        return {"table": table, "g": none, "outside": none, "present": none, "value": value}
+    g, outside = _leaf_factors(ratios)
+    return {
+        "table": None,
+        "g": g,
+        "outside": outside,
+        "present": value * (1.0 - ratios),
+        "value": value,
+    }
 
 
 def _tree_tables(tree: _Tree, ensemble: _Ensemble) -> _TreeTables | None:
@@ -140,7 +170,7 @@ def _tree_tables(tree: _Tree, ensemble: _Ensemble) -> _TreeTables | None:
                 groups=None if len(slots) == len(features) else groups,
                 group_sizes=groups.sum(axis=1),
                 weights=np.exp2(np.arange(len(features))),
-                table=np.ascontiguousarray(_leaf_table(node.value, np.asarray(ratios)).T),
+                **_leaf_lookup(node.value, np.asarray(ratios)),
             )
         )
     splits = [tree.nodes[i] for i in internal]
@@ -250,8 +280,16 @@ class TreeShap:
                 if leaf.groups is not None:  # a feature split on more than once
                     on_path = leaf.groups @ on_path == leaf.group_sizes[:, None]
                 pattern = (leaf.weights @ on_path).astype(np.intp)
+                if leaf.table is not None:
+                    for k, slot in enumerate(leaf.slots):
+                        part[slot] += leaf.table[k].take(pattern)
+                    continue
+                # phi_k = R(P - Z) x (v (1 - r_k) G(Z - {k}) if k in Z else -v G(Z))
+                outside = leaf.outside.take(pattern)
+                absent = -leaf.value * leaf.g.take(pattern) * outside
                 for k, slot in enumerate(leaf.slots):
-                    part[slot] += leaf.table[k].take(pattern)
+                    present = leaf.present[k] * leaf.g.take(pattern ^ (1 << k)) * outside
+                    part[slot] += np.where(on_path[k], present, absent)
             for slot, feature in enumerate(tables.features):
                 phi[feature] += part[slot].take(inverse)
         return phi
