@@ -144,6 +144,11 @@ def _tree_tables(tree: _Tree, ensemble: _Ensemble) -> _TreeTables | None:
         index, path = stack.pop()
         node = tree.nodes[index]
         if isinstance(node, _Split):
+            if node.count <= 0:
+                raise ValueError(
+                    "TreeSHAP needs the training rows that reached each split "
+                    "(internal_count in LightGBM's model dump); a split has none"
+                )
             for child, left in ((node.left, True), (node.right, False)):
                 fraction = tree.nodes[child].count / node.count
                 step = (position[index], left, feature_of(node.column), fraction)
