@@ -86,7 +86,9 @@ def test_leaves_kept_as_factors_give_the_same_values(
     booster = _train({"objective": objective, "num_leaves": 63, "min_data_in_leaf": 5}, x, label)
     monkeypatch.setattr(treeshap, "FULL_TABLE_FEATURES", 1)  # every leaf with 2+ features
     shap = _assert_equal_to_lightgbm(booster, x)
-    factored = [leaf for tree in shap._tables if tree for leaf in tree.leaves if leaf.table is None]
+    factored = [
+        leaf for tree in shap._tables if tree for leaf in tree.leaves if leaf.factors is not None
+    ]
     assert len(factored) > 100
     assert max(len(leaf.slots) for leaf in factored) >= 6
 
