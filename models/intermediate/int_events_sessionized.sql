@@ -87,16 +87,28 @@ orders_started as (
 
 ),
 
+sessions_started as (
+
+    select
+        session_key,
+        min(event_at) as session_started_at
+    from sessions_combined
+    group by session_key
+
+),
+
 starts_attached as (
 
     -- session facts count on the day a session starts and order facts on the day an
     -- order starts, so an incremental rebuild of later days can tell what is theirs
+    -- (starts joined from aggregates: a window over every event by session cost more)
     select
         sessions_combined.*,
-        min(sessions_combined.event_at) over (partition by sessions_combined.session_key)
-            as session_started_at,
+        sessions_started.session_started_at,
         orders_started.order_started_date
     from sessions_combined
+    inner join sessions_started
+        on sessions_combined.session_key = sessions_started.session_key
     left join orders_started
         on
             sessions_combined.event_type = 'purchase'
