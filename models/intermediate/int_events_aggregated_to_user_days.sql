@@ -29,8 +29,10 @@
 
 with
 
-int_events_sessionized as (
+int_events_sessionized as not materialized (
 
+    -- read afresh by each step below, each taking only its columns and rows: a shared
+    -- copy of every event spills at scale
     select
         user_id,
         event_at,

@@ -3,10 +3,15 @@
     one are cut into sessions at var('session_gap_minutes') of inactivity, per user
     (a gap of exactly that long stays in the session). Each event also carries
     when its session started and, for purchase lines, when its order started.
+
+    Written to stream at any scale: the clean events are read afresh by each step
+    (`as not materialized`: a shared copy of every wide row spilled 32 GB at 125M
+    events), session and order starts come from narrow aggregates joined back, and
+    an inferred session's start comes from the same window that numbers it.
 -#}
 with
 
-int_events_validated as (
+int_events_validated as not materialized (
 
     select
         event_id,
@@ -29,13 +34,29 @@ int_events_validated as (
 
 ),
 
+shop_sessions_started as (
+
+    select
+        user_id,
+        session_id,
+        min(event_at) as session_started_at
+    from int_events_validated
+    where session_id is not null
+    group by user_id, session_id
+
+),
+
 events_with_session_id as (
 
     select
-        *,
-        user_id || '|' || session_id as session_key
+        int_events_validated.*,
+        int_events_validated.user_id || '|' || int_events_validated.session_id as session_key,
+        shop_sessions_started.session_started_at
     from int_events_validated
-    where session_id is not null
+    inner join shop_sessions_started
+        on
+            int_events_validated.user_id = shop_sessions_started.user_id
+            and int_events_validated.session_id = shop_sessions_started.session_id
 
 ),
 
@@ -55,14 +76,19 @@ inferred_session_starts_marked as (
 
 inferred_sessions_numbered as (
 
+    -- in time order the latest start so far is the start of the event's own session
     select
         * exclude (starts_inferred_session),
-        user_id || '|~' || sum(cast(starts_inferred_session as integer)) over (
-            partition by user_id
-            order by event_at, event_id
-            rows between unbounded preceding and current row
-        ) as session_key
+        user_id || '|~' || sum(cast(starts_inferred_session as integer)) over user_events
+            as session_key,
+        max(case when starts_inferred_session then event_at end) over user_events
+            as session_started_at
     from inferred_session_starts_marked
+    window user_events as (
+        partition by user_id
+        order by event_at, event_id
+        rows between unbounded preceding and current row
+    )
 
 ),
 
@@ -87,28 +113,14 @@ orders_started as (
 
 ),
 
-sessions_started as (
-
-    select
-        session_key,
-        min(event_at) as session_started_at
-    from sessions_combined
-    group by session_key
-
-),
-
-starts_attached as (
+orders_attached as (
 
     -- session facts count on the day a session starts and order facts on the day an
     -- order starts, so an incremental rebuild of later days can tell what is theirs
-    -- (starts joined from aggregates: a window over every event by session cost more)
     select
         sessions_combined.*,
-        sessions_started.session_started_at,
         orders_started.order_started_date
     from sessions_combined
-    inner join sessions_started
-        on sessions_combined.session_key = sessions_started.session_key
     left join orders_started
         on
             sessions_combined.event_type = 'purchase'
@@ -118,4 +130,4 @@ starts_attached as (
 
 )
 
-select * from starts_attached
+select * from orders_attached
