@@ -6,7 +6,8 @@ wall time, the peak memory of its whole process tree (``bench/measure.py``) and 
 rows per second:
 
 =====================  ==========================================================
-generate               ``purchasing-power generate``
+generate               ``purchasing-power generate`` (above 62,500 users, in shops of
+                       62,500 combined into one: ``generate_in_parts``)
 staging_validation     seeds, staging views, ``int_events_validated``, quarantine
 features               intermediate layer, feature families, ``user_features``,
                        ``feature_registry``, ``training_examples``
@@ -37,7 +38,7 @@ and, in the same run, the ratios of issue 6 that can be measured now:
 
     python bench/run.py --scale small     # ~1M events, a few minutes
     python bench/run.py --scale medium    # ~10M events
-    python bench/run.py --scale large     # ~100M events: run it on purpose
+    python bench/run.py --scale large --skip-incremental  # ~100M events, ~70 min
 
 Writes ``bench/results/<date>-<scale>.json`` and ``.md`` (``-2``, ``-3``... for a later run
 the same day) and prints the table.
