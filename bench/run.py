@@ -357,13 +357,14 @@ def generate_in_parts(raw: Path, *, users: int, days: int, seed: int, log: Path)
     if users <= PART_USERS:
         return generate(raw, users=users, days=days, seed=seed, log=log)
     parts = raw.parent / "parts"
-    measured = []
+    measured, prefixes = [], []
     for part, start in enumerate(range(0, users, PART_USERS)):
         size = min(PART_USERS, users - start)
         print(f"    part {part}: {size:,} users", flush=True)
+        prefixes.append(f"p{part}")
         measured.append(
             generate(
-                parts / f"p{part}",
+                parts / prefixes[-1],
                 users=size,
                 days=days,
                 seed=seed + part,
@@ -380,7 +381,6 @@ def generate_in_parts(raw: Path, *, users: int, days: int, seed: int, log: Path)
     def prefixed(prefix: str, columns: tuple[str, ...]) -> str:
         return ", ".join(f"{prefix!r} || {column} as {column}" for column in columns)
 
-    prefixes = sorted(path.name for path in parts.iterdir())
     selects = {
         table: " union all ".join(
             f"select * replace ({prefixed(prefix, columns)})"
