@@ -8,12 +8,15 @@ and ``predict``, the functions ``ml_scores`` uses, batch padding included):
 * TreeEnsemble graph, CPU execution provider, with every core and with 2 threads;
 * TreeEnsemble graph in a CUDA session (ai.onnx.ml has no CUDA kernel: CPU fallback);
 * tensor graph, CUDA execution provider, host-to-device copy of the features and the
-  copy of the scores back included, for each ``--variants`` entry and run size;
+  copy of the scores back included, for each ``--variants`` entry, call size and
+  ``--cuda-pieces`` x ``--cuda-in-flight`` (how ``predict`` cuts a call into runs);
 * the best tensor variant with features already on the GPU (io_binding), to separate
   kernel time from transfers.
 
-It also checks the CUDA scores against LightGBM and the TreeEnsemble graph, and that a
-row's CUDA score does not depend on the size of the batch it came in.
+It also checks the CUDA scores against LightGBM and the TreeEnsemble graph, that a
+row's CUDA score does not depend on the size of the batch it came in, and that the
+registration gate (``registry.prove_parity``) runs the tensor graph on CUDA on every row
+(``--gate-only`` runs that check alone).
 
     python bench/bench_gpu_scoring.py --rows 1000000,10000000 --json-out results.json
 
@@ -49,12 +52,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_export import make_data, make_target, node_providers
 from purchasing_power import export, scoring
 from purchasing_power.features import FeatureSchema, FeatureSpec
+from purchasing_power.registry import Tier, edge_case_rows, export_graphs, prove_parity
 from purchasing_power.scoring import (
     load_scoring_model,
     make_session,
     predict,
     score_batches,
 )
+from purchasing_power.train import Heads
 
 
 def best_rate(fn: Callable[[], object], rows: int, repeat: int) -> float:
@@ -208,6 +213,46 @@ def check_scoring_path(
     return check
 
 
+def check_parity_gate(
+    purchase: lgb.Booster, spend: lgb.Booster, x: np.ndarray, rows: int
+) -> dict[str, object]:
+    """The registration gate (``registry.prove_parity``) on this host: where CUDA runs it
+    must gate the tensor graph there on every row, not on the CPU sample."""
+    heads = Heads(purchase=purchase, spend_given_purchase=spend)
+    exported = export_graphs(heads)
+    tiers = Tier.from_table(
+        pa.table(
+            {
+                "tier": ["dormant", "low", "medium", "high", "premium"],
+                "tier_rank": [1, 2, 3, 4, 5],
+                "min_power_index": [0.0, 20.0, 40.0, 60.0, 80.0],
+                "max_power_index": [20.0, 40.0, 60.0, 80.0, 100.0],
+            }
+        )
+    )
+    edges = edge_case_rows(heads, x[:100])
+    start = time.perf_counter()
+    parity = prove_parity(
+        heads, exported, rows=x[:rows], edge_cases=edges, validation_rows=rows // 2, tiers=tiers
+    )
+    check = {
+        "check": "parity_gate",
+        "seconds": time.perf_counter() - start,
+        "edge_case_rows": len(edges),
+    } | {
+        graph: {
+            "execution_provider": parity[graph]["execution_provider"],
+            "rows": parity[graph]["spend"]["rows"],
+            "spend_max_rel_diff": parity[graph]["spend"]["max_rel_diff"],
+            "purchase_max_abs_diff": parity[graph]["purchase"]["max_abs_diff"],
+            "tier_changes": parity[graph]["tier_changes"],
+        }
+        for graph in parity
+    }
+    print(f"parity gate: {check}", flush=True)
+    return check
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", default="1000000,10000000")
@@ -233,6 +278,10 @@ def main() -> None:
     parser.add_argument("--baseline-export", type=Path)
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--json-out", type=Path)
+    parser.add_argument(
+        "--gate-rows", type=int, default=1_000_000, help="rows for the parity-gate check"
+    )
+    parser.add_argument("--gate-only", action="store_true", help="run the parity-gate check alone")
     args = parser.parse_args()
     row_counts = [int(r) for r in args.rows.split(",")]
     rng = np.random.default_rng(2024)
@@ -276,6 +325,14 @@ def main() -> None:
         results.append({"engine": engine, "rows": rows, "rows_per_s": rate, **extra})
         details = " ".join(f"{k}={v}" for k, v in extra.items())
         print(f"{engine:44} {rows:>11,} {rate:>14,.0f} rows/s {details}", flush=True)
+
+    if args.gate_only:
+        if purchase is None:
+            raise SystemExit("--gate-only needs the trained purchase head (no --model-file)")
+        results.append(check_parity_gate(purchase, booster, x, args.gate_rows))
+        if args.json_out:
+            args.json_out.write_text(json.dumps({"results": results}, indent=1) + "\n")
+        return
 
     parity_rows = min(row_counts)
     expected = booster.predict(x[:parity_rows], num_threads=os.cpu_count() or 2)
@@ -358,6 +415,7 @@ def main() -> None:
 
     if purchase is not None:
         results.append(check_scoring_path(purchase, booster, x[:1_000_000]))
+        results.append(check_parity_gate(purchase, booster, x, args.gate_rows))
 
     for rows in row_counts:
         cpu_best = max(

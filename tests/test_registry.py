@@ -24,6 +24,7 @@ from purchasing_power.registry import (
     hurdle_graph,
     list_models,
     prove_parity,
+    recheck_parity,
     register_models,
 )
 from purchasing_power.scoring import load_scoring_model, make_session, predict, score_batches
@@ -148,6 +149,47 @@ def test_the_tensor_graph_is_gated_on_leading_validation_and_scoring_rows(
     exported["tensor"]["spend"] = other["tensor"]["spend"]
     with pytest.raises(ParityError, match="spend head, tensor graph"):
         gate()
+
+
+def test_where_cuda_runs_the_tensor_graph_is_gated_there_on_every_row(
+    monkeypatch: pytest.MonkeyPatch, registered
+) -> None:
+    """Registration and the recheck of an accepted model gate the tensor graph on every
+    row, on CUDA, where CUDA runs (here the CUDA session falls back to the CPU, which
+    the figures record); elsewhere on a sample at registration and not at the recheck."""
+    result = trained()
+    exported = export_graphs(result.heads)
+    rows = np.vstack([result.validation_features, result.validation_features[:300]])
+    monkeypatch.setattr(registry, "TENSOR_GATE_ROWS", 100)
+    features = SCHEMA.to_matrix(examples(rows_per_cutoff=100, seed=5))
+
+    def gate() -> dict[str, dict]:
+        return prove_parity(
+            result.heads,
+            exported,
+            rows=rows,
+            edge_cases=result.validation_features[:5],
+            validation_rows=len(result.validation_features),
+            tiers=TIERS,
+        )
+
+    assert gate()["tensor"]["spend"]["rows"] == 100
+    assert gate()["tensor"]["execution_provider"] == "CPUExecutionProvider"
+    assert set(recheck_parity(registered, scoring_features=features, tiers=TIERS)) == {
+        "tree_ensemble"
+    }
+
+    monkeypatch.setattr(registry, "cuda_is_usable", lambda: True)
+    parity = gate()
+    assert parity["tensor"]["spend"]["rows"] == len(rows)
+    assert parity["tensor"]["validation_rows"] == len(result.validation_features)
+    assert parity["tensor"]["execution_provider"] in {
+        "CUDAExecutionProvider", "CPUExecutionProvider",
+    }  # fmt: skip
+    rechecked = recheck_parity(registered, scoring_features=features, tiers=TIERS)
+    assert set(rechecked) == {"tree_ensemble", "tensor"}
+    assert rechecked["tensor"]["spend"]["rows"] == len(features)
+    assert rechecked["tensor"]["spend"]["max_rel_diff"] <= 1e-9
 
 
 def test_registered_artifact_holds_both_graphs_and_a_card_with_the_proof(registered) -> None:

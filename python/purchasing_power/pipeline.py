@@ -223,12 +223,15 @@ def choose_and_train(
             ),
             tiers=tiers,
         )
-        spend = figures["tree_ensemble"]["spend"]
+        rechecked = "; ".join(
+            f"{graph} on {figures[graph]['execution_provider']}, "
+            f"max relative spend difference {figures[graph]['spend']['max_rel_diff']:.2g}"
+            for graph in figures
+        )
         say(
             f"scoring with the latest accepted model {active.model_version} (no retrain: set "
-            f"--vars '{{retrain: true}}' to train); TreeEnsemble parity rechecked on "
-            f"{spend['rows']:,} scoring rows, max relative spend difference "
-            f"{spend['max_rel_diff']:.2g}",
+            f"--vars '{{retrain: true}}' to train); parity rechecked on "
+            f"{figures['tree_ensemble']['spend']['rows']:,} scoring rows: {rechecked}",
             False,
         )
         _note_staleness(active, schema, say=say)

@@ -60,7 +60,14 @@ from purchasing_power.export import (
     compare_predictions,
 )
 from purchasing_power.features import FeatureSchema
-from purchasing_power.scoring import make_session, power_index, predict
+from purchasing_power.scoring import (
+    Provider,
+    cuda_is_usable,
+    make_session,
+    power_index,
+    predict,
+    tensor_graph,
+)
 from purchasing_power.train import HEADS as BOOSTER_HEADS
 from purchasing_power.train import Heads, TrainingResult, TrainingSettings
 
@@ -69,14 +76,14 @@ GRAPHS: tuple[GraphKind, ...] = ("tree_ensemble", "tensor")
 GRAPH_SUFFIX = {"tree_ensemble": ".onnx", "tensor": ".tensor.onnx"}
 MAX_INDEX_ABSOLUTE_DIFF = 1e-9  # power index moves this small are on a tier bound
 REFERENCE_QUANTILES = 101
-# The tensor graph is gated on every edge case but at most this many validation and
-# scoring rows (the leading ones of each, half and half where both have enough). It
-# scores only on CUDA, where scoring checks its first batch against the TreeEnsemble
-# graph; the gate runs it on the CPU, some ten times slower than the TreeEnsemble, and
-# a row's traversal is the same gather/compare/where whatever the row: the edge cases
-# (every split threshold and its neighbours, NaN, zeros, extremes) are where graphs
-# differ. On the demo shop the gate took 21.2 s of the 56.9 s of training and
-# registration on all rows, 14.7 s of 46.4 s with this bound.
+# The tensor graph scores only on CUDA. Where CUDA runs, it is gated there on every
+# row, like the TreeEnsemble graph. Elsewhere it is gated on the CPU, where it runs some
+# ten to twenty times slower than the TreeEnsemble, on every edge case but at most this
+# many validation and scoring rows (the leading ones of each, half and half where both
+# have enough): a row's traversal is the same gather/compare/add whatever the row, and
+# the edge cases (every split threshold and its neighbours, NaN, zeros, extremes) are
+# where graphs differ. On the demo shop the gate took 21.2 s of the 56.9 s of training
+# and registration on all rows, 14.7 s of 46.4 s with this bound.
 TENSOR_GATE_ROWS = 20_000
 HISTOGRAM_BINS = 30
 _K_ZERO = float(np.float32(1e-35))  # LightGBM's kZeroThreshold
@@ -276,8 +283,18 @@ def _reference(heads: Heads, features: np.ndarray) -> dict[str, np.ndarray]:
     return {"purchase": probability, "spend": spend}
 
 
-def _onnx(files: dict[str, bytes], features: np.ndarray) -> dict[str, np.ndarray]:
-    return {head: predict(make_session(files[head], num_threads=2), features) for head in HEADS}
+def _gate_provider(graph: GraphKind) -> Provider:
+    """Where a graph is gated: the tensor graph on CUDA where CUDA runs, else the CPU."""
+    return "cuda" if graph == "tensor" and cuda_is_usable() else "cpu"
+
+
+def _onnx(
+    files: dict[str, bytes], features: np.ndarray, provider: Provider
+) -> tuple[dict[str, np.ndarray], str]:
+    """Each head's predictions and the execution provider that ran them."""
+    sessions = {head: make_session(files[head], num_threads=2, provider=provider) for head in HEADS}
+    ran = {session.get_providers()[0] for session in sessions.values()}
+    return {head: predict(sessions[head], features) for head in HEADS}, "/".join(sorted(ran))
 
 
 def _gate(head: str, graph: str, where: str, found: ParityReport) -> None:
@@ -294,10 +311,12 @@ def _gate(head: str, graph: str, where: str, found: ParityReport) -> None:
         )
 
 
-def _gate_rows(graph: GraphKind, rows: int, validation_rows: int) -> tuple[np.ndarray | None, int]:
+def _gate_rows(
+    graph: GraphKind, provider: Provider, rows: int, validation_rows: int
+) -> tuple[np.ndarray | None, int]:
     """Positions of the rows a graph is gated on (``None``: all) and how many of them,
     first, are validation rows."""
-    if graph != "tensor" or rows <= TENSOR_GATE_ROWS:
+    if graph != "tensor" or provider == "cuda" or rows <= TENSOR_GATE_ROWS:
         return None, validation_rows
     scoring_rows = rows - validation_rows
     validation = min(validation_rows, max(TENSOR_GATE_ROWS // 2, TENSOR_GATE_ROWS - scoring_rows))
@@ -317,8 +336,8 @@ def prove_parity(
     graphs: Sequence[GraphKind] = GRAPHS,
 ) -> dict[str, dict]:
     """Run the gate for each of ``graphs`` on ``rows`` (the first ``validation_rows`` of
-    them validation rows, then scoring rows; the tensor graph on at most
-    ``TENSOR_GATE_ROWS`` of them) and ``edge_cases``; raise
+    them validation rows, then scoring rows; the tensor graph on CUDA where CUDA runs,
+    else on the CPU and at most ``TENSOR_GATE_ROWS`` of them) and ``edge_cases``; raise
     :class:`ParityError` on any miss, else return the figures for the card.
 
     Tiers are compared end to end: each engine places its predictions among the
@@ -335,14 +354,15 @@ def prove_parity(
     expected_edges = _reference(heads, edge_cases)
     figures: dict[str, dict] = {}
     for graph in graphs:
-        chosen, validation = _gate_rows(graph, len(rows), validation_rows)
+        provider = _gate_provider(graph)
+        chosen, validation = _gate_rows(graph, provider, len(rows), validation_rows)
         gated = rows if chosen is None else rows[chosen]
         wanted = expected if chosen is None else {h: expected[h][chosen] for h in HEADS}
         expected_index = power_index(
             wanted["spend"], reference_quantiles(wanted["spend"][:validation])
         )
-        actual = _onnx(exported[graph], gated)
-        actual_edges = _onnx(exported[graph], edge_cases)
+        actual, ran_on = _onnx(exported[graph], gated, provider)
+        actual_edges, _ = _onnx(exported[graph], edge_cases, provider)
         own_reference = reference_quantiles(actual["spend"][:validation])
         index_now = power_index(actual["spend"], own_reference)
         moved = assign_tiers(index_now, tiers) != assign_tiers(expected_index, tiers)
@@ -350,6 +370,7 @@ def prove_parity(
         changed = int(np.count_nonzero(moved & ~on_boundary))
         figures[graph] = {
             "validation_rows": validation,
+            "execution_provider": ran_on,
             "tier_changes": changed,
             "tier_boundary_rows": int(np.count_nonzero(on_boundary)),
             "max_power_index_diff": float(np.max(np.abs(index_now - expected_index), initial=0)),
@@ -580,18 +601,24 @@ def load_heads(model: RegisteredModel) -> Heads:
 def recheck_parity(
     model: RegisteredModel, *, scoring_features: np.ndarray, tiers: Sequence[Tier]
 ) -> dict[str, dict]:
-    """The parity gate of a registered model's TreeEnsemble graph on today's scoring rows.
+    """The parity gate of a registered model's graphs on today's scoring rows.
 
-    Both graph kinds passed the gate at registration. Today only the TreeEnsemble graph
-    is rechecked against LightGBM: where the tensor graph scores (CUDA), scoring checks it
-    against the TreeEnsemble graph on its first batch, and on the CPU it runs some ten
-    times slower than the TreeEnsemble (56 s against 4 s for 60,000 users and 1,500
-    trees), which would make the recheck cost more than the scoring.
+    Both graph kinds passed the gate at registration. The TreeEnsemble graph is rechecked
+    everywhere; the tensor graph where CUDA runs (where it scores). On the CPU it runs
+    some ten times slower than the TreeEnsemble (56 s against 4 s for 60,000 users and
+    1,500 trees), which would make the recheck cost more than the scoring.
     """
-    graph: GraphKind = "tree_ensemble"
+    graphs: tuple[GraphKind, ...] = ("tree_ensemble",)
+    if _gate_provider("tensor") == "cuda":
+        graphs = ("tree_ensemble", "tensor")
     exported = {
-        graph: {head: (model.path / f"{head}{GRAPH_SUFFIX[graph]}").read_bytes() for head in HEADS}
+        "tree_ensemble": {
+            head: (model.path / f"{head}{GRAPH_SUFFIX['tree_ensemble']}").read_bytes()
+            for head in HEADS
+        }
     }
+    if "tensor" in graphs:  # exported here for artifacts registered without tensor graphs
+        exported["tensor"] = {head: tensor_graph(model.path, head) for head in HEADS}
     return prove_parity(
         load_heads(model),
         exported,
@@ -599,7 +626,7 @@ def recheck_parity(
         edge_cases=np.empty((0, scoring_features.shape[1])),
         validation_rows=len(scoring_features),
         tiers=tiers,
-        graphs=(graph,),
+        graphs=graphs,
     )
 
 

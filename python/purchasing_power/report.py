@@ -336,14 +336,15 @@ def parity_table(card: dict) -> str:
             ("spend", parity[graph]["spend"], "max_rel_diff"),
         ):
             rows.append(
-                f"<tr><td>{graph}</td><td>{head}</td><td>{figure['rows']:,}</td>"
+                f"<tr><td>{graph}</td><td>{parity[graph].get('execution_provider', '')}</td>"
+                f"<td>{head}</td><td>{figure['rows']:,}</td>"
                 f"<td>{figure[metric]:.2g}</td><td>{figure['edge_cases']['rows']:,}</td>"
                 f"<td>{figure['edge_cases'][metric]:.2g}</td>"
                 f"<td>{parity[graph]['tier_changes']}</td>"
                 f"<td>{parity[graph].get('tier_boundary_rows', 0)}</td></tr>"
             )
     return (
-        "<table><tr><th>graph</th><th>head</th><th>rows</th><th>max diff</th>"
+        "<table><tr><th>graph</th><th>ran on</th><th>head</th><th>rows</th><th>max diff</th>"
         "<th>edge-case rows</th><th>max diff</th><th>tier changes</th>"
         "<th>rows on a tier bound</th></tr>"
         f"{''.join(rows)}</table>"
