@@ -9,6 +9,7 @@ import pyarrow.compute as pc
 import pytest
 
 from model_examples import CUTOFFS, SCHEMA, SETTINGS, examples
+from purchasing_power.baselines import COLUMNS as BASELINE_COLUMNS
 from purchasing_power.baselines import METHODS
 from purchasing_power.train import (
     ACCEPTED,
@@ -137,6 +138,29 @@ def test_tuning_is_seeded_and_never_worse_than_the_defaults() -> None:
         assert first.best_losses[head] <= first.default_losses[head]
         improved = first.best_losses[head] < first.default_losses[head]
         assert (first.settings.head(head) != SETTINGS.head(head)) == improved
+
+
+def test_the_split_copies_neither_the_table_nor_the_training_rows() -> None:
+    """Memory at scale: the split keeps the feature matrix once; the tables it keeps
+    for the baselines hold only the columns they read, and a side whose rows are one
+    run in cutoff order (the purchase head's) is a view of the matrix."""
+    table = examples()
+    shuffled = table.take(np.random.default_rng(1).permutation(table.num_rows))
+    split = time_split(shuffled, schema=SCHEMA, settings=SETTINGS)
+    assert "user_id" not in split.training.schema.names
+    assert set(split.training.schema.names) <= {
+        "cutoff_date", "is_validation_cutoff", SETTINGS.purchase_label, SETTINGS.spend_label,
+        SETTINGS.baseline_column, *BASELINE_COLUMNS,
+    }  # fmt: skip
+    for validation in (False, True):
+        features, label = split.rows("purchase", validation=validation)
+        assert np.shares_memory(features, split.features)
+        mask = split.is_validation if validation else ~split.is_validation
+        np.testing.assert_array_equal(features, split.features[mask])
+        np.testing.assert_array_equal(label, split.purchased[mask])
+        buyers, spend = split.rows("spend_given_purchase", validation=validation)
+        np.testing.assert_array_equal(buyers, split.features[mask & (split.purchased > 0)])
+        np.testing.assert_array_equal(spend, split.spend[mask & (split.purchased > 0)])
 
 
 def test_row_order_of_the_warehouse_does_not_matter(trained) -> None:

@@ -41,6 +41,7 @@ _TIGHT = {"ftol": 1e-14, "gtol": 1e-10, "maxiter": 2000}
 
 BTYD_COLUMNS = ("btyd_frequency", "btyd_recency_days", "btyd_age_days", "btyd_monetary_value")
 RFM_COLUMNS = ("rfm_recency_days", "rfm_frequency", "rfm_monetary_value")
+COLUMNS = BTYD_COLUMNS + RFM_COLUMNS  # the feature columns the baselines read
 
 
 @dataclass(frozen=True)

@@ -170,6 +170,7 @@ def _train(
             "default_losses": tuned.default_losses,
         }
     result = train_models(split, settings=training)
+    del split  # the feature matrix of every example: registration needs only the result
     return register_models(
         result,
         schema=schema,

@@ -88,6 +88,14 @@ class TrainingSettings:
         return self.purchase if head == "purchase" else self.spend_given_purchase
 
 
+def _rows(matrix: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """``matrix[mask]``, without a copy where the rows are one contiguous run."""
+    positions = np.flatnonzero(mask)
+    if len(positions) and positions[-1] - positions[0] + 1 == len(positions):
+        return matrix[positions[0] : positions[-1] + 1]
+    return matrix[mask]
+
+
 @dataclass(frozen=True)
 class TimeSplit:
     """``training_examples`` as matrices: earlier cutoffs to fit, the latest to validate."""
@@ -103,12 +111,13 @@ class TimeSplit:
     monotone_constraints: list[int]
 
     def rows(self, head: str, *, validation: bool) -> tuple[np.ndarray, np.ndarray]:
-        """Features and label of a head's rows on one side of the split."""
+        """Features and label of a head's rows on one side of the split (a view of the
+        features where the rows are contiguous, as the cutoffs are, in cutoff order)."""
         mask = self.is_validation if validation else ~self.is_validation
         if head == "spend_given_purchase":
             mask = mask & (self.purchased > 0)
-            return self.features[mask], self.spend[mask]
-        return self.features[mask], self.purchased[mask]
+            return _rows(self.features, mask), self.spend[mask]
+        return _rows(self.features, mask), self.purchased[mask]
 
     def all_rows(self, head: str) -> tuple[np.ndarray, np.ndarray]:
         if head == "spend_given_purchase":
@@ -192,9 +201,19 @@ def time_split(
             raise KeyError(f"training_examples has no column {column!r}")
     # The warehouse returns rows in no fixed order (parallel scans and joins); training,
     # the baselines and every tie-break see them in one order, so that the same data
-    # gives the same model.
+    # gives the same model. The table is not copied in that order: only the few columns
+    # the split and the baselines read are, and the features go straight into the matrix.
+    order = None
     if "user_id" in examples.schema.names:
-        examples = examples.sort_by([("cutoff_date", "ascending"), ("user_id", "ascending")])
+        order = pc.sort_indices(
+            examples, sort_keys=[("cutoff_date", "ascending"), ("user_id", "ascending")]
+        )
+    labels = (settings.purchase_label, settings.spend_label, settings.baseline_column)
+    kept = ("cutoff_date", "is_validation_cutoff", *labels, *baselines.COLUMNS)
+    features = schema.to_matrix(examples, rows=order)
+    examples = examples.select([name for name in examples.schema.names if name in kept])
+    if order is not None:
+        examples = examples.take(order)
     cutoffs = sorted({str(value) for value in examples.column("cutoff_date").to_pylist()})
     if len(cutoffs) < 2:
         raise ValueError(
@@ -214,7 +233,7 @@ def time_split(
                 "amount or a price"
             )
     return TimeSplit(
-        features=schema.to_matrix(examples),
+        features=features,
         is_validation=is_valid,
         purchased=purchased,
         spend=pc.cast(examples.column(settings.spend_label), pa.float64()).to_numpy(),
