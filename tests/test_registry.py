@@ -120,27 +120,32 @@ def test_a_mismatched_export_is_refused() -> None:
         )
 
 
+def _gate_with_validation_and_scoring_rows(result, exported) -> tuple[dict[str, dict], int]:
+    """The gate on the validation rows followed by 300 of them again as scoring rows."""
+    rows = np.vstack([result.validation_features, result.validation_features[:300]])
+    parity = prove_parity(
+        result.heads,
+        exported,
+        rows=rows,
+        edge_cases=result.validation_features[:5],
+        validation_rows=len(result.validation_features),
+        tiers=TIERS,
+    )
+    return parity, len(rows)
+
+
 def test_the_tensor_graph_is_gated_on_leading_validation_and_scoring_rows(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     result = trained()
     exported = export_graphs(result.heads)
-    scoring = result.validation_features[:300]
-    rows = np.vstack([result.validation_features, scoring])
     monkeypatch.setattr(registry, "TENSOR_GATE_ROWS", 100)
 
     def gate() -> dict[str, dict]:
-        return prove_parity(
-            result.heads,
-            exported,
-            rows=rows,
-            edge_cases=result.validation_features[:5],
-            validation_rows=len(result.validation_features),
-            tiers=TIERS,
-        )
+        return _gate_with_validation_and_scoring_rows(result, exported)[0]
 
-    parity = gate()
-    assert parity["tree_ensemble"]["spend"]["rows"] == len(rows)
+    parity, rows = _gate_with_validation_and_scoring_rows(result, exported)
+    assert parity["tree_ensemble"]["spend"]["rows"] == rows
     assert parity["tensor"]["spend"]["rows"] == 100
     assert parity["tensor"]["validation_rows"] == 50
     assert parity["tensor"]["spend"]["edge_cases"]["rows"] == 5
@@ -159,29 +164,19 @@ def test_where_cuda_runs_the_tensor_graph_is_gated_there_on_every_row(
     the figures record); elsewhere on a sample at registration and not at the recheck."""
     result = trained()
     exported = export_graphs(result.heads)
-    rows = np.vstack([result.validation_features, result.validation_features[:300]])
     monkeypatch.setattr(registry, "TENSOR_GATE_ROWS", 100)
     features = SCHEMA.to_matrix(examples(rows_per_cutoff=100, seed=5))
 
-    def gate() -> dict[str, dict]:
-        return prove_parity(
-            result.heads,
-            exported,
-            rows=rows,
-            edge_cases=result.validation_features[:5],
-            validation_rows=len(result.validation_features),
-            tiers=TIERS,
-        )
-
-    assert gate()["tensor"]["spend"]["rows"] == 100
-    assert gate()["tensor"]["execution_provider"] == "CPUExecutionProvider"
+    parity, rows = _gate_with_validation_and_scoring_rows(result, exported)
+    assert parity["tensor"]["spend"]["rows"] == 100
+    assert parity["tensor"]["execution_provider"] == "CPUExecutionProvider"
     assert set(recheck_parity(registered, scoring_features=features, tiers=TIERS)) == {
         "tree_ensemble"
     }
 
     monkeypatch.setattr(registry, "cuda_is_usable", lambda: True)
-    parity = gate()
-    assert parity["tensor"]["spend"]["rows"] == len(rows)
+    parity, rows = _gate_with_validation_and_scoring_rows(result, exported)
+    assert parity["tensor"]["spend"]["rows"] == rows
     assert parity["tensor"]["validation_rows"] == len(result.validation_features)
     assert parity["tensor"]["execution_provider"] in {
         "CUDAExecutionProvider", "CPUExecutionProvider",
