@@ -45,6 +45,7 @@ import lightgbm as lgb
 import numpy as np
 import onnxruntime as ort
 import pyarrow as pa
+import pyarrow.csv as pa_csv
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "python"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -60,6 +61,8 @@ from purchasing_power.scoring import (
     score_batches,
 )
 from purchasing_power.train import Heads
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def best_rate(fn: Callable[[], object], rows: int, repeat: int) -> float:
@@ -220,16 +223,7 @@ def check_parity_gate(
     must gate the tensor graph there on every row, not on the CPU sample."""
     heads = Heads(purchase=purchase, spend_given_purchase=spend)
     exported = export_graphs(heads)
-    tiers = Tier.from_table(
-        pa.table(
-            {
-                "tier": ["dormant", "low", "medium", "high", "premium"],
-                "tier_rank": [1, 2, 3, 4, 5],
-                "min_power_index": [0.0, 20.0, 40.0, 60.0, 80.0],
-                "max_power_index": [20.0, 40.0, 60.0, 80.0, 100.0],
-            }
-        )
-    )
+    tiers = Tier.from_table(pa_csv.read_csv(REPO / "seeds" / "power_tiers.csv"))
     edges = edge_case_rows(heads, x[:100])
     start = time.perf_counter()
     parity = prove_parity(
