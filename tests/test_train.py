@@ -13,8 +13,11 @@ from purchasing_power.baselines import COLUMNS as BASELINE_COLUMNS
 from purchasing_power.baselines import METHODS
 from purchasing_power.train import (
     ACCEPTED,
+    HEADS,
     UNPROVEN,
     Evaluation,
+    _refit,
+    fit_head,
     judge,
     time_split,
     train_models,
@@ -44,6 +47,16 @@ def test_training_is_deterministic_and_beats_every_baseline(trained) -> None:
     for method in METHODS:
         for metric in ("auc", "normalized_gini"):
             assert trained.metric("lightgbm", metric) > trained.metric(method, metric)
+
+
+def test_heads_trained_side_by_side_equal_each_head_trained_alone(trained) -> None:
+    split = time_split(examples(), schema=SCHEMA, settings=SETTINGS)
+    for head in HEADS:
+        held_out, params = fit_head(head, split=split, settings=SETTINGS)
+        assert trained.best_iterations[head] == held_out.best_iteration
+        assert trained.params[head] == params
+        alone = _refit(head, params, split=split, rounds=held_out.best_iteration)
+        assert trained.heads.booster(head).model_to_string() == alone.model_to_string()
 
 
 def test_spend_is_purchase_probability_times_spend_given_purchase(trained) -> None:

@@ -97,7 +97,7 @@ class RunSettings:
     artifacts_dir: Path
     horizon_days: int
     seed: int = 42
-    num_threads: int = 1  # LightGBM threads; see TrainingSettings.num_threads
+    num_threads: int = 1  # LightGBM threads per head; see TrainingSettings.num_threads
     retrain: bool = False
     model_version: str | None = None
     tune_trials: int = 0
