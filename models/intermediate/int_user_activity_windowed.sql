@@ -3,12 +3,15 @@
     the window's days [cutoff_date - window_days, cutoff_date). window_days is null
     for the user's whole history before the cutoff. Only days strictly before the
     cutoff are ever read (the ASOF conditions are strict).
+
+    The accumulated days are read afresh by each ASOF join (`as not materialized`):
+    a shared copy of them took 98.9 s of the large bench's build, against 79.4 s.
 -#}
 {%- set measures = get_accumulated_measures() -%}
 
 with
 
-int_user_days_accumulated as (
+int_user_days_accumulated as not materialized (
 
     select
         user_id,
