@@ -4,14 +4,14 @@
 -#}
 with
 
-int_events_sessionized as (
+int_events_validated as (
 
     select
         user_id,
         category,
         event_date
-    from {{ ref('int_events_sessionized') }}
-    where category is not null
+    from {{ ref('int_events_validated') }}
+    where is_clean and category is not null
 
 ),
 
@@ -22,7 +22,7 @@ user_category_days_counted as (
         category,
         event_date as activity_date,
         count(*) as count_events
-    from int_events_sessionized
+    from int_events_validated
     group by user_id, category, event_date
 
 )

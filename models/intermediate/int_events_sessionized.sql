@@ -7,7 +7,9 @@
     Written to stream at any scale: the clean events are read afresh by each step
     (`as not materialized`: a shared copy of every wide row spilled 32 GB at 125M
     events), session and order starts come from narrow aggregates joined back, and
-    an inferred session's start comes from the same window that numbers it.
+    inferred sessions are cut and numbered over three columns (user, time, event_id)
+    and joined back to the wide rows by event_id, unique among clean events: the
+    windows sort a narrow row, not every column of every event without a session_id.
 -#}
 with
 
@@ -63,7 +65,9 @@ events_with_session_id as (
 inferred_session_starts_marked as (
 
     select
-        *,
+        user_id,
+        event_id,
+        event_at,
         coalesce(
             event_at - lag(event_at) over (partition by user_id order by event_at, event_id)
             > to_minutes({{ var('session_gap_minutes') }}),
@@ -78,9 +82,9 @@ inferred_sessions_numbered as (
 
     -- in time order the latest start so far is the start of the event's own session
     select
-        * exclude (starts_inferred_session),
-        user_id || '|~' || sum(cast(starts_inferred_session as integer)) over user_events
-            as session_key,
+        user_id,
+        event_id,
+        sum(cast(starts_inferred_session as integer)) over user_events as session_number,
         max(case when starts_inferred_session then event_at end) over user_events
             as session_started_at
     from inferred_session_starts_marked
@@ -92,11 +96,27 @@ inferred_sessions_numbered as (
 
 ),
 
+events_with_inferred_session as (
+
+    select
+        int_events_validated.*,
+        int_events_validated.user_id || '|~' || inferred_sessions_numbered.session_number
+            as session_key,
+        inferred_sessions_numbered.session_started_at
+    from int_events_validated
+    inner join inferred_sessions_numbered
+        on
+            int_events_validated.user_id = inferred_sessions_numbered.user_id
+            and int_events_validated.event_id = inferred_sessions_numbered.event_id
+    where int_events_validated.session_id is null
+
+),
+
 sessions_combined as (
 
     select * from events_with_session_id
     union all by name
-    select * from inferred_sessions_numbered
+    select * from events_with_inferred_session
 
 ),
 
