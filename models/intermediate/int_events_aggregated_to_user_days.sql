@@ -29,11 +29,12 @@
 
 with
 
-int_events_sessionized as not materialized (
+int_events_validated as not materialized (
 
     -- read afresh by each step below, each taking only its columns and rows: a shared
     -- copy of every event spills at scale
     select
+        event_id,
         user_id,
         event_at,
         event_date,
@@ -44,13 +45,28 @@ int_events_sessionized as not materialized (
         quantity,
         rating,
         review_text,
-        session_key,
-        session_started_at,
-        order_started_date,
         coalesce(order_id, event_id) as order_key
-    from {{ ref('int_events_sessionized') }}
+    from {{ ref('int_events_validated') }}
+    where is_clean
     {% if is_incremental() -%}
         -- a session or order starting on a rebuilt day has all its events there too
+        and event_date >= {{ rebuild_from }}
+    {%- endif %}
+
+),
+
+int_events_sessionized as not materialized (
+
+    select
+        event_id,
+        user_id,
+        event_at,
+        event_date,
+        session_key,
+        session_started_at,
+        order_started_date
+    from {{ ref('int_events_sessionized') }}
+    {% if is_incremental() -%}
         where event_date >= {{ rebuild_from }}
     {%- endif %}
 
@@ -79,20 +95,20 @@ sentiment_lexicon as (
 purchase_lines_priced as (
 
     select
-        int_events_sessionized.user_id,
-        int_events_sessionized.event_date as activity_date,
-        int_events_sessionized.price / int_category_months_priced.reference_unit_price
+        int_events_validated.user_id,
+        int_events_validated.event_date as activity_date,
+        int_events_validated.price / int_category_months_priced.reference_unit_price
             as relative_unit_price,
         int_category_months_priced.is_premium_category
-    from int_events_sessionized
+    from int_events_validated
     inner join int_category_months_priced
         on
-            int_events_sessionized.category = int_category_months_priced.category
-            and cast(date_trunc('month', int_events_sessionized.event_date) as date)
+            int_events_validated.category = int_category_months_priced.category
+            and cast(date_trunc('month', int_events_validated.event_date) as date)
             = int_category_months_priced.month_start_date
     where
-        int_events_sessionized.event_type = 'purchase'
-        and int_events_sessionized.price > 0
+        int_events_validated.event_type = 'purchase'
+        and int_events_validated.price > 0
 
 ),
 
@@ -116,7 +132,7 @@ review_terms_listed as (
         user_id,
         event_date as activity_date,
         unnest(regexp_split_to_array(lower(review_text), '[^a-z]+')) as term
-    from int_events_sessionized
+    from int_events_validated
     where event_type = 'review' and review_text is not null
 
 ),
@@ -167,14 +183,24 @@ order_days_totalled as (
     -- likewise an order's amount counts on each day by that day's lines; the order
     -- itself counts once, on the day it starts
     select
-        user_id,
-        order_key,
-        event_date as activity_date,
-        order_started_date,
-        {{ sum_exactly('amount') }} as order_amount_on_day
-    from int_events_sessionized
-    where event_type = 'purchase'
-    group by user_id, order_key, event_date, order_started_date
+        int_events_validated.user_id,
+        int_events_validated.order_key,
+        int_events_validated.event_date as activity_date,
+        int_events_sessionized.order_started_date,
+        {{ sum_exactly('int_events_validated.amount') }} as order_amount_on_day
+    from int_events_validated
+    inner join int_events_sessionized
+        on
+            int_events_validated.user_id = int_events_sessionized.user_id
+            and int_events_validated.event_id = int_events_sessionized.event_id
+    where
+        int_events_validated.event_type = 'purchase'
+        and int_events_sessionized.order_started_date is not null
+    group by
+        int_events_validated.user_id,
+        int_events_validated.order_key,
+        int_events_validated.event_date,
+        int_events_sessionized.order_started_date
 
 ),
 
@@ -218,7 +244,7 @@ events_summarized as (
         count(*) filter (where event_type = 'review' and rating <= 2) as count_low_ratings,
         count(*) filter (where isodow(event_at) >= 6) as count_weekend_events,
         count(*) filter (where hour(event_at) >= 18) as count_evening_events
-    from int_events_sessionized
+    from int_events_validated
     group by user_id, event_date
 
 ),

@@ -1,15 +1,18 @@
 {#-
-    Clean events with a session key. A shop's own session_id wins; events without
-    one are cut into sessions at var('session_gap_minutes') of inactivity, per user
-    (a gap of exactly that long stays in the session). Each event also carries
-    when its session started and, for purchase lines, when its order started.
+    Every clean event's session: its session key and when the session started, and
+    for purchase lines when their order started. A shop's own session_id wins;
+    events without one are cut into sessions at var('session_gap_minutes') of
+    inactivity, per user (a gap of exactly that long stays in the session).
+
+    Narrow on purpose: the event, its user and time, and the session and order
+    facts. The user-day base reads everything else from the clean events. Writing a
+    copy of every clean event's columns here was about half of this model's time
+    (bench/README.md).
 
     Written to stream at any scale: the clean events are read afresh by each step
-    (`as not materialized`: a shared copy of every wide row spilled 32 GB at 125M
+    (`as not materialized`: a shared copy of every event spilled 32 GB at 125M
     events), session and order starts come from narrow aggregates joined back, and
-    inferred sessions are cut and numbered over three columns (user, time, event_id)
-    and joined back to the wide rows by event_id, unique among clean events: the
-    windows sort a narrow row, not every column of every event without a session_id.
+    an inferred session's start comes from the same window that numbers it.
 -#}
 with
 
@@ -21,16 +24,8 @@ int_events_validated as not materialized (
         event_at,
         event_date,
         event_type,
-        item_id,
-        category,
-        price,
-        quantity,
-        amount,
         order_id,
-        session_id,
-        rating,
-        review_text,
-        channel
+        session_id
     from {{ ref('int_events_validated') }}
     where is_clean
 
@@ -65,9 +60,7 @@ events_with_session_id as (
 inferred_session_starts_marked as (
 
     select
-        user_id,
-        event_id,
-        event_at,
+        *,
         coalesce(
             event_at - lag(event_at) over (partition by user_id order by event_at, event_id)
             > to_minutes({{ var('session_gap_minutes') }}),
@@ -82,9 +75,9 @@ inferred_sessions_numbered as (
 
     -- in time order the latest start so far is the start of the event's own session
     select
-        user_id,
-        event_id,
-        sum(cast(starts_inferred_session as integer)) over user_events as session_number,
+        * exclude (starts_inferred_session),
+        user_id || '|~' || sum(cast(starts_inferred_session as integer)) over user_events
+            as session_key,
         max(case when starts_inferred_session then event_at end) over user_events
             as session_started_at
     from inferred_session_starts_marked
@@ -96,27 +89,11 @@ inferred_sessions_numbered as (
 
 ),
 
-events_with_inferred_session as (
-
-    select
-        int_events_validated.*,
-        int_events_validated.user_id || '|~' || inferred_sessions_numbered.session_number
-            as session_key,
-        inferred_sessions_numbered.session_started_at
-    from int_events_validated
-    inner join inferred_sessions_numbered
-        on
-            int_events_validated.user_id = inferred_sessions_numbered.user_id
-            and int_events_validated.event_id = inferred_sessions_numbered.event_id
-    where int_events_validated.session_id is null
-
-),
-
 sessions_combined as (
 
     select * from events_with_session_id
     union all by name
-    select * from events_with_inferred_session
+    select * from inferred_sessions_numbered
 
 ),
 
@@ -148,6 +125,20 @@ orders_attached as (
             and coalesce(sessions_combined.order_id, sessions_combined.event_id)
             = orders_started.order_key
 
+),
+
+sessions_listed as (
+
+    select
+        event_id,
+        user_id,
+        event_at,
+        event_date,
+        session_key,
+        session_started_at,
+        order_started_date
+    from orders_attached
+
 )
 
-select * from orders_attached
+select * from sessions_listed

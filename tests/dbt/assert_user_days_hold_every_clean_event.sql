@@ -23,7 +23,8 @@ clean_events_per_day as (
         count(*) filter (where event_type = 'refund') as refunds,
         coalesce({{ sum_exactly("case when event_type = 'refund' then amount end") }}, 0)
             as refund_amount
-    from {{ ref('int_events_sessionized') }}
+    from {{ ref('int_events_validated') }}
+    where is_clean
     group by event_date
 
 ),
