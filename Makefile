@@ -58,14 +58,18 @@ format: $(INSTALLED)
 test: lint
 	$(BIN)/python -m pytest
 
-BENCH_INSTALLED := $(VENV)/.bench-installed
+# lleaves, the compiled scorer the bench compares with, needs an llvmlite older than
+# numba's: it gets an environment of its own.
+LLEAVES_VENV := .venv-lleaves
+LLEAVES_INSTALLED := $(LLEAVES_VENV)/.installed
 
-$(BENCH_INSTALLED): $(INSTALLED) bench/requirements.lock
-	$(BIN)/uv pip install --quiet --python $(BIN)/python -r bench/requirements.lock
+$(LLEAVES_INSTALLED): $(INSTALLED) bench/lleaves.lock
+	test -x $(LLEAVES_VENV)/bin/python || $(BIN)/uv venv --quiet --python $(BIN)/python $(LLEAVES_VENV)
+	$(BIN)/uv pip install --quiet --python $(LLEAVES_VENV)/bin/python -r bench/lleaves.lock
 	touch $@
 
-bench: $(BENCH_INSTALLED)
-	$(BIN)/python bench/run.py --scale $${BENCH_SCALE:-small}
+bench: $(LLEAVES_INSTALLED)
+	$(BIN)/python bench/run.py --scale $${BENCH_SCALE:-small} --lleaves-python $(LLEAVES_VENV)/bin/python
 
 clean:
 	rm -rf target logs warehouse artifacts data .pytest_cache .ruff_cache

@@ -28,8 +28,8 @@ and, in the same run, the ratios of issue 6 that can be measured now:
   of its ``ai.onnx.ml`` TreeEnsemble graph through onnxruntime (``scoring.make_session``
   and ``scoring.predict``, what ``ml_scores`` runs) against ``lightgbm.Booster.predict``
   on the same rows (the scoring rows, repeated up to ``--scoring-rows``) and the same
-  threads; target at least 2x, at exact parity. lleaves (``make bench`` installs it) is
-  the compiled comparison.
+  threads; target at least 2x, at exact parity. lleaves (``make bench`` installs it in an
+  environment of its own, ``.venv-lleaves``) is the compiled comparison.
 * one new day: the stages build every day but the last; the last day is then added as a
   second file and ``dbt build`` reruns on the built warehouse (the user-day base is
   incremental, the accepted model scores). Its wall time against the full build's
@@ -50,6 +50,7 @@ import argparse
 import datetime as dt
 import json
 import shutil
+import subprocess
 import sys
 import tempfile
 from dataclasses import asdict, dataclass, field
@@ -270,23 +271,27 @@ def _scoring_rows(warehouse: Warehouse, names: list[str], rows: int) -> np.ndarr
 
 
 def _lleaves(
-    model_file: Path, features: np.ndarray, threads: int, repeat: int, work: Path
+    model_file: Path, features: np.ndarray, threads: int, repeat: int, work: Path, python: Path
 ) -> tuple[float, np.ndarray] | str:
-    """(best seconds, predictions) of lleaves, the LLVM-compiled scorer, or why not."""
-    try:
-        import lleaves  # type: ignore[import-not-found]
-    except ImportError:
-        return "not installed"
-    try:
-        model = lleaves.Model(model_file=str(model_file))
-        model.compile(cache=str(work / f"{model_file.stem}.lleaves.o"))
-    except Exception as error:  # a comparison only: report it, keep the run
-        return f"failed to compile: {type(error).__name__}: {error}"
-    return best_time(lambda: model.predict(features, n_jobs=threads), repeat)
+    """(best seconds, predictions) of lleaves, the LLVM-compiled scorer, or why not. It
+    runs in its own environment (``bench/lleaves_score.py``)."""
+    if not python.exists():
+        return f"not installed ({python})"
+    rows = work / "lleaves-rows.npy"
+    out = work / f"{model_file.stem}.lleaves.npy"
+    np.save(rows, features)
+    script = Path(__file__).with_name("lleaves_score.py")
+    command = [str(python), str(script), str(model_file), str(rows), str(threads), str(repeat)]
+    done = subprocess.run([*command, str(out)], capture_output=True, text=True, check=False)
+    rows.unlink()
+    if done.returncode != 0:  # a comparison only: report it, keep the run
+        lines = done.stderr.strip().splitlines() or [f"exit {done.returncode}"]
+        return f"failed: {lines[-1]}"
+    return float(json.loads(done.stdout.splitlines()[-1])["seconds"]), np.load(out)
 
 
 def compare_scoring(
-    warehouse: Warehouse, *, rows: int, threads: int, repeat: int, work: Path
+    warehouse: Warehouse, *, rows: int, threads: int, repeat: int, work: Path, lleaves: Path
 ) -> dict[str, object]:
     with duckdb.connect(str(warehouse.path), read_only=True) as connection:
         (artifact,) = connection.execute(
@@ -306,7 +311,7 @@ def compare_scoring(
         )
         onnx_seconds, actual = best_time(lambda s=session, x=features: predict(s, x), repeat)
         scale = np.maximum(np.abs(expected), np.finfo(np.float64).tiny)
-        compiled = _lleaves(model_file, features, threads, repeat, work)
+        compiled = _lleaves(model_file, features, threads, repeat, work, lleaves)
         lleaves_seconds, lleaves_note = (
             (compiled[0], None) if isinstance(compiled, tuple) else (None, compiled)
         )
@@ -548,6 +553,7 @@ def run_pipeline(args: argparse.Namespace) -> dict[str, object]:
         threads=args.threads,
         repeat=args.repeat,
         work=work,
+        lleaves=args.lleaves_python,
     )
     incremental = None
     if not args.skip_incremental:
@@ -712,6 +718,12 @@ def main() -> None:
         "--work-dir", type=Path, default=Path(tempfile.gettempdir()) / "purchasing-power-bench"
     )
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--lleaves-python",
+        type=Path,
+        default=REPO / ".venv-lleaves" / "bin" / "python",
+        help="the interpreter of lleaves' environment (make bench installs it)",
+    )
     parser.add_argument(
         "--skip-incremental",
         action="store_true",

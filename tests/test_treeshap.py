@@ -1,4 +1,4 @@
-"""The vectorized TreeSHAP equals LightGBM's ``pred_contrib`` on every kind of split."""
+"""The compiled TreeSHAP equals LightGBM's ``pred_contrib`` on every kind of split."""
 
 from __future__ import annotations
 
@@ -86,11 +86,8 @@ def test_leaves_kept_as_factors_give_the_same_values(
     booster = _train({"objective": objective, "num_leaves": 63, "min_data_in_leaf": 5}, x, label)
     monkeypatch.setattr(treeshap, "FULL_TABLE_FEATURES", 1)  # every leaf with 2+ features
     shap = _assert_equal_to_lightgbm(booster, x)
-    factored = [
-        leaf for tree in shap._tables if tree for leaf in tree.leaves if leaf.factors is not None
-    ]
-    assert len(factored) > 100
-    assert max(len(leaf.slots) for leaf in factored) >= 6
+    assert shap.factored_leaves > 100
+    assert shap.max_path_features >= 6
 
 
 def test_trees_with_long_paths_are_left_to_lightgbm(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -113,3 +110,24 @@ def test_the_input_width_must_match_the_model() -> None:
     shap = TreeShap(_train({"objective": "regression"}, x, y, rounds=3))
     with pytest.raises(ValueError, match="6 features, the input 5"):
         shap.contributions(x[:, :5])
+
+
+def test_trees_of_more_than_64_splits_group_rows_by_every_split() -> None:
+    """A row's decisions take two 64-bit words of key in a tree of 126 splits: rows that
+    differ only at a split past the 64th must not share values."""
+    x, y = _data(seed=13)
+    booster = _train({"objective": "regression", "num_leaves": 127, "min_data_in_leaf": 5}, x, y)
+    splits = [tree["num_leaves"] - 1 for tree in booster.dump_model()["tree_info"]]
+    assert max(splits) > 64
+    _assert_equal_to_lightgbm(booster, x)
+
+
+def test_the_values_do_not_depend_on_the_threads() -> None:
+    x, y = _data(seed=17)
+    booster = _train({"objective": "tweedie", "num_leaves": 31}, x, y)
+    shap = TreeShap(booster)
+    rows = _rows(booster, x)
+    one = shap.contributions(rows, num_threads=1)
+    np.testing.assert_array_equal(shap.contributions(rows, num_threads=2), one)
+    np.testing.assert_array_equal(shap.contributions(rows[::-1], num_threads=2), one[::-1])
+    assert shap.contributions(rows[:0]).shape == (0, x.shape[1] + 1)

@@ -1,11 +1,10 @@
-"""Exact path-dependent TreeSHAP of a LightGBM model, vectorized over rows.
+"""Exact path-dependent TreeSHAP of a LightGBM model, compiled with numba.
 
 LightGBM's ``predict(pred_contrib=True)`` runs the recursive TreeSHAP algorithm once per
 row and tree, ``O(leaves x depth^2)`` each time: on a 1,500-tree model that is about
 8 ms a row on two threads, and it was the slowest stage of a build (``bench/``). This
 module computes the same values (equal to LightGBM's to floating-point rounding,
-tested) by another route, the one of Fast TreeSHAP v2 (Yang, 2021). On the demo shop
-``ml_reasons`` took 66 s with ``pred_contrib`` on two threads, 14 s with this on one:
+tested) by another route, the one of Fast TreeSHAP v2 (Yang, 2021).
 
 For one leaf with value ``v`` whose path splits on the unique features ``P`` (``d`` of
 them), path-dependent TreeSHAP plays the game ``g(S) = v * prod_{k in P} (z_k if k in S
@@ -19,12 +18,18 @@ values depend on the row only through the set ``Z`` of path features with ``z_k 
 with ``R(A)`` the product of ``r_k`` over ``A`` and ``G(A) = sum_{S subset of A}
 |S|! (d - |S| - 1)! / d! * R(A - S)``. So each leaf gets a table over its ``2^d``
 patterns, built once per model, and a row costs one pattern and one table lookup per
-leaf (a leaf with many path features keeps ``G`` and ``R`` instead, ``2 x 2^d`` values
-rather than ``d x 2^d``, and looks up ``G(Z - {j})`` per feature). Rows that take the
-same side at every split of a tree get the same values from it, so each tree is
-evaluated once per distinct set of decisions in a batch (on the demo shop, some 30% of
-the rows). A tree whose paths split on more than ``MAX_PATH_FEATURES`` features is
-left to LightGBM for that tree.
+leaf and path feature (a leaf with many path features keeps ``G`` and ``R`` instead,
+``2 x 2^d`` values rather than ``d x 2^d``, and looks up ``G(Z - {j})`` per feature). A
+tree whose paths split on more than ``MAX_PATH_FEATURES`` features is left to LightGBM.
+
+The tables are evaluated by one compiled kernel (``_kernel``). Rows are cut into one
+block per thread; within a block, each tree first records every row's decision at each
+of its splits as bits of a key, then groups the rows by key (rows that take the same
+side at every split get the same values from the tree: on the medium bench shop, a
+fifth of the rows are distinct per tree), evaluates the leaves once per group, leaf by
+leaf so that a leaf's table stays in cache, and adds each group's values to its rows.
+Every row's values are added in the same order whatever the blocks and groups, so the
+result does not depend on the number of threads.
 
 Splits are read through ``export``'s parser, so a row goes left here exactly when it
 goes left in LightGBM and in the exported ONNX graphs (NaN and zero-as-missing rules).
@@ -33,9 +38,10 @@ goes left in LightGBM and in the exported ONNX graphs (NaN and zero-as-missing r
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import lightgbm as lgb
+import numba
 import numpy as np
 
 from purchasing_power.export import _K_ZERO, _Ensemble, _Leaf, _parse_booster, _Split, _Tree
@@ -47,155 +53,310 @@ FULL_TABLE_FEATURES = 8
 MAX_PATH_FEATURES = 16
 
 
-@dataclass(frozen=True)
-class _LeafTable:
-    slots: np.ndarray  # [d] the path features (positions in the tree's features), by bit
-    nodes: np.ndarray  # [splits] internal-node positions of the path's splits
-    goes_left: np.ndarray  # [splits] the side the path takes at each split
-    groups: np.ndarray | None  # [d, splits] 1 where a split is on the feature, if one repeats
-    group_sizes: np.ndarray  # [d] splits on each feature
-    weights: np.ndarray  # [d] 2^k, float: a pattern is weights @ z
-    # one of the two: the values of every pattern [d, 2^d] for small d, else their factors
-    table: np.ndarray | None
-    factors: _LeafFactors | None
-
-
-@dataclass(frozen=True)
-class _LeafFactors:
-    """What a leaf's values are made of: ``phi_k = R(P - Z) x (v (1 - r_k) G(Z - {k})
-    if k in Z else -v G(Z))``."""
-
-    value: float  # v
-    present: np.ndarray  # [d] v (1 - r_k)
-    g: np.ndarray  # [2^d] G(Z)
-    outside: np.ndarray  # [2^d] R(P - Z)
-
-    def values(self, pattern: np.ndarray, in_z: np.ndarray) -> np.ndarray:
-        """``[d, n]`` values of ``n`` rows with these patterns; ``in_z``: ``[d, n]``."""
-        outside = self.outside.take(pattern)
-        absent = -self.value * self.g.take(pattern) * outside
-        bits = (1 << np.arange(len(self.present)))[:, None]
-        present = self.present[:, None] * self.g.take(pattern ^ bits) * outside
-        return np.where(in_z, present, absent)
-
-
-@dataclass(frozen=True)
-class _TreeTables:
-    columns: np.ndarray  # [internal] base-input column of each split
-    thresholds: np.ndarray
-    nan_left: np.ndarray
-    node_weights: np.ndarray  # [internal] 2^i, float: a row's decisions are node_weights @ left
-    features: np.ndarray  # model features the tree splits on
-    leaves: tuple[_LeafTable, ...]
-
-
-def _shapley_weights(d: int) -> np.ndarray:
-    """``|S|! (d - |S| - 1)! / d!`` for ``|S| = 0..d`` (0 for ``|S| = d``)."""
-    weights = np.zeros(d + 1)
-    for size in range(d):
-        weights[size] = math.factorial(size) * math.factorial(d - size - 1) / math.factorial(d)
-    return weights
-
-
-def _leaf_factors(value: float, ratios: np.ndarray) -> _LeafFactors:
-    """``G(Z)`` and ``R(P - Z)`` for every pattern ``Z`` of a leaf's path features (bit
-    ``k`` of a pattern: path feature ``k`` is in ``Z``)."""
+@numba.njit(cache=True)
+def _leaf_values(value: float, ratios: np.ndarray, full: bool) -> tuple[np.ndarray, np.ndarray]:
+    """``v (1 - r_k)`` for each path feature, and the leaf's values: when ``full``, the
+    table ``[d, 2^d]`` (raveled) of ``phi_k = R(P - Z) x (v (1 - r_k) G(Z - {k}) if k in Z
+    else -v G(Z))`` over every pattern ``Z`` (bit ``k``: path feature ``k`` is in ``Z``);
+    else ``G(Z)`` then ``R(P - Z)``."""
     d = len(ratios)
+    size = 1 << d
+    weights = np.zeros(d + 1)  # |S|! (d - |S| - 1)! / d! for |S| = 0..d (0 for |S| = d)
+    for s in range(d):
+        weights[s] = math.gamma(s + 1) * math.gamma(d - s) / math.gamma(d + 1)
     # Built by doubling: the patterns with bit k set follow those without, as in binary.
     # poly: coefficients of prod_{k in Z} (t + r_k), whose [t^s] is the sum over S
     # subset of Z with |S| = s of R(Z - S).
-    poly = np.zeros((1, d + 1))
+    poly = np.zeros((size, d + 1))
     poly[0, 0] = 1.0
-    outside = np.ones(1)
-    for ratio in ratios:
-        with_k = poly * ratio
-        with_k[:, 1:] += poly[:, :-1]
-        poly = np.vstack([poly, with_k])
-        outside = np.concatenate([outside * ratio, outside])
-    return _LeafFactors(value, value * (1.0 - ratios), poly @ _shapley_weights(d), outside)
-
-
-def _full_table(factors: _LeafFactors) -> np.ndarray:
-    """The values ``[d, 2^d]`` of every pattern."""
-    d = len(factors.present)
-    patterns = np.arange(1 << d)
-    in_z = (patterns[None, :] >> np.arange(d)[:, None]) & 1 == 1
-    return factors.values(patterns, in_z)
-
-
-def _tree_tables(tree: _Tree, ensemble: _Ensemble) -> _TreeTables | None:
-    """Tables of every leaf of a tree; ``None`` when a path has too many features."""
-    internal = [i for i, node in enumerate(tree.nodes) if isinstance(node, _Split)]
-    position = {node: i for i, node in enumerate(internal)}
-    num_features = ensemble.num_features
-
-    def feature_of(column: int) -> int:
-        return column if column < num_features else ensemble.zero_columns[column - num_features]
-
-    # model feature -> its position among the tree's features
-    used = {feature_of(node.column) for node in tree.nodes if isinstance(node, _Split)}
-    local = {feature: i for i, feature in enumerate(sorted(used))}
-    leaves: list[_LeafTable] = []
-    # (node, path so far as (internal position, goes left, feature, cover fraction))
-    stack: list[tuple[int, list[tuple[int, bool, int, float]]]] = [(0, [])]
-    while stack:
-        index, path = stack.pop()
-        node = tree.nodes[index]
-        if isinstance(node, _Split):
-            if node.count <= 0:
-                raise ValueError(
-                    "TreeSHAP needs the training rows that reached each split "
-                    "(internal_count in LightGBM's model dump); a split has none"
-                )
-            for child, left in ((node.left, True), (node.right, False)):
-                fraction = tree.nodes[child].count / node.count
-                step = (position[index], left, feature_of(node.column), fraction)
-                stack.append((child, [*path, step]))
-            continue
-        assert isinstance(node, _Leaf)
-        features: list[int] = []
-        ratios: list[float] = []
-        for _, _, feature, fraction in path:
-            if feature in features:
-                ratios[features.index(feature)] *= fraction
+    outside = np.ones(size)
+    half = 1
+    for k in range(d):
+        ratio = ratios[k]
+        for p in range(half):
+            poly[half + p, 0] = poly[p, 0] * ratio
+            for s in range(1, d + 1):
+                poly[half + p, s] = poly[p, s] * ratio + poly[p, s - 1]
+            outside[half + p] = outside[p]
+            outside[p] *= ratio
+        half *= 2
+    g = np.zeros(size)
+    for p in range(size):
+        for s in range(d + 1):
+            g[p] += poly[p, s] * weights[s]
+    present = value * (1.0 - ratios)
+    if not full:
+        return present, np.concatenate((g, outside))
+    table = np.empty((d, size))
+    for k in range(d):
+        bit = 1 << k
+        for p in range(size):
+            if p & bit:
+                table[k, p] = present[k] * g[p ^ bit] * outside[p]
             else:
-                features.append(feature)
-                ratios.append(fraction)
-        if len(features) > MAX_PATH_FEATURES:
-            return None
-        slots = np.asarray([features.index(step[2]) for step in path])
-        groups = (slots[None, :] == np.arange(len(features))[:, None]).astype(np.float64)
-        factors = _leaf_factors(node.value, np.asarray(ratios))
-        small = len(features) <= FULL_TABLE_FEATURES
-        leaves.append(
-            _LeafTable(
-                slots=np.asarray([local[feature] for feature in features], dtype=np.intp),
-                nodes=np.asarray([step[0] for step in path], dtype=np.intp),
-                goes_left=np.asarray([step[1] for step in path], dtype=bool),
-                groups=None if len(slots) == len(features) else groups,
-                group_sizes=groups.sum(axis=1),
-                weights=np.exp2(np.arange(len(features))),
-                table=_full_table(factors) if small else None,
-                factors=None if small else factors,
-            )
+                table[k, p] = -value * g[p] * outside[p]
+    return present, table.ravel()
+
+
+def _starts() -> list[int]:
+    return [0]
+
+
+@dataclass
+class _Tables:
+    """Every tree's leaf tables as flat arrays, the form ``_kernel`` reads. Per tree,
+    where its splits (``tree_node``), features (``tree_feature``) and leaves
+    (``tree_leaf``) end; per leaf, where its path's splits (``leaf_split``) and path
+    features (``leaf_slot``: their positions among the tree's features) end, and where
+    its values start. A leaf keeps the full table ``[d, 2^d]`` when its ``leaf_value`` is
+    NaN, else ``G`` then ``R`` (``2 x 2^d``) and ``present``, ``v (1 - r_k)``."""
+
+    tree_node: list[int] = field(default_factory=_starts)
+    node_column: list[int] = field(default_factory=list)
+    node_threshold: list[float] = field(default_factory=list)
+    node_nan_left: list[bool] = field(default_factory=list)
+    tree_feature: list[int] = field(default_factory=_starts)
+    features: list[int] = field(default_factory=list)
+    tree_leaf: list[int] = field(default_factory=_starts)
+    leaf_split: list[int] = field(default_factory=_starts)
+    split_node: list[int] = field(default_factory=list)
+    split_left: list[bool] = field(default_factory=list)
+    split_slot: list[int] = field(default_factory=list)
+    leaf_slot: list[int] = field(default_factory=_starts)
+    slots: list[int] = field(default_factory=list)
+    present: list[float] = field(default_factory=list)
+    leaf_value: list[float] = field(default_factory=list)
+    leaf_values_at: list[int] = field(default_factory=list)
+    values: list[np.ndarray] = field(default_factory=list)
+    size: int = 0
+    factored_leaves: int = 0
+    max_path_features: int = 0
+
+    def add(self, tree: _Tree, ensemble: _Ensemble) -> bool:
+        """Add a tree's tables; ``False`` (nothing added) when a path has too many features."""
+        internal = [i for i, node in enumerate(tree.nodes) if isinstance(node, _Split)]
+        position = {node: i for i, node in enumerate(internal)}
+        num_features = ensemble.num_features
+
+        def feature_of(column: int) -> int:
+            return column if column < num_features else ensemble.zero_columns[column - num_features]
+
+        used = sorted({feature_of(tree.nodes[i].column) for i in internal})
+        local = {feature: i for i, feature in enumerate(used)}
+        leaves = []
+        # (node, path so far as (internal position, goes left, feature, cover fraction))
+        stack: list[tuple[int, list[tuple[int, bool, int, float]]]] = [(0, [])]
+        while stack:
+            index, path = stack.pop()
+            node = tree.nodes[index]
+            if isinstance(node, _Split):
+                if node.count <= 0:
+                    raise ValueError(
+                        "TreeSHAP needs the training rows that reached each split "
+                        "(internal_count in LightGBM's model dump); a split has none"
+                    )
+                for child, left in ((node.left, True), (node.right, False)):
+                    fraction = tree.nodes[child].count / node.count
+                    stack.append(
+                        (child, [*path, (position[index], left, feature_of(node.column), fraction)])
+                    )
+                continue
+            assert isinstance(node, _Leaf)
+            features: list[int] = []
+            ratios: list[float] = []
+            for _, _, feature, fraction in path:
+                if feature in features:
+                    ratios[features.index(feature)] *= fraction
+                else:
+                    features.append(feature)
+                    ratios.append(fraction)
+            if len(features) > MAX_PATH_FEATURES:
+                return False
+            leaves.append((node.value, path, features, np.asarray(ratios)))
+        splits = [tree.nodes[i] for i in internal]
+        self.node_column.extend(s.column for s in splits)
+        self.node_threshold.extend(s.threshold for s in splits)
+        self.node_nan_left.extend(s.nan_left for s in splits)
+        self.tree_node.append(len(self.node_column))
+        self.features.extend(used)
+        self.tree_feature.append(len(self.features))
+        for value, path, features, ratios in leaves:
+            small = len(features) <= FULL_TABLE_FEATURES
+            present, table = _leaf_values(value, ratios, small)
+            self.split_node.extend(step[0] for step in path)
+            self.split_left.extend(step[1] for step in path)
+            self.split_slot.extend(features.index(step[2]) for step in path)
+            self.leaf_split.append(len(self.split_node))
+            self.slots.extend(local[feature] for feature in features)
+            self.present.extend(present)
+            self.leaf_slot.append(len(self.slots))
+            self.leaf_value.append(math.nan if small else value)
+            self.leaf_values_at.append(self.size)
+            self.values.append(table)
+            self.size += len(table)
+            self.factored_leaves += not small
+            self.max_path_features = max(self.max_path_features, len(features))
+        self.tree_leaf.append(len(self.leaf_value))
+        return True
+
+    def arrays(self) -> tuple[np.ndarray, ...]:
+        """The arguments of ``_kernel`` after the rows."""
+        ints = lambda values: np.asarray(values, dtype=np.int64)  # noqa: E731
+        return (
+            ints(self.tree_node),
+            ints(self.node_column),
+            np.asarray(self.node_threshold, dtype=np.float64),
+            np.asarray(self.node_nan_left, dtype=np.bool_),
+            ints(self.tree_feature),
+            ints(self.features),
+            ints(self.tree_leaf),
+            ints(self.leaf_split),
+            ints(self.split_node),
+            np.asarray(self.split_left, dtype=np.bool_),
+            ints(self.split_slot),
+            ints(self.leaf_slot),
+            ints(self.slots),
+            np.asarray(self.present, dtype=np.float64),
+            np.asarray(self.leaf_value, dtype=np.float64),
+            ints(self.leaf_values_at),
+            np.concatenate(self.values) if self.values else np.zeros(0),
         )
-    splits = [tree.nodes[i] for i in internal]
-    return _TreeTables(
-        columns=np.asarray([s.column for s in splits], dtype=np.intp),
-        thresholds=np.asarray([s.threshold for s in splits]),
-        nan_left=np.asarray([s.nan_left for s in splits], dtype=bool),
-        node_weights=np.exp2(np.arange(len(splits))),
-        features=np.asarray(sorted(used), dtype=np.intp),
-        leaves=tuple(leaves),
-    )
 
 
-def _decision_keys(left: np.ndarray, node_weights: np.ndarray) -> np.ndarray:
-    """One comparable key per row (column of ``left``) for its decisions at every split."""
-    if len(node_weights) <= 52:  # exact as a float64 integer
-        return node_weights @ left
-    packed = np.ascontiguousarray(np.packbits(left, axis=0).T)
-    return packed.view(np.dtype((np.void, packed.shape[1]))).ravel()
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+
+
+@numba.njit(parallel=True, cache=True)
+def _kernel(
+    base,  # [columns, n] the base input, column-major
+    phi,  # [F + 1, n] added to
+    blocks,
+    tree_node,
+    node_column,
+    node_threshold,
+    node_nan_left,
+    tree_feature,
+    features,
+    tree_leaf,
+    leaf_split,
+    split_node,
+    split_left,
+    split_slot,
+    leaf_slot,
+    slots,
+    present,
+    leaf_value,
+    leaf_values_at,
+    values,
+):
+    n = base.shape[1]
+    trees = len(tree_node) - 1
+    most_nodes, most_features = 1, 1
+    for t in range(trees):
+        most_nodes = max(most_nodes, tree_node[t + 1] - tree_node[t])
+        most_features = max(most_features, tree_feature[t + 1] - tree_feature[t])
+    most_words = (most_nodes + 63) // 64
+    block = (n + blocks - 1) // blocks
+    for b in numba.prange(blocks):
+        lo = b * block
+        m = min(n, lo + block) - lo
+        if m <= 0:
+            continue
+        keys = np.empty((most_words, m), dtype=np.uint64)  # bit j: the row goes left at split j
+        group = np.empty(m, dtype=np.int64)  # each row's group
+        first = np.empty(m, dtype=np.int64)  # each group's first row
+        left = np.empty((most_nodes, m), dtype=np.bool_)  # each group's decisions
+        pattern = np.empty(m, dtype=np.int64)
+        part = np.empty((most_features, m))  # each group's values
+        slots_size = 1
+        while slots_size < 2 * m:
+            slots_size *= 2
+        hashed = np.empty(slots_size, dtype=np.int64)
+        for t in range(trees):
+            node0 = tree_node[t]
+            nodes = tree_node[t + 1] - node0
+            words = (nodes + 63) // 64
+            keys[:words] = 0
+            for j in range(nodes):
+                column = node_column[node0 + j]
+                threshold = node_threshold[node0 + j]
+                nan_left = node_nan_left[node0 + j]
+                bit = np.uint64(1) << np.uint64(j & 63)
+                word = j >> 6
+                for i in range(m):
+                    x = base[column, lo + i]
+                    if x <= threshold or (nan_left and np.isnan(x)):
+                        keys[word, i] |= bit
+            # group the rows by key: open addressing on a hash of the key
+            hashed[:] = -1
+            groups = 0
+            for i in range(m):
+                h = np.uint64(0)
+                for w in range(words):
+                    h = (h ^ keys[w, i]) * _GOLDEN
+                    h ^= h >> np.uint64(29)
+                at = np.int64(h & np.uint64(slots_size - 1))
+                while True:
+                    g = hashed[at]
+                    if g < 0:
+                        hashed[at] = groups
+                        first[groups] = i
+                        group[i] = groups
+                        groups += 1
+                        break
+                    same = True
+                    for w in range(words):
+                        if keys[w, first[g]] != keys[w, i]:
+                            same = False
+                            break
+                    if same:
+                        group[i] = g
+                        break
+                    at = (at + 1) & (slots_size - 1)
+            for j in range(nodes):
+                word = j >> 6
+                shift = np.uint64(j & 63)
+                for g in range(groups):
+                    left[j, g] = (keys[word, first[g]] >> shift) & np.uint64(1) == np.uint64(1)
+            tree_features = tree_feature[t + 1] - tree_feature[t]
+            part[:tree_features, :groups] = 0.0
+            for leaf in range(tree_leaf[t], tree_leaf[t + 1]):
+                slot0 = leaf_slot[leaf]
+                d = leaf_slot[leaf + 1] - slot0
+                size = 1 << d
+                for g in range(groups):
+                    pattern[g] = size - 1
+                for s in range(leaf_split[leaf], leaf_split[leaf + 1]):
+                    node = split_node[s]
+                    goes_left = split_left[s]
+                    clear = ~(1 << split_slot[s])
+                    for g in range(groups):
+                        if left[node, g] != goes_left:
+                            pattern[g] &= clear
+                at = leaf_values_at[leaf]
+                value = leaf_value[leaf]
+                if np.isnan(value):  # the full table
+                    for k in range(d):
+                        row = slots[slot0 + k]
+                        table = at + k * size
+                        for g in range(groups):
+                            part[row, g] += values[table + pattern[g]]
+                else:  # G then R
+                    for k in range(d):
+                        row = slots[slot0 + k]
+                        bit = 1 << k
+                        with_k = present[slot0 + k]
+                        for g in range(groups):
+                            p = pattern[g]
+                            outside = values[at + size + p]
+                            if p & bit:
+                                part[row, g] += with_k * values[at + (p ^ bit)] * outside
+                            else:
+                                part[row, g] += -value * values[at + p] * outside
+            for f in range(tree_features):
+                row = features[tree_feature[t] + f]
+                for i in range(m):
+                    phi[row, lo + i] += part[f, group[i]]
 
 
 def _expected_value(tree: _Tree) -> float:
@@ -214,21 +375,28 @@ class TreeShap:
     def __init__(self, booster: lgb.Booster) -> None:
         self._booster = booster
         self._ensemble = _parse_booster(booster)
-        self._tables: list[_TreeTables | None] = []
+        self._tables = _Tables()
         self._left_to_lightgbm: list[int] = []
         for position, tree in enumerate(self._ensemble.trees):
             if isinstance(tree.nodes[0], _Leaf):  # a constant: only the expected value
-                self._tables.append(None)
                 continue
-            tables = _tree_tables(tree, self._ensemble)
-            self._tables.append(tables)
-            if tables is None:
+            if not self._tables.add(tree, self._ensemble):
                 self._left_to_lightgbm.append(position)
+        self._arrays = self._tables.arrays()
         self._expected = float(sum(_expected_value(tree) for tree in self._ensemble.trees))
 
     @property
     def trees_left_to_lightgbm(self) -> int:
         return len(self._left_to_lightgbm)
+
+    @property
+    def factored_leaves(self) -> int:
+        """Leaves that keep ``G`` and ``R`` rather than the full table."""
+        return self._tables.factored_leaves
+
+    @property
+    def max_path_features(self) -> int:
+        return self._tables.max_path_features
 
     def _base(self, features: np.ndarray) -> np.ndarray:
         if not self._ensemble.zero_columns:
@@ -239,16 +407,26 @@ class TreeShap:
 
     def contributions(self, features: np.ndarray, *, num_threads: int = 1) -> np.ndarray:
         """``[N, F + 1]``: each feature's contribution to the raw score, then the expected
-        raw score. The tables run on one thread (numpy's small per-leaf steps hold the
-        GIL: two threads were no faster); ``num_threads`` goes to LightGBM for the trees
-        left to it."""
-        features = np.ascontiguousarray(features, dtype=np.float64)
+        raw score, on ``num_threads`` threads (the kernel's, and LightGBM's for the trees
+        left to it). The values do not depend on the number of threads."""
+        features = np.asarray(features, dtype=np.float64)
         num_features = features.shape[1]
         if num_features != self._ensemble.num_features:
             raise ValueError(
                 f"the model has {self._ensemble.num_features} features, the input {num_features}"
             )
-        phi = self._tables_part(features).T
+        threads = max(1, min(num_threads, numba.config.NUMBA_NUM_THREADS))
+        base = np.ascontiguousarray(self._base(features).T)
+        phi = np.zeros((num_features + 1, len(features)))
+        phi[num_features] = self._expected
+        if len(features) and len(self._arrays[0]) > 1:
+            previous = numba.get_num_threads()
+            numba.set_num_threads(threads)
+            try:
+                _kernel(base, phi, threads, *self._arrays)
+            finally:
+                numba.set_num_threads(previous)
+        phi = np.ascontiguousarray(phi.T)
         for tree in self._left_to_lightgbm:
             part = self._booster.predict(
                 features,
@@ -258,39 +436,4 @@ class TreeShap:
                 num_threads=num_threads,
             )
             phi[:, :num_features] += part[:, :num_features]
-        return np.ascontiguousarray(phi)
-
-    def _tables_part(self, features: np.ndarray) -> np.ndarray:
-        """Contributions ``[F + 1, n]`` of the trees with tables (column-major: each leaf
-        adds into a few whole rows)."""
-        num_features = self._ensemble.num_features
-        base = np.ascontiguousarray(self._base(features).T)  # [columns, n]
-        phi = np.zeros((num_features + 1, len(features)))
-        phi[num_features] = self._expected
-        for tables in self._tables:
-            if tables is None:
-                continue
-            values = base[tables.columns]
-            left = (values <= tables.thresholds[:, None]) | (
-                np.isnan(values) & tables.nan_left[:, None]
-            )
-            # A tree's contributions to a row depend only on the row's decision at each
-            # of its splits: compute them once per distinct set of decisions.
-            _, first, inverse = np.unique(
-                _decision_keys(left, tables.node_weights), return_index=True, return_inverse=True
-            )
-            left = left[:, first]
-            part = np.zeros((len(tables.features), len(first)))
-            for leaf in tables.leaves:
-                on_path = left[leaf.nodes] == leaf.goes_left[:, None]  # [splits, distinct]
-                if leaf.groups is not None:  # a feature split on more than once
-                    on_path = leaf.groups @ on_path == leaf.group_sizes[:, None]
-                pattern = (leaf.weights @ on_path).astype(np.intp)
-                if leaf.factors is not None:
-                    part[leaf.slots] += leaf.factors.values(pattern, on_path)
-                else:
-                    for k, slot in enumerate(leaf.slots):
-                        part[slot] += leaf.table[k].take(pattern)
-            for slot, feature in enumerate(tables.features):
-                phi[feature] += part[slot].take(inverse)
         return phi
