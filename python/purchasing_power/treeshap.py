@@ -232,96 +232,6 @@ class _Tables:
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
 
-@numba.njit(cache=True)
-def _decide(base, lo, keys, nodes, node_column, node_threshold, node_nan_left):
-    """Bit ``j`` of each row's key: the row goes left at the tree's split ``j``."""
-    keys[: (nodes + 63) // 64] = 0
-    for j in range(nodes):
-        column, threshold, nan_left = node_column[j], node_threshold[j], node_nan_left[j]
-        bit = np.uint64(1) << np.uint64(j & 63)
-        word = j >> 6
-        for i in range(keys.shape[1]):
-            x = base[column, lo + i]
-            if x <= threshold or (nan_left and np.isnan(x)):
-                keys[word, i] |= bit
-
-
-@numba.njit(cache=True)
-def _group(keys, words, hashed, group, first):
-    """Group the rows by key (open addressing on a hash of the key): each row's group,
-    each group's first row; returns the number of groups."""
-    hashed[:] = -1
-    mask = np.uint64(len(hashed) - 1)
-    groups = 0
-    for i in range(keys.shape[1]):
-        h = np.uint64(0)
-        for w in range(words):
-            h = (h ^ keys[w, i]) * _GOLDEN
-            h ^= h >> np.uint64(29)
-        at = h & mask
-        while True:
-            g = hashed[at]
-            if g < 0:
-                hashed[at] = groups
-                first[groups] = i
-                group[i] = groups
-                groups += 1
-                break
-            same = True
-            for w in range(words):
-                if keys[w, first[g]] != keys[w, i]:
-                    same = False
-                    break
-            if same:
-                group[i] = g
-                break
-            at = (at + np.uint64(1)) & mask
-    return groups
-
-
-@numba.njit(cache=True)
-def _add_leaf(
-    part,
-    groups,
-    left,
-    pattern,
-    split_node,
-    split_left,
-    split_slot,
-    slots,
-    present,
-    full,
-    value,
-    values,
-):
-    """Add one leaf's values to each group's: the group's pattern (bit ``k``: it takes
-    the path's side at every split on path feature ``k``; ``split_*``: the path's
-    splits), then the table lookups."""
-    d = len(slots)
-    size = 1 << d
-    pattern[:groups] = size - 1
-    for s in range(len(split_node)):
-        node, goes_left, clear = split_node[s], split_left[s], ~(1 << split_slot[s])
-        for g in range(groups):
-            if left[node, g] != goes_left:
-                pattern[g] &= clear
-    if full:  # values[k * size + pattern]
-        for k in range(d):
-            for g in range(groups):
-                part[slots[k], g] += values[k * size + pattern[g]]
-        return
-    # values: G then R
-    for k in range(d):
-        bit = 1 << k
-        for g in range(groups):
-            p = pattern[g]
-            outside = values[size + p]
-            if p & bit:
-                part[slots[k], g] += present[k] * values[p ^ bit] * outside
-            else:
-                part[slots[k], g] += -value * values[p] * outside
-
-
 @numba.njit(parallel=True, cache=True)
 def _kernel(
     base,  # [columns, n] the base input, column-major
@@ -352,61 +262,111 @@ def _kernel(
     for t in range(trees):
         most_nodes = max(most_nodes, tree_node[t + 1] - tree_node[t])
         most_features = max(most_features, tree_feature[t + 1] - tree_feature[t])
+    most_words = (most_nodes + 63) // 64
     block = (n + blocks - 1) // blocks
     for b in numba.prange(blocks):
         lo = b * block
         m = min(n, lo + block) - lo
         if m <= 0:
             continue
-        keys = np.empty(((most_nodes + 63) // 64, m), dtype=np.uint64)
+        keys = np.empty((most_words, m), dtype=np.uint64)  # bit j: the row goes left at split j
         group = np.empty(m, dtype=np.int64)  # each row's group
         first = np.empty(m, dtype=np.int64)  # each group's first row
         left = np.empty((most_nodes, m), dtype=np.bool_)  # each group's decisions
         pattern = np.empty(m, dtype=np.int64)
         part = np.empty((most_features, m))  # each group's values
-        size = 1
-        while size < 2 * m:
-            size *= 2
-        hashed = np.empty(size, dtype=np.int64)
+        slots_size = 1
+        while slots_size < 2 * m:
+            slots_size *= 2
+        hashed = np.empty(slots_size, dtype=np.int64)
         for t in range(trees):
-            n0, n1 = tree_node[t], tree_node[t + 1]
-            nodes = n1 - n0
-            _decide(
-                base,
-                lo,
-                keys,
-                nodes,
-                node_column[n0:n1],
-                node_threshold[n0:n1],
-                node_nan_left[n0:n1],
-            )
-            groups = _group(keys, (nodes + 63) // 64, hashed, group, first)
+            node0 = tree_node[t]
+            nodes = tree_node[t + 1] - node0
+            words = (nodes + 63) // 64
+            # decide: bit j of a row's key is set when the row goes left at split j
+            keys[:words] = 0
             for j in range(nodes):
-                word, shift = j >> 6, np.uint64(j & 63)
+                column = node_column[node0 + j]
+                threshold = node_threshold[node0 + j]
+                nan_left = node_nan_left[node0 + j]
+                bit = np.uint64(1) << np.uint64(j & 63)
+                word = j >> 6
+                for i in range(m):
+                    x = base[column, lo + i]
+                    if x <= threshold or (nan_left and np.isnan(x)):
+                        keys[word, i] |= bit
+            # group the rows by key (open addressing on a hash of the key)
+            hashed[:] = -1
+            groups = 0
+            for i in range(m):
+                h = np.uint64(0)
+                for w in range(words):
+                    h = (h ^ keys[w, i]) * _GOLDEN
+                    h ^= h >> np.uint64(29)
+                at = np.int64(h & np.uint64(slots_size - 1))
+                while True:
+                    g = hashed[at]
+                    if g < 0:
+                        hashed[at] = groups
+                        first[groups] = i
+                        group[i] = groups
+                        groups += 1
+                        break
+                    same = True
+                    for w in range(words):
+                        if keys[w, first[g]] != keys[w, i]:
+                            same = False
+                            break
+                    if same:
+                        group[i] = g
+                        break
+                    at = (at + 1) & (slots_size - 1)
+            # each group's decisions, then its values, leaf by leaf (a leaf's table stays in
+            # cache); a group's pattern: bit k set when it takes the path's side at every
+            # split on the leaf's path feature k
+            for j in range(nodes):
+                word = j >> 6
+                shift = np.uint64(j & 63)
                 for g in range(groups):
                     left[j, g] = (keys[word, first[g]] >> shift) & np.uint64(1) == np.uint64(1)
-            f0, f1 = tree_feature[t], tree_feature[t + 1]
-            part[: f1 - f0, :groups] = 0.0
+            tree_features = tree_feature[t + 1] - tree_feature[t]
+            part[:tree_features, :groups] = 0.0
             for leaf in range(tree_leaf[t], tree_leaf[t + 1]):
-                s0, s1 = leaf_slot[leaf], leaf_slot[leaf + 1]
-                p0, p1 = leaf_split[leaf], leaf_split[leaf + 1]
+                slot0 = leaf_slot[leaf]
+                d = leaf_slot[leaf + 1] - slot0
+                size = 1 << d
+                for g in range(groups):
+                    pattern[g] = size - 1
+                for s in range(leaf_split[leaf], leaf_split[leaf + 1]):
+                    node = split_node[s]
+                    goes_left = split_left[s]
+                    clear = ~(1 << split_slot[s])
+                    for g in range(groups):
+                        if left[node, g] != goes_left:
+                            pattern[g] &= clear
                 at = leaf_values_at[leaf]
-                _add_leaf(
-                    part,
-                    groups,
-                    left,
-                    pattern,
-                    split_node[p0:p1],
-                    split_left[p0:p1],
-                    split_slot[p0:p1],
-                    slots[s0:s1],
-                    present[s0:s1],
-                    leaf_full[leaf],
-                    leaf_value[leaf],
-                    values[at:],
-                )
-            for f in range(f1 - f0):
-                row = features[f0 + f]
+                value = leaf_value[leaf]
+                if leaf_full[leaf]:  # the full table
+                    for k in range(d):
+                        row = slots[slot0 + k]
+                        table = at + k * size
+                        for g in range(groups):
+                            part[row, g] += values[table + pattern[g]]
+                else:  # G, then R
+                    for k in range(d):
+                        row = slots[slot0 + k]
+                        bit = 1 << k
+                        with_k = present[slot0 + k]
+                        for g in range(groups):
+                            p = pattern[g]
+                            outside = values[at + size + p]
+                            if p & bit:
+                                part[row, g] += with_k * values[at + (p ^ bit)] * outside
+                            else:
+                                part[row, g] += -value * values[at + p] * outside
+            # add each group's values to its rows
+            for f in range(tree_features):
+                row = features[tree_feature[t] + f]
                 for i in range(m):
                     phi[row, lo + i] += part[f, group[i]]
 
