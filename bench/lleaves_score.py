@@ -6,20 +6,21 @@ which ``make bench`` installs) and this script is all that runs there:
 
     .venv-lleaves/bin/python bench/lleaves_score.py MODEL.txt ROWS.npy THREADS REPEAT OUT.npy
 
-It compiles the model (cached next to OUT), times ``predict`` the way ``measure.best_time``
-does (the best of REPEAT calls after one warm-up), saves the predictions to OUT and prints
-``{"seconds": best}``.
+It compiles the model (cached next to OUT), times ``predict`` with ``measure.best_time``
+(the best of REPEAT calls after one warm-up; ``measure`` needs nothing outside the
+standard library), saves the predictions to OUT and prints ``{"seconds": best}``.
 """
 
 from __future__ import annotations
 
 import json
 import sys
-import time
 from pathlib import Path
 
 import lleaves  # type: ignore[import-not-found]
 import numpy as np
+
+from measure import best_time
 
 
 def main() -> None:
@@ -27,12 +28,7 @@ def main() -> None:
     features = np.load(rows)
     model = lleaves.Model(model_file=model_file)
     model.compile(cache=str(Path(out).with_suffix(".lleaves.o")))
-    predictions = model.predict(features, n_jobs=int(threads))
-    best = float("inf")
-    for _ in range(int(repeat)):
-        start = time.perf_counter()
-        predictions = model.predict(features, n_jobs=int(threads))
-        best = min(best, time.perf_counter() - start)
+    best, predictions = best_time(lambda: model.predict(features, n_jobs=int(threads)), int(repeat))
     np.save(out, predictions)
     print(json.dumps({"seconds": best}))
 

@@ -395,6 +395,7 @@ class TreeShap:
             if not tables.add(tree, self._ensemble):
                 self._left_to_lightgbm.append(position)
         self._arrays = tables.arrays()  # the lists go: only the arrays are kept
+        self._trees_with_tables = len(tables.tree_leaf) - 1
         self.factored_leaves = tables.factored_leaves  # leaves that keep G and R
         self.max_path_features = tables.max_path_features
         self._expected = float(sum(_expected_value(tree) for tree in self._ensemble.trees))
@@ -424,7 +425,7 @@ class TreeShap:
         base = np.ascontiguousarray(self._base(features).T)
         phi = np.zeros((num_features + 1, len(features)))
         phi[num_features] = self._expected
-        if len(features) and len(self._arrays[0]) > 1:
+        if len(features) and self._trees_with_tables:
             previous = numba.get_num_threads()
             numba.set_num_threads(threads)
             try:
