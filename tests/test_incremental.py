@@ -1,9 +1,10 @@
-"""The incremental user-day base: a rerun after new raw files equals a full rebuild."""
+"""The incremental models (the validated events and the user-day base): a rerun after new raw
+files equals a full rebuild, and what it cannot add fails the build."""
 
 from __future__ import annotations
 
 import math
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import duckdb
@@ -15,15 +16,18 @@ pytestmark = pytest.mark.slow
 
 BASE = "intermediate.int_events_aggregated_to_user_days"
 SELECT = ("build", "--select", "+int_events_aggregated_to_user_days")
+VALIDATE = ("build", "--select", "+int_events_validated")
 
 
-def _write_events(source: Path, target: Path, where: str) -> None:
-    target.mkdir(parents=True)
+def _deliver(source: Path, raw: Path, name: str, where: str) -> Path:
+    """One delivery: the source events matching ``where`` as raw/events/<name>.parquet."""
+    target = raw / "events" / f"{name}.parquet"
+    target.parent.mkdir(parents=True, exist_ok=True)
     with duckdb.connect() as connection:
         connection.execute(
-            f"copy (select * from '{source / 'events.parquet'}' where {where})"
-            f" to '{target / 'events.parquet'}'"
+            f"copy (select * from '{source / 'events.parquet'}' where {where}) to '{target}'"
         )
+    return target
 
 
 def _last_day(raw: Path) -> date:
@@ -37,6 +41,20 @@ def _rows(warehouse: Path) -> list[tuple]:
     with duckdb.connect(str(warehouse), read_only=True) as connection:
         return connection.execute(
             f"select * from {BASE} order by user_id, activity_date"
+        ).fetchall()
+
+
+VALIDATED = "intermediate.int_events_validated"
+VALIDATED_COLUMNS = ("source_file", "duplicate_rows_dropped", "reject_reason")
+SOURCE, DROPPED, REASON = range(3)
+
+
+def _validated(warehouse: Path) -> list[tuple]:
+    """Every row of the validated events, its file, dropped copies and reason first."""
+    with duckdb.connect(str(warehouse), read_only=True) as connection:
+        return connection.execute(
+            f"select {', '.join(VALIDATED_COLUMNS)}, * exclude ({', '.join(VALIDATED_COLUMNS)})"
+            f" from {VALIDATED} order by all"
         ).fetchall()
 
 
@@ -56,25 +74,26 @@ def test_rerun_with_new_and_late_events_equals_a_full_rebuild(
 ) -> None:
     last_day = _last_day(small_raw)
     cut = f"timestamp '{last_day}' - interval 10 day"
-    first = tmp_path / "first"
+    raw = tmp_path / "raw"
     # the first delivery lacks the last 10 days and, late, every event 2-4 days before them
-    _write_events(
-        small_raw,
-        first,
+    first = (
         f"event_time < {cut} and not (event_time >= {cut} - interval 4 day"
-        f" and event_time < {cut} - interval 2 day)",
+        f" and event_time < {cut} - interval 2 day)"
     )
+    _deliver(small_raw, raw, "part-0", first)
     incremental = make_project(tmp_path / "incremental")
-    incremental.run(*SELECT, vars={"raw_path": str(first)})
+    incremental.run(*SELECT, vars={"raw_path": str(raw)})
     before = _rows(incremental.warehouse)
-    incremental.run(*SELECT, vars={"raw_path": str(small_raw)})
+    _deliver(small_raw, raw, "part-1", f"not coalesce({first}, false)")
+    incremental.run(*SELECT, vars={"raw_path": str(raw)})
 
     full = make_project(tmp_path / "full")
-    full.run(*SELECT, vars={"raw_path": str(small_raw)})
+    full.run(*SELECT, vars={"raw_path": str(raw)})
 
     after, expected = _rows(incremental.warehouse), _rows(full.warehouse)
     assert len(after) > len(before)
     _assert_same(after, expected)
+    assert _validated(incremental.warehouse) == _validated(full.warehouse)
 
 
 def test_events_older_than_the_lookback_fail_the_build_until_a_full_refresh(
@@ -83,39 +102,83 @@ def test_events_older_than_the_lookback_fail_the_build_until_a_full_refresh(
     last_day = _last_day(small_raw)
     late = f"event_time >= timestamp '{last_day}' - interval 60 day"
     late += f" and event_time < timestamp '{last_day}' - interval 59 day"
-    first = tmp_path / "first"
-    _write_events(small_raw, first, f"not ({late})")
+    raw = tmp_path / "raw"
+    _deliver(small_raw, raw, "part-0", f"not coalesce({late}, false)")
     project = make_project(tmp_path / "project")
-    project.run(*SELECT, vars={"raw_path": str(first)})
-    rerun = project.run(*SELECT, vars={"raw_path": str(small_raw)}, check=False)
+    project.run(*SELECT, vars={"raw_path": str(raw)})
+    _deliver(small_raw, raw, "part-1", late)
+    rerun = project.run(*SELECT, vars={"raw_path": str(raw)}, check=False)
     # the late day was missed, as documented, and the build says so
     assert rerun.returncode != 0
     assert "assert_user_days_hold_every_clean_event" in rerun.stdout
     stale = _rows(project.warehouse)
-    project.run(*SELECT, "--full-refresh", vars={"raw_path": str(small_raw)})
+    project.run(*SELECT, "--full-refresh", vars={"raw_path": str(raw)})
     refreshed = _rows(project.warehouse)
     assert len(refreshed) > len(stale)
     full = make_project(tmp_path / "full")
-    full.run(*SELECT, vars={"raw_path": str(small_raw)})
+    full.run(*SELECT, vars={"raw_path": str(raw)})
     _assert_same(refreshed, _rows(full.warehouse))
 
 
-def test_an_old_day_redelivered_with_the_same_count_fails_the_build(
+def test_a_raw_file_changed_or_removed_fails_the_build_naming_it(
     small_raw: Path, tmp_path: Path
 ) -> None:
+    raw = tmp_path / "raw"
     old_day = f"event_time::date = date '{_last_day(small_raw)}' - interval 60 day"
-    second = tmp_path / "second"
-    second.mkdir()
-    with duckdb.connect() as connection:
-        # the same events, but that day's belong to other users: no day changes its count
-        connection.execute(
-            f"copy (select * replace (case when {old_day} then 'moved-' || user_id"
-            f" else user_id end as user_id) from '{small_raw / 'events.parquet'}')"
-            f" to '{second / 'events.parquet'}'"
-        )
+    first = _deliver(small_raw, raw, "part-0", f"not coalesce({old_day}, false)")
+    second = _deliver(small_raw, raw, "part-1", old_day)
     project = make_project(tmp_path / "project")
-    project.run(*SELECT, vars={"raw_path": str(small_raw)})
-    rerun = project.run(*SELECT, vars={"raw_path": str(second)}, check=False)
+    project.run(*VALIDATE, vars={"raw_path": str(raw)})
+    built = _validated(project.warehouse)
+
+    # an old day redelivered: that day's events now belong to other users
+    with duckdb.connect() as connection:
+        connection.execute(
+            f"copy (select * replace ('moved-' || user_id as user_id) from '{second}')"
+            f" to '{second}'"
+        )
+    first.unlink()
+    rerun = project.run(*VALIDATE, vars={"raw_path": str(raw)}, check=False)
     assert rerun.returncode != 0
-    assert "assert_user_days_hold_every_clean_event" in rerun.stdout
-    project.run(*SELECT, "--full-refresh", vars={"raw_path": str(second)})
+    assert f"{first} (removed)" in rerun.stdout
+    assert f"{second} (changed)" in rerun.stdout
+    assert "--full-refresh" in rerun.stdout
+    assert _validated(project.warehouse) == built  # nothing changed
+
+    project.run(*VALIDATE, "--full-refresh", vars={"raw_path": str(raw)})
+    full = make_project(tmp_path / "full")
+    full.run(*VALIDATE, vars={"raw_path": str(raw)})
+    assert _validated(project.warehouse) == _validated(full.warehouse)
+
+
+def test_duplicates_across_files_and_a_moved_as_of_equal_a_full_rebuild(
+    small_raw: Path, tmp_path: Path
+) -> None:
+    raw = tmp_path / "raw"
+    last_day = _last_day(small_raw)
+    _deliver(small_raw, raw, "part-0", "true")
+    project = make_project(tmp_path / "project")
+    project.run(*VALIDATE, vars={"raw_path": str(raw)})
+    # later files repeat old events: exact copies, other versions, and rows without an id
+    source = small_raw / "events.parquet"
+    ids = f"select event_id from '{source}' where event_id is not null order by event_id"
+    _deliver(small_raw, raw, "part-1", f"event_id in ({ids} limit 20)")
+    part_2 = raw / "events" / "part-2.parquet"
+    with duckdb.connect() as connection:
+        connection.execute(
+            f"copy (select * replace (coalesce(price, 0) + 1 as price) from '{source}'"
+            f" where event_id in ({ids} desc limit 20) union all select * replace"
+            f" (null as event_id) from '{source}' where event_id in ({ids} desc limit 5))"
+            f" to '{part_2}'"
+        )
+    # and the scoring date moves back, so the last 30 days become too late
+    moved = {"raw_path": str(raw), "as_of": str(last_day - timedelta(days=30))}
+    project.run(*VALIDATE, vars=moved)
+    full = make_project(tmp_path / "full")
+    full.run(*VALIDATE, vars=moved)
+
+    got, want = _validated(project.warehouse), _validated(full.warehouse)
+    assert got == want
+    reasons = {row[REASON] for row in want}
+    assert {"conflicting_duplicate_event_id", "event_time_not_before_as_of"} <= reasons
+    assert sum(row[DROPPED] for row in want if row[SOURCE].endswith("part-0.parquet")) > 0

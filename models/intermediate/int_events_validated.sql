@@ -5,6 +5,14 @@
     Conflicting duplicates (one event_id, different contents) are all rejected:
     no version can be trusted over another. Rows whose event_id occurs once (nearly
     all) pass straight through; only repeated ids are grouped.
+
+    Incremental: a rerun validates the raw files it has not seen (each row keeps its
+    file's size and modification time) and, read again from every file, each event_id
+    whose verdict they or a changed setting could alter: ids of the new files already
+    built, every id when the event_types seed now maps its type otherwise, and with
+    var('as_of') set, ids at or after it or rejected for it before. Those ids are
+    replaced whole (delete+insert). A file changed or removed since fails the build
+    (find_new_raw_files); a change to this model's logic needs --full-refresh.
 -#}
 {%- set as_of = var('as_of') -%}
 {%- set contract_columns = [
@@ -12,10 +20,16 @@
     'quantity', 'amount', 'order_id', 'session_id', 'rating', 'review_text', 'channel',
     'has_unparseable_event_time', 'has_unparseable_number', 'unparseable_raw_values',
 ] -%}
+{%- if is_incremental() -%}
+    {%- set new_files = find_new_raw_files(this, ref('stg_raw__event_files')) -%}
+    {%- set in_new_files = "source_file in ('" ~ (new_files | map('replace', "'", "''") | join("', '")) ~ "')"
+        if new_files else "false" -%}
+{%- endif %}
 
 with
 
-stg_raw__events as (
+{# read twice by an incremental run, each time for a few files or ids; once otherwise -#}
+stg_raw__events as {{ 'not materialized' if is_incremental() else '' }} (
 
     select
         {% for column in contract_columns -%}
@@ -23,6 +37,16 @@ stg_raw__events as (
         {% endfor -%}
         source_file
     from {{ ref('stg_raw__events') }}
+
+),
+
+stg_raw__event_files as (
+
+    select
+        source_file,
+        source_file_bytes,
+        source_file_modified_at
+    from {{ ref('stg_raw__event_files') }}
 
 ),
 
@@ -35,10 +59,78 @@ event_types as (
 
 ),
 
+{% if is_incremental() -%}
+built as (
+
+    select
+        event_id,
+        event_at,
+        raw_event_type,
+        event_type,
+        reject_reason
+    from {{ this }}
+    where event_id is not null
+
+),
+
+rows_of_new_files as not materialized (
+
+    select * from stg_raw__events
+    where {{ in_new_files }}
+
+),
+
+event_ids_to_revisit as (
+
+    -- ids of the new files that earlier files gave too
+    select built.event_id
+    from built
+    semi join rows_of_new_files
+        on built.event_id = rows_of_new_files.event_id
+
+    union
+
+    -- ids whose type the event_types seed now maps otherwise
+    select built.event_id
+    from built
+    left join event_types
+        on built.raw_event_type = event_types.raw_event_type
+    where built.event_type is distinct from event_types.event_type
+    {%- if as_of %}
+
+    union
+
+    -- ids whose verdict against as_of may have changed with it
+    select event_id
+    from built
+    where
+        event_at >= cast('{{ as_of }}' as date)
+        or reject_reason = 'event_time_not_before_as_of'
+    {%- endif %}
+
+),
+
+{% endif -%}
+-- the raw rows to validate (DuckDB keeps one copy for the three steps that read it)
+rows_to_validate as (
+
+    {% if is_incremental() -%}
+        select * from rows_of_new_files
+        union all
+        select * from stg_raw__events
+        where
+            not ({{ in_new_files }})
+            and event_id in (select event_id from event_ids_to_revisit)
+    {%- else -%}
+        select * from stg_raw__events
+    {%- endif %}
+
+),
+
 repeated_event_ids as (
 
     select event_id
-    from stg_raw__events
+    from rows_to_validate
     group by event_id
     having count(*) > 1
 
@@ -47,21 +139,21 @@ repeated_event_ids as (
 rows_with_unique_ids as (
 
     select
-        stg_raw__events.*,
+        rows_to_validate.*,
         0 as duplicate_rows_dropped,
         1 as versions_of_event_id
-    from stg_raw__events
+    from rows_to_validate
     anti join repeated_event_ids
-        on stg_raw__events.event_id = repeated_event_ids.event_id
+        on rows_to_validate.event_id = repeated_event_ids.event_id
 
 ),
 
 rows_with_repeated_ids as (
 
-    select stg_raw__events.*
-    from stg_raw__events
+    select rows_to_validate.*
+    from rows_to_validate
     semi join repeated_event_ids
-        on stg_raw__events.event_id = repeated_event_ids.event_id
+        on rows_to_validate.event_id = repeated_event_ids.event_id
 
 ),
 
@@ -99,10 +191,14 @@ types_mapped as (
 
     select
         rows_combined.*,
-        event_types.event_type
+        event_types.event_type,
+        stg_raw__event_files.source_file_bytes,
+        stg_raw__event_files.source_file_modified_at
     from rows_combined
     left join event_types
         on rows_combined.raw_event_type = event_types.raw_event_type
+    left join stg_raw__event_files
+        on rows_combined.source_file = stg_raw__event_files.source_file
 
 ),
 
@@ -154,6 +250,8 @@ defaults_applied as (
         review_text,
         channel,
         source_file,
+        source_file_bytes,
+        source_file_modified_at,
         -- the row as it arrived, for quarantined rows only
         case
             when reject_reason is not null

@@ -1,0 +1,19 @@
+with
+
+source as (
+
+    select * from {{ list_raw_files('events') }}
+
+),
+
+listed as (
+
+    select
+        source_file,
+        source_file_bytes,
+        source_file_modified_at
+    from source
+
+)
+
+select * from listed
