@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -59,3 +60,18 @@ def make_project(base: Path, *, root: Path = REPO) -> DbtProject:
         artifacts=base / "artifacts",
         work=base,
     )
+
+
+def copy_project(destination: Path) -> Path:
+    """The files git lists (tracked, and untracked but not ignored), copied."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=REPO, capture_output=True, check=True,
+    ).stdout  # fmt: skip
+    for name in filter(None, listed.decode().split("\0")):
+        source = REPO / name
+        if source.is_file():  # listed but deleted in the working tree: skip
+            target = destination / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target)
+    return destination

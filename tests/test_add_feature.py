@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
-import subprocess
 from pathlib import Path
 
 import duckdb
@@ -23,7 +21,7 @@ import lightgbm as lgb
 import pytest
 import yaml
 
-from dbt_runner import REPO, DbtProject, make_project
+from dbt_runner import REPO, DbtProject, copy_project, make_project
 
 pytestmark = pytest.mark.slow
 
@@ -59,21 +57,6 @@ NEW_CTE = """,
 
 select * from {feature}_added
 """
-
-
-def copy_project(destination: Path) -> Path:
-    """The files git lists (tracked, and untracked but not ignored), copied."""
-    listed = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=REPO, capture_output=True, check=True,
-    ).stdout  # fmt: skip
-    for name in filter(None, listed.decode().split("\0")):
-        source = REPO / name
-        if source.is_file():  # listed but deleted in the working tree: skip
-            target = destination / name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, target)
-    return destination
 
 
 def add_feature_column(project: Path) -> None:

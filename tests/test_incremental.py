@@ -10,7 +10,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from dbt_runner import make_project
+from dbt_runner import copy_project, make_project
 
 pytestmark = pytest.mark.slow
 
@@ -182,3 +182,30 @@ def test_duplicates_across_files_and_a_moved_as_of_equal_a_full_rebuild(
     reasons = {row[REASON] for row in want}
     assert {"conflicting_duplicate_event_id", "event_time_not_before_as_of"} <= reasons
     assert sum(row[DROPPED] for row in want if row[SOURCE].endswith("part-0.parquet")) > 0
+
+
+def test_a_changed_event_type_seed_revalidates_the_events_it_maps(
+    small_raw: Path, tmp_path: Path
+) -> None:
+    root = copy_project(tmp_path / "repo")
+    raw = tmp_path / "raw"
+    _deliver(small_raw, raw, "part-0", "true")
+    project = make_project(tmp_path / "project", root=root)
+    project.run(*VALIDATE, vars={"raw_path": str(raw)})
+    with duckdb.connect(str(project.warehouse), read_only=True) as connection:
+        types = connection.execute(
+            f"select distinct raw_event_type from {VALIDATED}"
+            " where reject_reason = 'unknown_event_type' order by 1"
+        ).fetchall()
+    assert types
+
+    # every type the shop sent that the seed did not know becomes a view
+    seed = root / "seeds" / "event_types.csv"
+    seed.write_text(seed.read_text() + "".join(f"{name},view\n" for (name,) in types))
+    project.run(*VALIDATE, vars={"raw_path": str(raw)})
+    full = make_project(tmp_path / "full", root=root)
+    full.run(*VALIDATE, vars={"raw_path": str(raw)})
+
+    got = _validated(project.warehouse)
+    assert got == _validated(full.warehouse)
+    assert not [row for row in got if row[REASON] == "unknown_event_type"]
