@@ -12,7 +12,9 @@
     built, every id when the event_types seed now maps its type otherwise, and with
     var('as_of') set, ids at or after it or rejected for it before. Those ids are
     replaced whole (delete+insert). A file changed or removed since fails the build
-    (find_new_raw_files); a change to this model's logic needs --full-refresh.
+    (find_new_raw_files); a change to this model's logic needs --full-refresh, and so
+    does a seed change for rows without an event_id (rejected whatever their type, but
+    their event_type column keeps the old mapping: no key can replace them).
 -#}
 {%- set as_of = var('as_of') -%}
 {%- set contract_columns = [
