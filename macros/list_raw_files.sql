@@ -12,7 +12,7 @@
             ~ " null::timestamptz as source_file_modified_at where false)"
         ) }}
     {%- endif -%}
-    {%- set file_list = "['" ~ (location['files'] | map('replace', "'", "''") | join("', '")) ~ "']" -%}
+    {%- set file_list = "[" ~ sql_string_list(location['files']) ~ "]" -%}
     (
         select
             filename as source_file,

@@ -22,7 +22,7 @@
         {%- endif -%}
         {{ return(empty_raw_table(all_columns)) }}
     {%- endif -%}
-    {%- set file_list = "['" ~ (location['files'] | map('replace', "'", "''") | join("', '")) ~ "']" -%}
+    {%- set file_list = "[" ~ sql_string_list(location['files']) ~ "]" -%}
     {%- if location['format'] == 'parquet' -%}
         {%- set reader = "read_parquet(" ~ file_list ~ ", union_by_name = true, filename = true)" -%}
         {%- set schema_rows = run_query(

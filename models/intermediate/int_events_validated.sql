@@ -24,8 +24,7 @@
 ] -%}
 {%- if is_incremental() -%}
     {%- set new_files = find_new_raw_files(this, ref('stg_raw__event_files')) -%}
-    {%- set in_new_files = "source_file in ('" ~ (new_files | map('replace', "'", "''") | join("', '")) ~ "')"
-        if new_files else "false" -%}
+    {%- set in_new_files = "source_file in (" ~ sql_string_list(new_files) ~ ")" if new_files else "false" -%}
 {%- endif %}
 
 with
