@@ -1,5 +1,5 @@
-"""The incremental models (the validated events and the user-day base): a rerun after new raw
-files equals a full rebuild, and what it cannot add fails the build."""
+"""The incremental models (the validated events, the sessions and the user-day base): a rerun
+after new raw files equals a full rebuild, and what it cannot add fails the build."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ pytestmark = pytest.mark.slow
 
 BASE = "intermediate.int_events_aggregated_to_user_days"
 SELECT = ("build", "--select", "+int_events_aggregated_to_user_days")
-VALIDATE = ("build", "--select", "+int_events_validated")
+VALIDATE = ("build", "--select", "+int_events_sessionized")
 
 
 def _deliver(source: Path, raw: Path, name: str, where: str) -> Path:
@@ -47,14 +47,25 @@ def _rows(warehouse: Path) -> list[tuple]:
 VALIDATED = "intermediate.int_events_validated"
 VALIDATED_COLUMNS = ("source_file", "duplicate_rows_dropped", "reject_reason")
 SOURCE, DROPPED, REASON = range(3)
+SESSIONIZED = "intermediate.int_events_sessionized"
 
 
 def _validated(warehouse: Path) -> list[tuple]:
-    """Every row of the validated events, its file, dropped copies and reason first."""
+    """Every row of the validated events, its file, dropped copies and reason first (not
+    validated_at: which run validated a row is what differs from a full rebuild)."""
     with duckdb.connect(str(warehouse), read_only=True) as connection:
         return connection.execute(
-            f"select {', '.join(VALIDATED_COLUMNS)}, * exclude ({', '.join(VALIDATED_COLUMNS)})"
+            f"select {', '.join(VALIDATED_COLUMNS)},"
+            f" * exclude ({', '.join(VALIDATED_COLUMNS)}, validated_at)"
             f" from {VALIDATED} order by all"
+        ).fetchall()
+
+
+def _sessionized(warehouse: Path) -> list[tuple]:
+    """Every row of the sessions, user first (not validated_at, as above)."""
+    with duckdb.connect(str(warehouse), read_only=True) as connection:
+        return connection.execute(
+            f"select user_id, * exclude (user_id, validated_at) from {SESSIONIZED} order by all"
         ).fetchall()
 
 
@@ -94,6 +105,7 @@ def test_rerun_with_new_and_late_events_equals_a_full_rebuild(
     assert len(after) > len(before)
     _assert_same(after, expected)
     assert _validated(incremental.warehouse) == _validated(full.warehouse)
+    assert _sessionized(incremental.warehouse) == _sessionized(full.warehouse)
 
 
 def test_events_older_than_the_lookback_fail_the_build_until_a_full_refresh(
@@ -149,6 +161,7 @@ def test_a_raw_file_changed_or_removed_fails_the_build_naming_it(
     full = make_project(tmp_path / "full")
     full.run(*VALIDATE, vars={"raw_path": str(raw)})
     assert _validated(project.warehouse) == _validated(full.warehouse)
+    assert _sessionized(project.warehouse) == _sessionized(full.warehouse)
 
 
 def test_duplicates_across_files_and_a_moved_as_of_equal_a_full_rebuild(
@@ -159,6 +172,7 @@ def test_duplicates_across_files_and_a_moved_as_of_equal_a_full_rebuild(
     _deliver(small_raw, raw, "part-0", "true")
     project = make_project(tmp_path / "project")
     project.run(*VALIDATE, vars={"raw_path": str(raw)})
+    sessionized_before = _sessionized(project.warehouse)
     # later files repeat old events: exact copies, other versions, and rows without an id
     source = small_raw / "events.parquet"
     ids = f"select event_id from '{source}' where event_id is not null order by event_id"
@@ -182,6 +196,10 @@ def test_duplicates_across_files_and_a_moved_as_of_equal_a_full_rebuild(
     reasons = {row[REASON] for row in want}
     assert {"conflicting_duplicate_event_id", "event_time_not_before_as_of"} <= reasons
     assert sum(row[DROPPED] for row in want if row[SOURCE].endswith("part-0.parquet")) > 0
+    sessionized = _sessionized(project.warehouse)
+    assert sessionized == _sessionized(full.warehouse)
+    # users whose every event is now too late are gone, not left with stale sessions
+    assert {row[0] for row in sessionized_before} - {row[0] for row in sessionized}
 
 
 def test_a_changed_event_type_seed_revalidates_the_events_it_maps(
@@ -209,3 +227,4 @@ def test_a_changed_event_type_seed_revalidates_the_events_it_maps(
     got = _validated(project.warehouse)
     assert got == _validated(full.warehouse)
     assert not [row for row in got if row[REASON] == "unknown_event_type"]
+    assert _sessionized(project.warehouse) == _sessionized(full.warehouse)

@@ -13,9 +13,28 @@
     (`as not materialized`: a shared copy of every event spilled 32 GB at 125M
     events), session and order starts come from narrow aggregates joined back, and
     an inferred session's start comes from the same window that numbers it.
+
+    Incremental: sessions, orders and inferred-session numbers are per user, so a
+    rerun rebuilds whole users, those with a validated row (clean or rejected) from a
+    run of int_events_validated that no row here comes from: new events, late ones,
+    copies and changed verdicts alike (delete+insert on user_id). A user left with
+    no clean event loses its rows (the post-hook delete_users_without_clean_events).
+    A change to var('session_gap_minutes') or to this logic needs --full-refresh.
 -#}
 with
 
+{% if is_incremental() -%}
+users_to_rebuild as materialized (
+
+    select distinct user_id
+    from {{ ref('int_events_validated') }}
+    where
+        user_id is not null
+        and validated_at not in (select distinct validated_at from {{ this }})
+
+),
+
+{% endif -%}
 int_events_validated as not materialized (
 
     select
@@ -25,9 +44,13 @@ int_events_validated as not materialized (
         event_date,
         event_type,
         order_id,
-        session_id
+        session_id,
+        validated_at
     from {{ ref('int_events_validated') }}
     where is_clean
+    {% if is_incremental() -%}
+        and user_id in (select user_id from users_to_rebuild)
+    {%- endif %}
 
 ),
 
@@ -136,7 +159,8 @@ sessions_listed as (
         event_date,
         session_key,
         session_started_at,
-        order_started_date
+        order_started_date,
+        validated_at
     from orders_attached
 
 )

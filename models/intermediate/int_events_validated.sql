@@ -7,7 +7,8 @@
     all) pass straight through; only repeated ids are grouped.
 
     Incremental: a rerun validates the raw files it has not seen (each row keeps its
-    file's size and modification time) and, read again from every file, each event_id
+    file's size and modification time, and validated_at, when the dbt run that
+    validated it started) and, read again from every file, each event_id
     whose verdict they or a changed setting could alter: ids of the new files already
     built, every id when the event_types seed now maps its type otherwise, and with
     var('as_of') set, ids at or after it or rejected for it before. Those ids are
@@ -253,6 +254,9 @@ defaults_applied as (
         source_file,
         source_file_bytes,
         source_file_modified_at,
+        -- the dbt run that validated the row: models built from these rows rebuild
+        -- what runs they have not seen touched (int_events_sessionized)
+        cast('{{ run_started_at.strftime("%Y-%m-%d %H:%M:%S.%f") }}' as timestamp) as validated_at,
         -- the row as it arrived, for quarantined rows only
         case
             when reject_reason is not null
