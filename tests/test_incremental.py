@@ -1,5 +1,6 @@
-"""The incremental models (the validated events, the sessions and the user-day base): a rerun
-after new raw files equals a full rebuild, and what it cannot add fails the build."""
+"""The incremental models (the validated events, the sessions, the user-day base and its running
+totals): a rerun after new raw files equals a full rebuild, and what it cannot add fails the
+build."""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ from dbt_runner import copy_project, make_project
 pytestmark = pytest.mark.slow
 
 BASE = "intermediate.int_events_aggregated_to_user_days"
-SELECT = ("build", "--select", "+int_events_aggregated_to_user_days")
+ACCUMULATED = "intermediate.int_user_days_accumulated"
+SELECT = ("build", "--select", "+int_user_days_accumulated")
 VALIDATE = ("build", "--select", "+int_events_sessionized")
 
 
@@ -37,10 +39,12 @@ def _last_day(raw: Path) -> date:
         ).fetchone()[0]
 
 
-def _rows(warehouse: Path) -> list[tuple]:
+def _rows(warehouse: Path, table: str = BASE) -> list[tuple]:
+    """A user-day table's rows but built_at (which run built a day is what differs from a
+    full rebuild)."""
     with duckdb.connect(str(warehouse), read_only=True) as connection:
         return connection.execute(
-            f"select * from {BASE} order by user_id, activity_date"
+            f"select * exclude (built_at) from {table} order by user_id, activity_date"
         ).fetchall()
 
 
@@ -92,10 +96,34 @@ def test_rerun_with_new_and_late_events_equals_a_full_rebuild(
         f" and event_time < {cut} - interval 2 day)"
     )
     _deliver(small_raw, raw, "part-0", first)
+    # and two users with an event on the last day, which later copies with another price
+    # turn into conflicting duplicates: one user is left with no clean event, the other
+    # with an older one only
+    source = small_raw / "events.parquet"
+    last, old = (
+        f"select * from '{source}' where event_id is not null and event_time >= {cut} - {days}"
+        f" and event_time < {cut} - {days} + interval 1 day order by event_id limit 1"
+        for days in ("interval 1 day", "interval 30 day")
+    )
+    vanishing = raw / "events" / "part-0-vanishing.parquet"
+    with duckdb.connect() as connection:
+        connection.execute(
+            f"copy (select * replace ('vanishing-user' as user_id, 'vanishing' as event_id)"
+            f" from ({last}) union all select * replace ('shrinking-user' as user_id,"
+            f" 'shrinking' as event_id) from ({last}) union all select * replace"
+            f" ('shrinking-user' as user_id, 'shrinking-old' as event_id) from ({old}))"
+            f" to '{vanishing}'"
+        )
     incremental = make_project(tmp_path / "incremental")
     incremental.run(*SELECT, vars={"raw_path": str(raw)})
     before = _rows(incremental.warehouse)
+    assert "vanishing-user" in {row[0] for row in _rows(incremental.warehouse, ACCUMULATED)}
     _deliver(small_raw, raw, "part-1", f"not coalesce({first}, false)")
+    with duckdb.connect() as connection:
+        connection.execute(
+            f"copy (select * replace (coalesce(price, 0) + 1 as price) from '{vanishing}'"
+            f" where event_id <> 'shrinking-old') to '{vanishing.with_stem('part-1-vanishing')}'"
+        )
     incremental.run(*SELECT, vars={"raw_path": str(raw)})
 
     full = make_project(tmp_path / "full")
@@ -104,6 +132,11 @@ def test_rerun_with_new_and_late_events_equals_a_full_rebuild(
     after, expected = _rows(incremental.warehouse), _rows(full.warehouse)
     assert len(after) > len(before)
     _assert_same(after, expected)
+    accumulated = _rows(incremental.warehouse, ACCUMULATED)
+    _assert_same(accumulated, _rows(full.warehouse, ACCUMULATED))
+    assert "vanishing-user" not in {row[0] for row in accumulated}
+    shrunk = [row[1] for row in accumulated if row[0] == "shrinking-user"]
+    assert shrunk == [last_day - timedelta(days=40)]
     assert _validated(incremental.warehouse) == _validated(full.warehouse)
     assert _sessionized(incremental.warehouse) == _sessionized(full.warehouse)
 

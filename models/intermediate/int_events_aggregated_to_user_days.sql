@@ -265,7 +265,10 @@ days_joined as (
             as count_lines_above_category_median,
         coalesce(purchase_prices_summarized.count_premium_category_lines, 0)
             as count_premium_category_lines,
-        coalesce(review_sentiment_summarized.sum_review_sentiment, 0) as sum_review_sentiment
+        coalesce(review_sentiment_summarized.sum_review_sentiment, 0) as sum_review_sentiment,
+        -- the dbt run that built the day: int_user_days_accumulated rebuilds the users of
+        -- days from runs it has not seen
+        cast('{{ run_started_at.strftime("%Y-%m-%d %H:%M:%S.%f") }}' as timestamp) as built_at
     from events_summarized
     left join orders_summarized
         on

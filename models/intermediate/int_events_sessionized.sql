@@ -18,7 +18,7 @@
     rerun rebuilds whole users, those with a validated row (clean or rejected) from a
     run of int_events_validated that no row here comes from: new events, late ones,
     copies and changed verdicts alike (delete+insert on user_id). A user left with
-    no clean event loses its rows (the post-hook delete_users_without_clean_events).
+    no clean event loses its rows (the post-hook delete_rows_without_source).
     A change to var('session_gap_minutes') or to this logic needs --full-refresh.
 -#}
 with

@@ -5,9 +5,36 @@
     over any window [start, cutoff) is the running total at the last active day
     before the cutoff minus the one at the last active day before the start: the
     cost of features grows with users x active days, not with events x cutoffs.
+
+    Incremental: a user's totals depend on all its days, so a rerun rebuilds whole
+    users (delete+insert on user_id): those with a day that the user-day base built
+    in a run not seen here, or with a day here on or after the first such day (the
+    base replaces those days whole). A user left with no day loses its rows (the
+    post-hook delete_rows_without_source).
 -#}
 with
 
+{% if is_incremental() -%}
+days_not_yet_accumulated as materialized (
+
+    select
+        user_id,
+        activity_date
+    from {{ ref('int_events_aggregated_to_user_days') }}
+    where built_at not in (select distinct built_at from {{ this }})
+
+),
+
+users_to_rebuild as materialized (
+
+    select user_id from days_not_yet_accumulated
+    union
+    select user_id from {{ this }}
+    where activity_date >= (select min(activity_date) from days_not_yet_accumulated)
+
+),
+
+{% endif -%}
 int_events_aggregated_to_user_days as (
 
     select
@@ -16,8 +43,12 @@ int_events_aggregated_to_user_days as (
         {% for measure in get_user_day_measures() -%}
             {{ measure }},
         {% endfor -%}
-        max_order_amount
+        max_order_amount,
+        built_at
     from {{ ref('int_events_aggregated_to_user_days') }}
+    {% if is_incremental() -%}
+        where user_id in (select user_id from users_to_rebuild)
+    {%- endif %}
 
 ),
 
@@ -69,7 +100,8 @@ totals_accumulated as (
             as first_purchase_date,
         max(case when count_purchase_lines > 0 then activity_date end) over user_history
             as last_purchase_date,
-        max(max_order_amount) over user_history as max_order_amount
+        max(max_order_amount) over user_history as max_order_amount,
+        built_at
     from purchase_gaps_summed
     window user_history as (
         partition by user_id
