@@ -2,12 +2,15 @@
     Post-hook of a model that an incremental rerun rebuilds by key (delete+insert on
     `key`): the rerun replaces the rows of every key it rebuilds, but a key left
     with no source row (a user whose every event turned rejected) has no new row to
-    key that on, so its old rows go here. `key` is never null in `source` rows
-    matching `where`. Nothing to do on a full build.
+    key that on, so its old rows go here. `source_key` (default `key`) is the key's
+    column in `source`, never null in rows matching `where`. Nothing to do on a full
+    build.
 -#}
-{% macro delete_rows_without_source(key, source, where='true') -%}
+{% macro delete_rows_without_source(key, source, where='true', source_key=none) -%}
     {%- if is_incremental() -%}
         delete from {{ this }}
-        where {{ key }} not in (select {{ key }} from {{ source }} where {{ where }})
+        where {{ key }} not in (
+            select {{ source_key or key }} from {{ source }} where {{ where }}
+        )
     {%- endif -%}
 {%- endmacro %}

@@ -17,8 +17,9 @@ pytestmark = pytest.mark.slow
 
 BASE = "intermediate.int_events_aggregated_to_user_days"
 ACCUMULATED = "intermediate.int_user_days_accumulated"
-SELECT = ("build", "--select", "+int_user_days_accumulated")
-VALIDATE = ("build", "--select", "+int_events_sessionized")
+CATEGORY_DAYS = "intermediate.int_events_aggregated_to_user_category_days"
+SELECT = ("build", "--select", "+int_user_days_accumulated", "+" + CATEGORY_DAYS.split(".")[1])
+VALIDATE = ("build", "--select", "+int_events_sessionized", "+" + CATEGORY_DAYS.split(".")[1])
 
 
 def _deliver(source: Path, raw: Path, name: str, where: str) -> Path:
@@ -70,6 +71,14 @@ def _sessionized(warehouse: Path) -> list[tuple]:
     with duckdb.connect(str(warehouse), read_only=True) as connection:
         return connection.execute(
             f"select user_id, * exclude (user_id, validated_at) from {SESSIONIZED} order by all"
+        ).fetchall()
+
+
+def _category_days(warehouse: Path) -> list[tuple]:
+    """Every row of the user-category days (not validated_at, as above)."""
+    with duckdb.connect(str(warehouse), read_only=True) as connection:
+        return connection.execute(
+            f"select * exclude (validated_at) from {CATEGORY_DAYS} order by all"
         ).fetchall()
 
 
@@ -139,6 +148,7 @@ def test_rerun_with_new_and_late_events_equals_a_full_rebuild(
     assert shrunk == [last_day - timedelta(days=40)]
     assert _validated(incremental.warehouse) == _validated(full.warehouse)
     assert _sessionized(incremental.warehouse) == _sessionized(full.warehouse)
+    assert _category_days(incremental.warehouse) == _category_days(full.warehouse)
 
 
 def test_events_older_than_the_lookback_fail_the_build_until_a_full_refresh(
@@ -195,6 +205,7 @@ def test_a_raw_file_changed_or_removed_fails_the_build_naming_it(
     full.run(*VALIDATE, vars={"raw_path": str(raw)})
     assert _validated(project.warehouse) == _validated(full.warehouse)
     assert _sessionized(project.warehouse) == _sessionized(full.warehouse)
+    assert _category_days(project.warehouse) == _category_days(full.warehouse)
 
 
 def test_duplicates_across_files_and_a_moved_as_of_equal_a_full_rebuild(
@@ -206,6 +217,7 @@ def test_duplicates_across_files_and_a_moved_as_of_equal_a_full_rebuild(
     project = make_project(tmp_path / "project")
     project.run(*VALIDATE, vars={"raw_path": str(raw)})
     sessionized_before = _sessionized(project.warehouse)
+    days_before = {row[2] for row in _category_days(project.warehouse)}
     # later files repeat old events: exact copies, other versions, and rows without an id
     source = small_raw / "events.parquet"
     ids = f"select event_id from '{source}' where event_id is not null order by event_id"
@@ -233,6 +245,10 @@ def test_duplicates_across_files_and_a_moved_as_of_equal_a_full_rebuild(
     assert sessionized == _sessionized(full.warehouse)
     # users whose every event is now too late are gone, not left with stale sessions
     assert {row[0] for row in sessionized_before} - {row[0] for row in sessionized}
+    category_days = _category_days(project.warehouse)
+    assert category_days == _category_days(full.warehouse)
+    # days now after as_of are gone too
+    assert days_before - {row[2] for row in category_days}
 
 
 def test_a_changed_event_type_seed_revalidates_the_events_it_maps(
@@ -261,3 +277,4 @@ def test_a_changed_event_type_seed_revalidates_the_events_it_maps(
     assert got == _validated(full.warehouse)
     assert not [row for row in got if row[REASON] == "unknown_event_type"]
     assert _sessionized(project.warehouse) == _sessionized(full.warehouse)
+    assert _category_days(project.warehouse) == _category_days(full.warehouse)
