@@ -254,8 +254,8 @@ defaults_applied as (
         source_file,
         source_file_bytes,
         source_file_modified_at,
-        -- the dbt run that validated the row: models built from these rows rebuild
-        -- what runs they have not seen touched (int_events_sessionized)
+        -- the dbt run that validated the row: models built from these rows rebuild what
+        -- runs they have not seen touched (sessions, user-category days)
         cast('{{ run_started_at.strftime("%Y-%m-%d %H:%M:%S.%f") }}' as timestamp) as validated_at,
         -- the row as it arrived, for quarantined rows only
         case
