@@ -4,6 +4,7 @@ that scores, on a small examples table built in code."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -154,6 +155,22 @@ def test_the_tensor_graph_is_gated_on_leading_validation_and_scoring_rows(
     exported["tensor"]["spend"] = other["tensor"]["spend"]
     with pytest.raises(ParityError, match="spend head, tensor graph"):
         gate()
+
+
+def test_the_recheck_gates_the_graphs_the_card_names_for_scoring(
+    registered, tmp_path: Path
+) -> None:
+    """Scoring runs the graph files the card names; the recheck reads the same ones, so
+    a card pointing at another graph fails the recheck."""
+    copy = tmp_path / registered.path.name
+    shutil.copytree(registered.path, copy)
+    card = {**registered.card, "files": {**registered.card["files"], "spend": "other.onnx"}}
+    (copy / "other.onnx").write_bytes((copy / card["files"]["purchase"]).read_bytes())
+    features = SCHEMA.to_matrix(examples(rows_per_cutoff=100, seed=5))
+    assert recheck_parity(registered, scoring_features=features, tiers=TIERS)
+    moved = registry.RegisteredModel(registered.model_version, copy, card)
+    with pytest.raises(ParityError, match="spend head, tree_ensemble graph"):
+        recheck_parity(moved, scoring_features=features, tiers=TIERS)
 
 
 def test_where_cuda_runs_the_tensor_graph_is_gated_there_on_every_row(

@@ -611,12 +611,9 @@ def recheck_parity(
     graphs: tuple[GraphKind, ...] = ("tree_ensemble",)
     if _gate_provider("tensor") == "cuda":
         graphs = ("tree_ensemble", "tensor")
-    exported = {
-        "tree_ensemble": {
-            head: (model.path / f"{head}{GRAPH_SUFFIX['tree_ensemble']}").read_bytes()
-            for head in HEADS
-        }
-    }
+    # the graphs scoring runs on the CPU: the files the card names
+    files = model.card["files"]
+    exported = {"tree_ensemble": {head: (model.path / files[head]).read_bytes() for head in HEADS}}
     if "tensor" in graphs:  # exported here for artifacts registered without tensor graphs
         exported["tensor"] = {head: tensor_graph(model.path, head) for head in HEADS}
     return prove_parity(
