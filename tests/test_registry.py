@@ -317,8 +317,12 @@ def test_policy_trains_once_then_reuses_the_accepted_model(tmp_path: Path, capsy
 
     with pytest.raises(ValueError, match="model_version 'pp-nope' is not registered"):
         _choose(tmp_path, table, model_version="pp-nope")
+    capsys.readouterr()
     pinned = _choose(tmp_path, table, model_version=first.active.model_version)
     assert pinned.active.model_version == first.active.model_version
+    # a pinned model is rechecked on today's scoring rows like the latest accepted one
+    assert "scoring with pinned model" in (said := capsys.readouterr().err)
+    assert "parity rechecked on" in said
 
     # an unproven retrain is registered but not promoted over the accepted model
     unproven = _choose(tmp_path, _cheating_baseline(table), retrain=True)

@@ -4,14 +4,15 @@ returns Arrow data; where the data comes from is the caller's business.
 
 Which model scores (``choose_and_train``):
 
-* ``model_version`` pinned: that one, whatever its status.
+* ``model_version`` pinned: that one, whatever its status, rechecked as below.
 * ``retrain`` set, or no accepted model for this horizon whose features
   ``user_features`` still has: train one. It scores if it is accepted. If it is
   unproven (it does not beat every baseline on AUC and normalized Gini), the build
   warns, and the latest accepted model scores instead; only where there is none does
   the unproven one score, its status carried into ``ml_models.model_status``.
-* otherwise: the latest accepted model for this horizon; its TreeEnsemble graph is
-  rechecked against LightGBM on today's scoring rows before it scores.
+* otherwise: the latest accepted model for this horizon; its TreeEnsemble graph (and
+  where CUDA runs, its tensor graph) is rechecked against LightGBM on today's scoring
+  rows before it scores.
 
 A model whose features differ from today's ``feature_registry`` still scores (it reads
 the features its card lists); the log says it is stale.
@@ -22,7 +23,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -208,7 +209,11 @@ def choose_and_train(
                 f"{', '.join(m.model_version for m in models) or 'none'})"
             )
         active = pinned[0]
-        say(f"scoring with pinned model {active.model_version} ({active.status})", False)
+        rechecked = _recheck(active, scoring_features, tiers)
+        say(
+            f"scoring with pinned model {active.model_version} ({active.status}); {rechecked}",
+            False,
+        )
         _note_staleness(active, schema, say=say)
         return Choice(active=active, trained=None)
 
@@ -217,22 +222,10 @@ def choose_and_train(
     ]
     if accepted and not settings.retrain:
         active = accepted[-1]
-        figures = recheck_parity(
-            active,
-            scoring_features=FeatureSchema.from_card(active.card["features"]).to_matrix(
-                scoring_features
-            ),
-            tiers=tiers,
-        )
-        rechecked = "; ".join(
-            f"{graph} on {figures[graph]['execution_provider']}, "
-            f"max relative spend difference {figures[graph]['spend']['max_rel_diff']:.2g}"
-            for graph in figures
-        )
+        rechecked = _recheck(active, scoring_features, tiers)
         say(
             f"scoring with the latest accepted model {active.model_version} (no retrain: set "
-            f"--vars '{{retrain: true}}' to train); parity rechecked on "
-            f"{figures['tree_ensemble']['spend']['rows']:,} scoring rows: {rechecked}",
+            f"--vars '{{retrain: true}}' to train); {rechecked}",
             False,
         )
         _note_staleness(active, schema, say=say)
@@ -273,6 +266,25 @@ def choose_and_train(
         True,
     )
     return Choice(active=trained, trained=trained)
+
+
+def _recheck(model: RegisteredModel, scoring_features: pa.Table, tiers: Sequence[Tier]) -> str:
+    """The parity gate of a registered model on today's scoring rows (raises where it
+    fails), summed up for the log."""
+    figures = recheck_parity(
+        model,
+        scoring_features=FeatureSchema.from_card(model.card["features"]).to_matrix(
+            scoring_features
+        ),
+        tiers=tiers,
+    )
+    graphs = "; ".join(
+        f"{graph} on {figures[graph]['execution_provider']}, "
+        f"max relative spend difference {figures[graph]['spend']['max_rel_diff']:.2g}"
+        for graph in figures
+    )
+    rows = figures["tree_ensemble"]["spend"]["rows"]
+    return f"parity rechecked on {rows:,} scoring rows: {graphs}"
 
 
 def _note_staleness(model: RegisteredModel, schema: FeatureSchema, *, say: Say) -> None:
