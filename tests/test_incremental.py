@@ -278,3 +278,32 @@ def test_a_changed_event_type_seed_revalidates_the_events_it_maps(
     assert not [row for row in got if row[REASON] == "unknown_event_type"]
     assert _sessionized(project.warehouse) == _sessionized(full.warehouse)
     assert _category_days(project.warehouse) == _category_days(full.warehouse)
+
+
+def test_a_delivery_of_rejected_rows_only_is_seen_and_not_rebuilt_again(
+    small_raw: Path, tmp_path: Path
+) -> None:
+    raw = tmp_path / "raw"
+    _deliver(small_raw, raw, "part-0", "true")
+    project = make_project(tmp_path / "project")
+    project.run(*VALIDATE, vars={"raw_path": str(raw)})
+    # a broken delivery: events of known users and days, every one of an unknown type
+    with duckdb.connect() as connection:
+        connection.execute(
+            f"copy (select * replace ('junk-' || event_id as event_id, 'bogus' as event_type)"
+            f" from '{small_raw / 'events.parquet'}' where event_id is not null"
+            f" order by event_id limit 50) to '{raw / 'events' / 'part-1.parquet'}'"
+        )
+    project.run(*VALIDATE, vars={"raw_path": str(raw)})
+    with duckdb.connect(str(project.warehouse), read_only=True) as connection:
+        latest, reasons = connection.execute(
+            f"select max(validated_at), list(distinct reject_reason) from {VALIDATED}"
+            " where event_id like 'junk-%'"
+        ).fetchone()
+        # the next rerun rebuilds what no row has seen: this run is seen by both models
+        for table in (SESSIONIZED, CATEGORY_DAYS):
+            (seen,) = connection.execute(
+                f"select count(*) from {table} where validated_at = $latest", {"latest": latest}
+            ).fetchone()
+            assert seen > 0, table
+    assert reasons == ["unknown_event_type"]

@@ -3,8 +3,9 @@
     of breadth features.
 
     Incremental: a rerun rebuilds whole days, those of the validated rows (clean or
-    rejected) from a run of int_events_validated that no row here comes from
-    (delete+insert on activity_date; validated_at is the latest of a row's events).
+    rejected) from a run of int_events_validated that no row here has seen
+    (delete+insert on activity_date; each row carries the latest validated_at of its
+    day's rows, so a run that only rejected rows is seen too).
     A day left with no categorised clean event loses its rows (the post-hook
     delete_rows_without_source).
 -#}
@@ -27,8 +28,7 @@ int_events_validated as (
     select
         user_id,
         category,
-        event_date,
-        validated_at
+        event_date
     from {{ ref('int_events_validated') }}
     where is_clean and category is not null
     {% if is_incremental() -%}
@@ -37,17 +37,44 @@ int_events_validated as (
 
 ),
 
+days_last_validated as (
+
+    select
+        event_date,
+        max(validated_at) as validated_at
+    from {{ ref('int_events_validated') }}
+    where event_date is not null
+    {% if is_incremental() -%}
+        and event_date in (select event_date from days_to_rebuild)
+    {%- endif %}
+    group by event_date
+
+),
+
 user_category_days_counted as (
 
     select
         user_id,
         category,
-        event_date as activity_date,
-        count(*) as count_events,
-        max(validated_at) as validated_at
+        event_date,
+        count(*) as count_events
     from int_events_validated
     group by user_id, category, event_date
 
+),
+
+days_stamped as (
+
+    select
+        user_category_days_counted.user_id,
+        user_category_days_counted.category,
+        user_category_days_counted.event_date as activity_date,
+        user_category_days_counted.count_events,
+        days_last_validated.validated_at
+    from user_category_days_counted
+    inner join days_last_validated
+        on user_category_days_counted.event_date = days_last_validated.event_date
+
 )
 
-select * from user_category_days_counted
+select * from days_stamped

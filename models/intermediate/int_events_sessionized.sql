@@ -16,8 +16,9 @@
 
     Incremental: sessions, orders and inferred-session numbers are per user, so a
     rerun rebuilds whole users, those with a validated row (clean or rejected) from a
-    run of int_events_validated that no row here comes from: new events, late ones,
-    copies and changed verdicts alike (delete+insert on user_id). A user left with
+    run of int_events_validated that no row here has seen: new events, late ones,
+    copies and changed verdicts alike (delete+insert on user_id). Each row carries the
+    latest validated_at of its user's rows. A user left with
     no clean event loses its rows (the post-hook delete_rows_without_source).
     A change to var('session_gap_minutes') or to this logic needs --full-refresh.
 -#}
@@ -44,8 +45,7 @@ int_events_validated as not materialized (
         event_date,
         event_type,
         order_id,
-        session_id,
-        validated_at
+        session_id
     from {{ ref('int_events_validated') }}
     where is_clean
     {% if is_incremental() -%}
@@ -150,18 +150,36 @@ orders_attached as (
 
 ),
 
+users_last_validated as (
+
+    -- the latest run that validated any row of the user, clean or rejected: every row of
+    -- a rebuilt user carries it, so a run that only rejected rows is seen here too
+    select
+        user_id,
+        max(validated_at) as validated_at
+    from {{ ref('int_events_validated') }}
+    where user_id is not null
+    {% if is_incremental() -%}
+        and user_id in (select user_id from users_to_rebuild)
+    {%- endif %}
+    group by user_id
+
+),
+
 sessions_listed as (
 
     select
-        event_id,
-        user_id,
-        event_at,
-        event_date,
-        session_key,
-        session_started_at,
-        order_started_date,
-        validated_at
+        orders_attached.event_id,
+        orders_attached.user_id,
+        orders_attached.event_at,
+        orders_attached.event_date,
+        orders_attached.session_key,
+        orders_attached.session_started_at,
+        orders_attached.order_started_date,
+        users_last_validated.validated_at
     from orders_attached
+    inner join users_last_validated
+        on orders_attached.user_id = users_last_validated.user_id
 
 )
 
