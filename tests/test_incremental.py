@@ -82,6 +82,13 @@ def _category_days(warehouse: Path) -> list[tuple]:
         ).fetchall()
 
 
+def _assert_event_tables_equal(incremental: Path, full: Path) -> None:
+    """The validated events, the sessions and the user-category days of two warehouses
+    are equal row for row."""
+    for table in (_validated, _sessionized, _category_days):
+        assert table(incremental) == table(full), table.__name__
+
+
 def _assert_same(incremental: list[tuple], full: list[tuple]) -> None:
     # equal, up to the order DuckDB happens to add doubles in
     assert len(incremental) == len(full)
@@ -146,9 +153,7 @@ def test_rerun_with_new_and_late_events_equals_a_full_rebuild(
     assert "vanishing-user" not in {row[0] for row in accumulated}
     shrunk = [row[1] for row in accumulated if row[0] == "shrinking-user"]
     assert shrunk == [last_day - timedelta(days=40)]
-    assert _validated(incremental.warehouse) == _validated(full.warehouse)
-    assert _sessionized(incremental.warehouse) == _sessionized(full.warehouse)
-    assert _category_days(incremental.warehouse) == _category_days(full.warehouse)
+    _assert_event_tables_equal(incremental.warehouse, full.warehouse)
 
 
 def test_events_older_than_the_lookback_fail_the_build_until_a_full_refresh(
@@ -203,9 +208,7 @@ def test_a_raw_file_changed_or_removed_fails_the_build_naming_it(
     project.run(*VALIDATE, "--full-refresh", vars={"raw_path": str(raw)})
     full = make_project(tmp_path / "full")
     full.run(*VALIDATE, vars={"raw_path": str(raw)})
-    assert _validated(project.warehouse) == _validated(full.warehouse)
-    assert _sessionized(project.warehouse) == _sessionized(full.warehouse)
-    assert _category_days(project.warehouse) == _category_days(full.warehouse)
+    _assert_event_tables_equal(project.warehouse, full.warehouse)
 
 
 def test_duplicates_across_files_and_a_moved_as_of_equal_a_full_rebuild(
@@ -236,19 +239,16 @@ def test_duplicates_across_files_and_a_moved_as_of_equal_a_full_rebuild(
     full = make_project(tmp_path / "full")
     full.run(*VALIDATE, vars=moved)
 
-    got, want = _validated(project.warehouse), _validated(full.warehouse)
-    assert got == want
-    reasons = {row[REASON] for row in want}
+    _assert_event_tables_equal(project.warehouse, full.warehouse)
+    validated = _validated(full.warehouse)
+    reasons = {row[REASON] for row in validated}
     assert {"conflicting_duplicate_event_id", "event_time_not_before_as_of"} <= reasons
-    assert sum(row[DROPPED] for row in want if row[SOURCE].endswith("part-0.parquet")) > 0
+    assert sum(row[DROPPED] for row in validated if row[SOURCE].endswith("part-0.parquet")) > 0
+    # users whose every event is now too late are gone, not left with stale sessions, and
+    # so are the days now after as_of
     sessionized = _sessionized(project.warehouse)
-    assert sessionized == _sessionized(full.warehouse)
-    # users whose every event is now too late are gone, not left with stale sessions
     assert {row[0] for row in sessionized_before} - {row[0] for row in sessionized}
-    category_days = _category_days(project.warehouse)
-    assert category_days == _category_days(full.warehouse)
-    # days now after as_of are gone too
-    assert days_before - {row[2] for row in category_days}
+    assert days_before - {row[2] for row in _category_days(project.warehouse)}
 
 
 def test_a_changed_event_type_seed_revalidates_the_events_it_maps(
@@ -273,11 +273,8 @@ def test_a_changed_event_type_seed_revalidates_the_events_it_maps(
     full = make_project(tmp_path / "full", root=root)
     full.run(*VALIDATE, vars={"raw_path": str(raw)})
 
-    got = _validated(project.warehouse)
-    assert got == _validated(full.warehouse)
-    assert not [row for row in got if row[REASON] == "unknown_event_type"]
-    assert _sessionized(project.warehouse) == _sessionized(full.warehouse)
-    assert _category_days(project.warehouse) == _category_days(full.warehouse)
+    _assert_event_tables_equal(project.warehouse, full.warehouse)
+    assert not [row for row in _validated(project.warehouse) if row[REASON] == "unknown_event_type"]
 
 
 def test_a_delivery_of_rejected_rows_only_is_seen_and_not_rebuilt_again(

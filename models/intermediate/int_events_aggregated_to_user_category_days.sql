@@ -14,11 +14,9 @@ with
 {% if is_incremental() -%}
 days_to_rebuild as materialized (
 
-    select distinct event_date
-    from {{ ref('int_events_validated') }}
-    where
-        event_date is not null
-        and validated_at not in (select distinct validated_at from {{ this }})
+    {{ keys_from_unseen_runs(
+        ref('int_events_validated'), 'validated_at', 'event_date', where='event_date is not null'
+    ) }}
 
 ),
 

@@ -27,11 +27,9 @@ with
 {% if is_incremental() -%}
 users_to_rebuild as materialized (
 
-    select distinct user_id
-    from {{ ref('int_events_validated') }}
-    where
-        user_id is not null
-        and validated_at not in (select distinct validated_at from {{ this }})
+    {{ keys_from_unseen_runs(
+        ref('int_events_validated'), 'validated_at', 'user_id', where='user_id is not null'
+    ) }}
 
 ),
 

@@ -17,11 +17,9 @@ with
 {% if is_incremental() -%}
 days_not_yet_accumulated as materialized (
 
-    select
-        user_id,
-        activity_date
-    from {{ ref('int_events_aggregated_to_user_days') }}
-    where built_at not in (select distinct built_at from {{ this }})
+    {{ keys_from_unseen_runs(
+        ref('int_events_aggregated_to_user_days'), 'built_at', 'user_id, activity_date'
+    ) }}
 
 ),
 
