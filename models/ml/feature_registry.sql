@@ -10,13 +10,15 @@ with
 
 features_listed as (
 
-    {% for feature in features -%}
-        select
-            {{ loop.index }} as feature_position,
-            '{{ feature.name }}' as feature_name,
-            '{{ feature.description | replace("'", "''") }}' as feature_description,
-            {{ feature.monotone_constraint }} as monotone_constraint
-        {% if not loop.last %}union all{% endif %}
+    {% if features -%}
+        {% for feature in features -%}
+            select
+                {{ loop.index }} as feature_position,
+                '{{ feature.name }}' as feature_name,
+                '{{ feature.description | replace("'", "''") }}' as feature_description,
+                {{ feature.monotone_constraint }} as monotone_constraint
+            {% if not loop.last %}union all{% endif %}
+        {% endfor -%}
     {% else -%}
         select
             null::integer as feature_position,
@@ -24,7 +26,7 @@ features_listed as (
             null::varchar as feature_description,
             null::integer as monotone_constraint
         where false
-    {%- endfor %}
+    {%- endif %}
 
 )
 
