@@ -558,9 +558,8 @@ def run_pipeline(args: argparse.Namespace) -> dict[str, object]:
     incremental = None
     if not args.skip_incremental:
         print(f"  one new day ({new_day['new_day_events']:,} events): rerun and rebuild ...")
-        incremental = {
-            **new_day,
-            **compare_incremental(
+        try:
+            compared = compare_incremental(
                 warehouse,
                 raw,
                 held,
@@ -569,8 +568,12 @@ def run_pipeline(args: argparse.Namespace) -> dict[str, object]:
                 ),
                 args=args,
                 work=work,
-            ),
-        }
+            )
+        except RuntimeError as error:
+            # a failed rerun is a finding of the run, not a reason to lose its other figures
+            print(f"  one new day failed: {str(error).splitlines()[0]}", flush=True)
+            compared = {"failed": str(error)}
+        incremental = {**new_day, **compared}
     return {
         "benchmark": "pipeline",
         "scale": args.scale,
@@ -666,6 +669,15 @@ def render(result: dict) -> str:
     new_day = result.get("incremental_new_day")
     if not new_day:
         lines += ["", "One new day: not run (`--skip-incremental`)."]
+    elif "failed" in new_day:
+        lines += [
+            "",
+            f"One new day ({new_day['new_day']}, {new_day['new_day_events']:,} events): FAILED",
+            "",
+            "```",
+            *new_day["failed"].splitlines()[-15:],
+            "```",
+        ]
     else:
         equal = new_day["equal_to_full_rebuild"]
         rebuild = new_day["full_rebuild_no_training_seconds"]
