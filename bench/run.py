@@ -38,7 +38,8 @@ and, in the same run, the ratios of issue 6 that can be measured now:
 
     python bench/run.py --scale small     # ~1M events, a few minutes
     python bench/run.py --scale medium    # ~10M events
-    python bench/run.py --scale large --skip-incremental  # ~100M events, ~70 min
+    python bench/run.py --scale large --memory-limit 5GB  # ~100M events, ~70 min
+    python bench/run.py --scale large --skip-incremental  # without the new day, ~45 min
 
 Writes ``bench/results/<date>-<scale>.json`` and ``.md`` (``-2``, ``-3``... for a later run
 the same day) and prints the table.
