@@ -35,17 +35,12 @@ int_events_validated as (
 
 ),
 
+-- the latest run that validated any row of the day, clean or rejected
 days_last_validated as (
 
-    select
-        event_date,
-        max(validated_at) as validated_at
-    from {{ ref('int_events_validated') }}
-    where event_date is not null
-    {% if is_incremental() -%}
-        and event_date in (select event_date from days_to_rebuild)
-    {%- endif %}
-    group by event_date
+    {{ latest_run_per_key(
+        ref('int_events_validated'), 'validated_at', 'event_date', 'days_to_rebuild'
+    ) }}
 
 ),
 

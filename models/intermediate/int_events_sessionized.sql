@@ -148,19 +148,12 @@ orders_attached as (
 
 ),
 
+-- the latest run that validated any row of the user, clean or rejected
 users_last_validated as (
 
-    -- the latest run that validated any row of the user, clean or rejected: every row of
-    -- a rebuilt user carries it, so a run that only rejected rows is seen here too
-    select
-        user_id,
-        max(validated_at) as validated_at
-    from {{ ref('int_events_validated') }}
-    where user_id is not null
-    {% if is_incremental() -%}
-        and user_id in (select user_id from users_to_rebuild)
-    {%- endif %}
-    group by user_id
+    {{ latest_run_per_key(
+        ref('int_events_validated'), 'validated_at', 'user_id', 'users_to_rebuild'
+    ) }}
 
 ),
 
