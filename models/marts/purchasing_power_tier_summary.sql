@@ -38,8 +38,11 @@ stg_raw__users as (
 
 ),
 
-int_events_validated as (
+int_events_validated as not materialized (
 
+    -- read afresh by the main channel and by the recent spend, each taking only its
+    -- columns and rows: a shared copy of every clean event made this model 13.9 s
+    -- against 4.4 s at the large bench scale (bench/README.md)
     select
         user_id,
         event_date,
