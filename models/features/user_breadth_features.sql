@@ -33,7 +33,7 @@ int_users_joined_to_cutoffs as (
 
 int_cutoffs_derived as (
 
-    select distinct cutoff_date
+    select cutoff_date
     from {{ ref('int_cutoffs_derived') }}
 
 ),
