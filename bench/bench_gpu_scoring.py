@@ -53,7 +53,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_export import make_data, make_target, node_providers
 from purchasing_power import export, scoring
 from purchasing_power.features import FeatureSchema, FeatureSpec
-from purchasing_power.registry import Tier, edge_case_rows, export_graphs, prove_parity
+from purchasing_power.registry import (
+    GRAPH_SUFFIX,
+    Tier,
+    edge_case_rows,
+    export_graphs,
+    prove_parity,
+)
 from purchasing_power.scoring import (
     load_scoring_model,
     make_session,
@@ -157,16 +163,16 @@ def check_best(
 def check_scoring_path(
     purchase: lgb.Booster, spend: lgb.Booster, x: np.ndarray
 ) -> dict[str, object]:
-    """ml_scores' path on this host: device auto must pick CUDA and the tensor graph
-    (exported from the LightGBM files, as for artifacts without tensor graphs), agree
-    with the CPU TreeEnsemble scores and not depend on the batch size."""
+    """ml_scores' path on this host: device auto must pick CUDA and the tensor graph of
+    the hurdle (``spend`` as the conditional head), agree with the CPU TreeEnsemble
+    scores and not depend on the batch size."""
     schema = FeatureSchema(tuple(FeatureSpec(f"f{i}", f"f{i}") for i in range(x.shape[1])))
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        for head, head_booster in (("purchase", purchase), ("spend", spend)):
-            model = export.booster_to_onnx(head_booster, graph="tree_ensemble")
-            (folder / f"{head}.onnx").write_bytes(model.SerializeToString())
-            head_booster.save_model(str(folder / f"{head}.lgb.txt"))
+        exported = export_graphs(Heads(purchase=purchase, spend_given_purchase=spend))
+        for graph, files in exported.items():
+            for head, content in files.items():
+                (folder / f"{head}{GRAPH_SUFFIX[graph]}").write_bytes(content)
         reference = predict(make_session(folder / "spend.onnx", num_threads=16), x[:100_000])
         card = {
             "model_version": "pp-bench",
@@ -239,6 +245,9 @@ def check_parity_gate(
             "rows": parity[graph]["spend"]["rows"],
             "spend_max_rel_diff": parity[graph]["spend"]["max_rel_diff"],
             "purchase_max_abs_diff": parity[graph]["purchase"]["max_abs_diff"],
+            "spend_graph_probability_max_abs_diff": parity[graph]["purchase_probability"][
+                "max_abs_diff"
+            ],
             "tier_changes": parity[graph]["tier_changes"],
         }
         for graph in parity

@@ -7,6 +7,7 @@ from __future__ import annotations
 from functools import cache
 
 import numpy as np
+import onnx
 import pyarrow as pa
 
 from purchasing_power.features import FeatureSchema, FeatureSpec
@@ -76,3 +77,13 @@ def trained(rows_per_cutoff: int = 600, seed: int = 3) -> TrainingResult:
     """A model trained on ``examples`` (once per test session and arguments)."""
     table = examples(rows_per_cutoff=rows_per_cutoff, seed=seed)
     return train_models(time_split(table, schema=SCHEMA, settings=SETTINGS), settings=SETTINGS)
+
+
+def with_wrong_probability(spend_graph: bytes) -> bytes:
+    """A hurdle graph whose ``purchase_probability`` output is rewired to the conditional
+    spend head, its ``prediction`` left as it was: a graph only a check of that output
+    catches."""
+    model = onnx.load_from_string(spend_graph)
+    (node,) = [node for node in model.graph.node if node.name == "probability"]
+    node.input[0] = "spend_given_purchase/prediction"
+    return model.SerializeToString()

@@ -12,7 +12,7 @@ import onnx
 import pyarrow as pa
 import pytest
 
-from model_examples import SCHEMA, SETTINGS, examples, trained
+from model_examples import SCHEMA, SETTINGS, examples, trained, with_wrong_probability
 from purchasing_power import registry
 from purchasing_power.export import ParityReport, booster_to_onnx
 from purchasing_power.pipeline import RunSettings, choose_and_train, models_table
@@ -121,6 +121,35 @@ def test_a_mismatched_export_is_refused() -> None:
         )
 
 
+def test_the_probability_scoring_reads_from_the_spend_graph_is_gated() -> None:
+    """Scoring reads the purchase probability from the spend graph, not from the purchase
+    graph: the gate checks that output too, and refuses a spend graph without it."""
+    result = trained()
+
+    def gate(exported) -> dict[str, dict]:
+        return prove_parity(
+            result.heads,
+            exported,
+            rows=result.validation_features,
+            edge_cases=result.validation_features[:5],
+            validation_rows=len(result.validation_features),
+            tiers=TIERS,
+        )
+
+    exported = export_graphs(result.heads)
+    parity = gate(exported)
+    for graph in ("tree_ensemble", "tensor"):
+        assert parity[graph]["purchase_probability"]["max_abs_diff"] <= 1e-9
+    for graph in ("tree_ensemble", "tensor"):
+        wrong = export_graphs(result.heads)
+        wrong[graph]["spend"] = with_wrong_probability(wrong[graph]["spend"])
+        with pytest.raises(ParityError, match=f"purchase_probability output, {graph} graph"):
+            gate(wrong)
+    exported["tree_ensemble"]["spend"] = exported["tree_ensemble"]["purchase"]
+    with pytest.raises(ParityError, match="has no 'purchase_probability' output"):
+        gate(exported)
+
+
 def _gate_with_validation_and_scoring_rows(result, exported) -> tuple[dict[str, dict], int]:
     """The gate on the validation rows followed by 300 of them again as scoring rows."""
     rows = np.vstack([result.validation_features, result.validation_features[:300]])
@@ -160,16 +189,23 @@ def test_the_tensor_graph_is_gated_on_leading_validation_and_scoring_rows(
 def test_the_recheck_gates_the_graphs_the_card_names_for_scoring(
     registered, tmp_path: Path
 ) -> None:
-    """Scoring runs the graph files the card names; the recheck reads the same ones, so
-    a card pointing at another graph fails the recheck."""
+    """Scoring runs the spend graph the card names, for both its outputs; the recheck
+    reads the same file, so a card pointing at another graph fails the recheck."""
     copy = tmp_path / registered.path.name
     shutil.copytree(registered.path, copy)
     card = {**registered.card, "files": {**registered.card["files"], "spend": "other.onnx"}}
     (copy / "other.onnx").write_bytes((copy / card["files"]["purchase"]).read_bytes())
     features = SCHEMA.to_matrix(examples(rows_per_cutoff=100, seed=5))
-    assert recheck_parity(registered, scoring_features=features, tiers=TIERS)
+    rechecked = recheck_parity(registered, scoring_features=features, tiers=TIERS)
+    assert set(rechecked["tree_ensemble"]) >= {"spend", "purchase_probability"}
+    assert "purchase" not in rechecked["tree_ensemble"]  # the purchase graph scores nothing
     moved = registry.RegisteredModel(registered.model_version, copy, card)
     with pytest.raises(ParityError, match="spend head, tree_ensemble graph"):
+        recheck_parity(moved, scoring_features=features, tiers=TIERS)
+    (copy / "other.onnx").write_bytes(
+        with_wrong_probability((copy / registered.card["files"]["spend"]).read_bytes())
+    )
+    with pytest.raises(ParityError, match="purchase_probability output, tree_ensemble graph"):
         recheck_parity(moved, scoring_features=features, tiers=TIERS)
 
 
@@ -202,8 +238,8 @@ def test_where_cuda_runs_the_tensor_graph_is_gated_there_on_every_row(
     parity, rows = _gate_with_validation_and_scoring_rows(result, exported)
     assert parity["tensor"]["spend"]["rows"] == rows
     assert parity["tensor"]["validation_rows"] == len(result.validation_features)
-    # two heads, rows and edge cases: the TreeEnsemble on the CPU, the tensor graph on CUDA
-    assert asked == ["cpu"] * 4 + ["cuda"] * 4
+    # a session per file: the TreeEnsemble graphs on the CPU, the tensor graphs on CUDA
+    assert asked == ["cpu"] * 2 + ["cuda"] * 2
     # the provider that really ran, whatever this host is
     assert (
         parity["tensor"]["execution_provider"]
@@ -213,6 +249,7 @@ def test_where_cuda_runs_the_tensor_graph_is_gated_there_on_every_row(
     assert set(rechecked) == {"tree_ensemble", "tensor"}
     assert rechecked["tensor"]["spend"]["rows"] == len(features)
     assert rechecked["tensor"]["spend"]["max_rel_diff"] <= 1e-9
+    assert rechecked["tensor"]["purchase_probability"]["max_abs_diff"] <= 1e-9
 
 
 def test_registered_artifact_holds_both_graphs_and_a_card_with_the_proof(registered) -> None:
@@ -231,6 +268,8 @@ def test_registered_artifact_holds_both_graphs_and_a_card_with_the_proof(registe
         assert parity[graph]["tier_changes"] == 0
         assert parity[graph]["purchase"]["rows"] == 600 + 300  # validation + scoring rows
         assert parity[graph]["purchase"]["max_abs_diff"] <= 1e-9
+        assert parity[graph]["purchase_probability"]["rows"] == 600 + 300
+        assert parity[graph]["purchase_probability"]["max_abs_diff"] <= 1e-9
         assert parity[graph]["spend"]["max_rel_diff"] <= 1e-9
         assert parity[graph]["spend"]["edge_cases"]["rows"] == parity["edge_cases"]["rows"]
         assert parity[graph]["spend"]["edge_cases"]["max_rel_diff"] <= 1e-9

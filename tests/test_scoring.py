@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,8 +13,9 @@ import onnxruntime as ort
 import pyarrow as pa
 import pytest
 
-from purchasing_power.export import booster_to_onnx
+from model_examples import with_wrong_probability
 from purchasing_power.features import FeatureSchema, FeatureSpec
+from purchasing_power.registry import GRAPH_SUFFIX, export_graphs
 from purchasing_power.scoring import (
     CPU_PROVIDER,
     RuntimeParityError,
@@ -23,6 +25,7 @@ from purchasing_power.scoring import (
     power_index,
     score_batches,
 )
+from purchasing_power.train import Heads
 
 SCHEMA = FeatureSchema(
     features=tuple(
@@ -64,8 +67,11 @@ def test_power_index_of_one_user_does_not_depend_on_the_others() -> None:
 class Artifact:
     path: Path
     features: pa.Table
-    purchase: lgb.Booster
-    spend: lgb.Booster
+    heads: Heads
+
+    def expected(self) -> tuple[np.ndarray, np.ndarray]:
+        """LightGBM's purchase probability and expected spend for the features."""
+        return self.heads.predict(SCHEMA.to_matrix(self.features))
 
 
 def _features(rows: int, seed: int) -> pa.Table:
@@ -85,29 +91,36 @@ def _features(rows: int, seed: int) -> pa.Table:
 
 
 def _write_artifact(path: Path, *, seed: int) -> Artifact:
-    """A registered model as the registry writes it (card, ONNX, LightGBM text files)."""
+    """A registered model's scoring files as the registry writes them (card, ONNX graphs
+    of both kinds), without the registry's training and gate."""
     table = _features(3000, seed)
     x = SCHEMA.to_matrix(table)
     rng = np.random.default_rng(seed)
     signal = 0.02 * x[:, 1] + 0.1 * x[:, 0] - 0.01 * np.nan_to_num(x[:, 2], nan=300.0)
-    bought = (rng.random(len(x)) < 1 / (1 + np.exp(-signal))).astype(np.float64)
-    amount = bought * rng.gamma(2.0, 10.0 + 0.5 * x[:, 1])
-    purchase = lgb.train({**PARAMS, "objective": "binary"}, lgb.Dataset(x, bought), 30)
-    spend = lgb.train({**PARAMS, "objective": "tweedie"}, lgb.Dataset(x, amount), 30)
+    bought = rng.random(len(x)) < 1 / (1 + np.exp(-signal))
+    amount = rng.gamma(2.0, 10.0 + 0.5 * x[:, 1])
+    heads = Heads(
+        purchase=lgb.train(
+            {**PARAMS, "objective": "binary"}, lgb.Dataset(x, bought.astype(np.float64)), 30
+        ),
+        spend_given_purchase=lgb.train(
+            {**PARAMS, "objective": "gamma"}, lgb.Dataset(x[bought], amount[bought]), 30
+        ),
+    )
     path.mkdir(parents=True)
-    for head, booster in (("purchase", purchase), ("spend", spend)):
-        model = booster_to_onnx(booster, graph="tree_ensemble")
-        (path / f"{head}.onnx").write_bytes(model.SerializeToString())
-        booster.save_model(str(path / f"{head}.lgb.txt"))
+    for graph, files in export_graphs(heads).items():
+        for head, content in files.items():
+            (path / f"{head}{GRAPH_SUFFIX[graph]}").write_bytes(content)
+    _, spend = heads.predict(x)
     card = {
         "model_version": f"pp-test-{seed}",
         "status": "unproven",
         "features": SCHEMA.to_card(),
-        "reference_spend_quantiles": np.quantile(spend.predict(x), np.linspace(0, 1, 101)).tolist(),
+        "reference_spend_quantiles": np.quantile(spend, np.linspace(0, 1, 101)).tolist(),
         "files": {"purchase": "purchase.onnx", "spend": "spend.onnx"},
     }
     (path / "card.json").write_text(json.dumps(card))
-    return Artifact(path, table, purchase, spend)
+    return Artifact(path, table, heads)
 
 
 @pytest.fixture(scope="module")
@@ -126,13 +139,11 @@ def test_tensor_graph_scores_like_lightgbm_and_the_tree_ensemble_on_cpu(
 ) -> None:
     tensor = _scores(artifact, graph="tensor", batch_rows=1000)
     trees = _scores(artifact, graph="tree_ensemble", batch_rows=1000)
-    x = SCHEMA.to_matrix(artifact.features)
+    probability, spend = artifact.expected()
     for scores in (tensor, trees):
+        np.testing.assert_allclose(scores["predicted_spend"].to_numpy(), spend, rtol=1e-12)
         np.testing.assert_allclose(
-            scores["predicted_spend"].to_numpy(), artifact.spend.predict(x), rtol=1e-12
-        )
-        np.testing.assert_allclose(
-            scores["purchase_probability"].to_numpy(), artifact.purchase.predict(x), atol=1e-12
+            scores["purchase_probability"].to_numpy(), probability, atol=1e-12
         )
     np.testing.assert_allclose(
         tensor["power_index"].to_numpy(), trees["power_index"].to_numpy(), atol=1e-9
@@ -159,11 +170,27 @@ def test_a_tensor_graph_beside_the_artifact_is_used_and_checked(
     for file in artifact.path.iterdir():
         (copy / file.name).write_bytes(file.read_bytes())
     # Another model's tensor graph where this model's belongs: the check must refuse it.
-    tensor = booster_to_onnx(other.spend, graph="tensor")
-    (copy / "spend.tensor.onnx").write_bytes(tensor.SerializeToString())
+    (copy / "spend.tensor.onnx").write_bytes((other.path / "spend.tensor.onnx").read_bytes())
     model = load_scoring_model(copy, device="cpu", graph="tensor")
     with pytest.raises(RuntimeParityError, match="spend by a relative"):
         list(score_batches(artifact.features.to_batches(max_chunksize=500), model=model))
+
+
+def test_the_runtime_check_covers_the_probability_the_spend_graph_outputs(
+    artifact: Artifact, tmp_path: Path
+) -> None:
+    """Scores come from the spend graph alone: its ``purchase_probability`` output is
+    checked like its spend, and a spend graph without that output is refused by name."""
+    copy = tmp_path / "copy"
+    shutil.copytree(artifact.path, copy)
+    tensor = copy / "spend.tensor.onnx"
+    tensor.write_bytes(with_wrong_probability(tensor.read_bytes()))
+    model = load_scoring_model(copy, device="cpu", graph="tensor")
+    with pytest.raises(RuntimeParityError, match="purchase by"):
+        list(score_batches(artifact.features.to_batches(max_chunksize=500), model=model))
+    (copy / "spend.onnx").write_bytes((copy / "purchase.onnx").read_bytes())
+    with pytest.raises(ValueError, match=r"spend\.onnx: the spend graph has no 'purchase_prob"):
+        load_scoring_model(copy, device="cpu")
 
 
 @pytest.mark.skipif(cuda_is_usable(), reason="a CUDA session starts on this host")

@@ -119,6 +119,7 @@ __all__ = [
     "MAX_PROBABILITY_ABSOLUTE_DIFF",
     "MAX_SPEND_RELATIVE_DIFF",
     "OUTPUT_NAME",
+    "PROBABILITY_OUTPUT_NAME",
     "RAW_OUTPUT_NAME",
     "GraphKind",
     "ParityReport",
@@ -136,6 +137,9 @@ MAX_PROBABILITY_ABSOLUTE_DIFF = 1e-9
 INPUT_NAME = "features"
 OUTPUT_NAME = "prediction"
 RAW_OUTPUT_NAME = "raw_score"
+# The registry's hurdle graph (``spend.onnx``) outputs the purchase head's prediction
+# under this name beside its own ``prediction``, the expected spend.
+PROBABILITY_OUTPUT_NAME = "purchase_probability"
 
 ONNX_OPSET = 21
 ML_OPSET = 5

@@ -6,9 +6,10 @@ renamed into place).
 Files of a model version:
 
 ``purchase.onnx`` / ``spend.onnx``
-    What CPU scoring runs: ``ai.onnx.ml`` TreeEnsemble graphs (double precision).
-    ``spend.onnx`` is the whole hurdle: both tree ensembles and their product, so
-    that it returns expected spend, ``P x E[spend | purchase]``, by itself.
+    ``ai.onnx.ml`` TreeEnsemble graphs (double precision). ``spend.onnx`` is the whole
+    hurdle: both tree ensembles and their product, so that it returns expected spend,
+    ``P x E[spend | purchase]``, and the purchase probability by itself; it is what CPU
+    scoring runs. ``purchase.onnx`` is the purchase head alone.
 ``purchase.tensor.onnx`` / ``spend.tensor.onnx``
     The same models as standard-operator graphs, for onnxruntime's CUDA execution
     provider; they pass the same gate.
@@ -20,7 +21,8 @@ The parity gate, on every validation row, every scoring row and a set of edge ca
 built from the model's own splits (values exactly at, just below and just above every
 threshold; zero, signed zero, LightGBM's zero threshold, tiny, huge, infinite and
 missing values in every feature): spend within a relative 1e-9 of LightGBM,
-probability within an absolute 1e-9, and no validation or scoring row in another
+probability (``purchase.onnx``'s and the one ``spend.onnx`` outputs beside the spend)
+within an absolute 1e-9, and no validation or scoring row in another
 power tier than LightGBM's prediction would put it (rows sitting on a tier bound, whose
 power index differs by at most 1e-9, are counted apart). Both graph kinds, both heads; the
 figures go into the card.
@@ -42,6 +44,7 @@ from pathlib import Path
 import lightgbm as lgb
 import numpy as np
 import onnx
+import onnxruntime as ort
 import pyarrow as pa
 from onnx import helper
 
@@ -53,6 +56,7 @@ from purchasing_power.export import (
     MAX_PROBABILITY_ABSOLUTE_DIFF,
     MAX_SPEND_RELATIVE_DIFF,
     OUTPUT_NAME,
+    PROBABILITY_OUTPUT_NAME,
     RAW_OUTPUT_NAME,
     GraphKind,
     ParityReport,
@@ -61,17 +65,24 @@ from purchasing_power.export import (
 )
 from purchasing_power.features import FeatureSchema
 from purchasing_power.scoring import (
+    SCORING_OUTPUTS,
     Provider,
     cuda_is_usable,
+    has_outputs,
     make_session,
     power_index,
     predict,
+    predict_outputs,
     tensor_graph,
 )
 from purchasing_power.train import HEADS as BOOSTER_HEADS
 from purchasing_power.train import Heads, TrainingResult, TrainingSettings
 
 HEADS = ("purchase", "spend")
+# What the gate compares with LightGBM: each file's prediction, and the probability the
+# spend graph outputs beside it (what scoring reads), each against the LightGBM head
+# named here.
+GATED_HEAD = {"purchase": "purchase", "spend": "spend", PROBABILITY_OUTPUT_NAME: "purchase"}
 GRAPHS: tuple[GraphKind, ...] = ("tree_ensemble", "tensor")
 GRAPH_SUFFIX = {"tree_ensemble": ".onnx", "tensor": ".tensor.onnx"}
 MAX_INDEX_ABSOLUTE_DIFF = 1e-9  # power index moves this small are on a tier bound
@@ -193,7 +204,7 @@ def hurdle_graph(
         *p_nodes,
         *s_nodes,
         helper.make_node("Mul", [probability, conditional], [OUTPUT_NAME], name="hurdle"),
-        helper.make_node("Identity", [probability], ["purchase_probability"], name="probability"),
+        helper.make_node("Identity", [probability], [PROBABILITY_OUTPUT_NAME], name="probability"),
         helper.make_node(
             "Identity", [conditional], ["spend_given_purchase"], name="spend_given_purchase"
         ),
@@ -201,7 +212,7 @@ def hurdle_graph(
     inputs = list(purchase.graph.input)
     outputs = [
         helper.make_tensor_value_info(name, onnx.TensorProto.DOUBLE, ["N"])
-        for name in (OUTPUT_NAME, "purchase_probability", "spend_given_purchase")
+        for name in (OUTPUT_NAME, PROBABILITY_OUTPUT_NAME, "spend_given_purchase")
     ]
     graph = helper.make_graph(nodes, "hurdle", inputs, outputs, initializer=p_inits + s_inits)
     opsets = {opset.domain: opset.version for opset in purchase.opset_import}
@@ -288,24 +299,39 @@ def _gate_provider(graph: GraphKind) -> Provider:
     return "cuda" if graph == "tensor" and cuda_is_usable() else "cpu"
 
 
-def _onnx(
-    files: dict[str, bytes], features: np.ndarray, provider: Provider
-) -> tuple[dict[str, np.ndarray], str]:
-    """Each head's predictions and the execution provider that ran them."""
-    sessions = {head: make_session(files[head], num_threads=2, provider=provider) for head in HEADS}
-    ran = {session.get_providers()[0] for session in sessions.values()}
-    return {head: predict(sessions[head], features) for head in HEADS}, "/".join(sorted(ran))
+def _sessions(
+    files: dict[str, bytes], graph: GraphKind, provider: Provider
+) -> dict[str, ort.InferenceSession]:
+    sessions = {head: make_session(content, provider=provider) for head, content in files.items()}
+    if not has_outputs(sessions["spend"], SCORING_OUTPUTS):
+        raise ParityError(
+            f"spend head, {graph} graph: the graph has no {PROBABILITY_OUTPUT_NAME!r} output "
+            "(it is not the hurdle graph scoring reads)"
+        )
+    return sessions
 
 
-def _gate(head: str, graph: str, where: str, found: ParityReport) -> None:
-    if head == "spend" and not found.max_rel_diff <= MAX_SPEND_RELATIVE_DIFF:
+def _onnx(sessions: dict[str, ort.InferenceSession], features: np.ndarray) -> dict[str, np.ndarray]:
+    """The predictions of each gated output (``GATED_HEAD``) of the files' sessions."""
+    found = {}
+    if "purchase" in sessions:
+        found["purchase"] = predict(sessions["purchase"], features)
+    found["spend"], found[PROBABILITY_OUTPUT_NAME] = predict_outputs(
+        sessions["spend"], features, SCORING_OUTPUTS
+    )
+    return found
+
+
+def _gate(output: str, graph: str, where: str, found: ParityReport) -> None:
+    if output == "spend" and not found.max_rel_diff <= MAX_SPEND_RELATIVE_DIFF:
         raise ParityError(
             f"spend head, {graph} graph, {where}: ONNX differs from LightGBM by a relative "
             f"{found.max_rel_diff:.3g} (gate {MAX_SPEND_RELATIVE_DIFF:g}) over {found.rows} rows"
         )
-    if head == "purchase" and not found.max_abs_diff <= MAX_PROBABILITY_ABSOLUTE_DIFF:
+    what = "purchase head" if output == "purchase" else f"spend head's {output} output"
+    if output != "spend" and not found.max_abs_diff <= MAX_PROBABILITY_ABSOLUTE_DIFF:
         raise ParityError(
-            f"purchase head, {graph} graph, {where}: ONNX differs from LightGBM by "
+            f"{what}, {graph} graph, {where}: ONNX differs from LightGBM by "
             f"{found.max_abs_diff:.3g} (gate {MAX_PROBABILITY_ABSOLUTE_DIFF:g}) over "
             f"{found.rows} rows"
         )
@@ -361,8 +387,10 @@ def prove_parity(
         expected_index = power_index(
             wanted["spend"], reference_quantiles(wanted["spend"][:validation])
         )
-        actual, ran_on = _onnx(exported[graph], gated, provider)
-        actual_edges, _ = _onnx(exported[graph], edge_cases, provider)
+        sessions = _sessions(exported[graph], graph, provider)
+        ran_on = "/".join(sorted({session.get_providers()[0] for session in sessions.values()}))
+        actual = _onnx(sessions, gated)
+        actual_edges = _onnx(sessions, edge_cases)
         own_reference = reference_quantiles(actual["spend"][:validation])
         index_now = power_index(actual["spend"], own_reference)
         moved = assign_tiers(index_now, tiers) != assign_tiers(expected_index, tiers)
@@ -375,12 +403,13 @@ def prove_parity(
             "tier_boundary_rows": int(np.count_nonzero(on_boundary)),
             "max_power_index_diff": float(np.max(np.abs(index_now - expected_index), initial=0)),
         }
-        for head in HEADS:
-            found = compare_predictions(wanted[head], actual[head])
-            at_edges = compare_predictions(expected_edges[head], actual_edges[head])
-            _gate(head, graph, "validation and scoring rows", found)
-            _gate(head, graph, "edge cases", at_edges)
-            figures[graph][head] = {**asdict(found), "edge_cases": asdict(at_edges)}
+        for output in actual:
+            head = GATED_HEAD[output]
+            found = compare_predictions(wanted[head], actual[output])
+            at_edges = compare_predictions(expected_edges[head], actual_edges[output])
+            _gate(output, graph, "validation and scoring rows", found)
+            _gate(output, graph, "edge cases", at_edges)
+            figures[graph][output] = {**asdict(found), "edge_cases": asdict(at_edges)}
         if changed:
             raise ParityError(
                 f"{graph} graph: {changed} of {len(gated)} rows change tier between LightGBM "
@@ -551,9 +580,10 @@ def register_models(
         :12
     ]
     model_version = f"pp-{as_of.replace('-', '')}-{digest}"
+    spend, probability = predict_outputs(spend_session, scoring_features, SCORING_OUTPUTS)
     scores = _score_summary(
-        predict(make_session(tree_ensemble["purchase"]), scoring_features),
-        predict(spend_session, scoring_features),
+        probability,
+        spend,
         quantiles=reference,
         tiers=tiers,
     )
@@ -603,19 +633,22 @@ def recheck_parity(
 ) -> dict[str, dict]:
     """The parity gate of a registered model's graphs on today's scoring rows.
 
-    Both graph kinds passed the gate at registration. The TreeEnsemble graph is rechecked
-    everywhere; the tensor graph where CUDA runs (where it scores). On the CPU it runs
-    some ten times slower than the TreeEnsemble (56 s against 4 s for 60,000 users and
-    1,500 trees), which would make the recheck cost more than the scoring.
+    Both graph kinds passed the gate at registration. What scoring runs is rechecked:
+    the spend graph (both its outputs; the purchase graph alone scores nothing), its
+    TreeEnsemble everywhere and its tensor graph where CUDA runs (where it scores). On
+    the CPU the tensor graph runs some ten times slower than the TreeEnsemble (56 s
+    against 4 s for 60,000 users and 1,500 trees), which would make the recheck cost
+    more than the scoring.
     """
     graphs: tuple[GraphKind, ...] = ("tree_ensemble",)
     if _gate_provider("tensor") == "cuda":
         graphs = ("tree_ensemble", "tensor")
-    # the graphs scoring runs on the CPU: the files the card names
-    files = model.card["files"]
-    exported = {"tree_ensemble": {head: (model.path / files[head]).read_bytes() for head in HEADS}}
-    if "tensor" in graphs:  # exported here for artifacts registered without tensor graphs
-        exported["tensor"] = {head: tensor_graph(model.path, head) for head in HEADS}
+    # the graph scoring runs on the CPU: the file the card names
+    exported = {
+        "tree_ensemble": {"spend": (model.path / model.card["files"]["spend"]).read_bytes()}
+    }
+    if "tensor" in graphs:
+        exported["tensor"] = {"spend": tensor_graph(model.path, "spend").read_bytes()}
     return prove_parity(
         load_heads(model),
         exported,

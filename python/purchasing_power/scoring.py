@@ -5,9 +5,13 @@ not depend on the batch size. The power index maps predicted spend through the
 reference distribution frozen in the model card, so a user whose prediction does not
 change keeps the same index whatever happens to everybody else.
 
+What scoring runs: the registry's ``spend`` graph, the whole hurdle, which outputs the
+expected spend and the purchase probability in one pass over both heads' trees (the
+``purchase`` graph alone would evaluate the purchase trees a second time).
+
 Where scoring runs: onnxruntime implements the ``ai.onnx.ml`` TreeEnsemble operator on
 the CPU only (a CUDA session silently runs it there), so on a host where a CUDA session
-really starts, each head is scored with its ``tensor`` graph (standard operators, see
+really starts, the model is scored with its ``tensor`` graph (standard operators, see
 ``export``) on the CUDA execution provider, and with the TreeEnsemble graph on the CPU
 otherwise. The graph and the provider are recorded with every score. Before the first
 batch is written, the tensor graph's scores are checked against the TreeEnsemble graph
@@ -21,23 +25,24 @@ import functools
 import importlib.util
 import io
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
-import onnx
 import onnxruntime as ort
 import pyarrow as pa
 from onnx import TensorProto, helper
 
 from purchasing_power.export import (
+    INPUT_NAME,
     MAX_PROBABILITY_ABSOLUTE_DIFF,
     MAX_SPEND_RELATIVE_DIFF,
+    OUTPUT_NAME,
+    PROBABILITY_OUTPUT_NAME,
     GraphKind,
-    booster_to_onnx,
 )
 from purchasing_power.features import FeatureSchema
 
@@ -46,7 +51,8 @@ Provider = Literal["cpu", "cuda"]
 
 CPU_PROVIDER = "CPUExecutionProvider"
 CUDA_PROVIDER = "CUDAExecutionProvider"
-HEADS = ("purchase", "spend")
+# The outputs scoring reads from the spend graph, in this order.
+SCORING_OUTPUTS = (OUTPUT_NAME, PROBABILITY_OUTPUT_NAME)
 
 SCORE_SCHEMA = pa.schema(
     [
@@ -75,16 +81,21 @@ class ScoringModel:
     model_version: str
     schema: FeatureSchema
     reference_spend_quantiles: np.ndarray
-    purchase: ort.InferenceSession
-    spend: ort.InferenceSession
+    # The spend graph (the hurdle): expected spend and purchase probability.
+    session: ort.InferenceSession
     model_status: str = "accepted"
     graph: GraphKind = "tree_ensemble"
-    # The TreeEnsemble sessions (CPU) a tensor graph is checked against; None otherwise.
-    cpu_reference: tuple[ort.InferenceSession, ort.InferenceSession] | None = None
+    # The TreeEnsemble spend graph (CPU) a tensor graph is checked against; None otherwise.
+    cpu_reference: ort.InferenceSession | None = None
 
     @property
     def execution_provider(self) -> str:
-        return self.spend.get_providers()[0]
+        return self.session.get_providers()[0]
+
+    def predict(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The raw expected spend and the purchase probability of each row."""
+        spend, probability = predict_outputs(self.session, features, SCORING_OUTPUTS)
+        return spend, probability
 
 
 # Two onnxruntime details would make a row's score depend on where it sits in a batch:
@@ -119,33 +130,46 @@ def make_session(
     return ort.InferenceSession(source, options, providers=providers)
 
 
-def _run(session: ort.InferenceSession, features: np.ndarray, run_rows: int) -> np.ndarray:
+def _run(
+    session: ort.InferenceSession, features: np.ndarray, run_rows: int, outputs: Sequence[str]
+) -> list[np.ndarray]:
     rows, width = features.shape
     if run_rows != rows or not features.flags.c_contiguous or features.dtype != np.float64:
         padded = np.full((run_rows, width), np.nan)
         padded[:rows] = features
         features = padded
-    return session.run(["prediction"], {"features": features})[0].reshape(-1)[:rows]
+    return [out.reshape(-1)[:rows] for out in session.run(list(outputs), {INPUT_NAME: features})]
 
 
 def _padded_rows(rows: int) -> int:
     return max(MIN_ROWS_PER_RUN, -(-rows // ROW_MULTIPLE) * ROW_MULTIPLE)
 
 
-def predict(session: ort.InferenceSession, features: np.ndarray) -> np.ndarray:
-    """The model's ``prediction`` output for each row of ``features`` (float64)."""
+def predict_outputs(
+    session: ort.InferenceSession, features: np.ndarray, outputs: Sequence[str]
+) -> list[np.ndarray]:
+    """Each of the model's ``outputs`` for each row of ``features`` (float64), in one run."""
     rows = features.shape[0]
-    if session.get_providers()[0] == CUDA_PROVIDER:
-        if rows <= CUDA_ROWS_PER_RUN:
-            return _run(session, features, _padded_rows(rows))
+    if session.get_providers()[0] == CUDA_PROVIDER and rows > CUDA_ROWS_PER_RUN:
 
-        def run_piece(start: int) -> np.ndarray:
+        def run_piece(start: int) -> list[np.ndarray]:
             piece = features[start : start + CUDA_ROWS_PER_RUN]
-            return _run(session, piece, _padded_rows(len(piece)))
+            return _run(session, piece, _padded_rows(len(piece)), outputs)
 
         with ThreadPoolExecutor(max_workers=CUDA_RUNS_IN_FLIGHT) as pool:
-            return np.concatenate(list(pool.map(run_piece, range(0, rows, CUDA_ROWS_PER_RUN))))
-    return _run(session, features, _padded_rows(rows))
+            pieces = list(pool.map(run_piece, range(0, rows, CUDA_ROWS_PER_RUN)))
+        return [np.concatenate(output) for output in zip(*pieces, strict=True)]
+    return _run(session, features, _padded_rows(rows), outputs)
+
+
+def predict(session: ort.InferenceSession, features: np.ndarray) -> np.ndarray:
+    """The model's ``prediction`` output for each row of ``features`` (float64)."""
+    return predict_outputs(session, features, (OUTPUT_NAME,))[0]
+
+
+def has_outputs(session: ort.InferenceSession, outputs: Sequence[str]) -> bool:
+    """Whether the session's graph has every one of ``outputs``."""
+    return set(outputs) <= {output.name for output in session.get_outputs()}
 
 
 def _probe_model() -> bytes:
@@ -209,20 +233,22 @@ def choose_provider(device: Device) -> Provider:
     return "cpu"
 
 
-def tensor_graph(model_dir: Path, head: str) -> bytes:
-    """The head's tensor graph: ``<head>.tensor.onnx`` when the artifact has one,
-    else exported here from ``<head>.lgb.txt`` (artifacts registered before it existed)."""
+def tensor_graph(model_dir: Path, head: str) -> Path:
+    """The head's tensor graph file, ``<head>.tensor.onnx``."""
     path = model_dir / f"{head}.tensor.onnx"
-    if path.exists():
-        return path.read_bytes()
-    import lightgbm as lgb
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: the model's tensor graph is missing")
+    return path
 
-    source = model_dir / f"{head}.lgb.txt"
-    if not source.exists():
-        raise FileNotFoundError(f"{model_dir} has neither {path.name} nor {source.name}")
-    booster = lgb.Booster(model_file=str(source))
-    model: onnx.ModelProto = booster_to_onnx(booster, graph="tensor")
-    return model.SerializeToString()
+
+def _spend_session(path: Path, **options) -> ort.InferenceSession:
+    session = make_session(path, **options)
+    if not has_outputs(session, SCORING_OUTPUTS):
+        raise ValueError(
+            f"{path}: the spend graph has no {PROBABILITY_OUTPUT_NAME!r} output (it is not "
+            "the hurdle graph the registry writes); retrain with --vars '{retrain: true}'"
+        )
+    return session
 
 
 def load_scoring_model(
@@ -232,7 +258,7 @@ def load_scoring_model(
     device: Device = "cpu",
     graph: GraphKind | None = None,
 ) -> ScoringModel:
-    """Open both heads of a registered model for scoring.
+    """Open a registered model's spend graph for scoring.
 
     ``device="auto"`` picks CUDA with the tensor graph where a CUDA session starts and
     the CPU with the TreeEnsemble graph otherwise; ``graph`` overrides the graph (the
@@ -241,30 +267,22 @@ def load_scoring_model(
     card = json.loads((model_dir / "card.json").read_text())
     provider = choose_provider(device)
     chosen: GraphKind = graph or ("tensor" if provider == "cuda" else "tree_ensemble")
-    sessions: dict[str, ort.InferenceSession] = {}
+    tree_ensemble = model_dir / card["files"]["spend"]
     cpu_reference = None
     if chosen == "tensor":
-        for head in HEADS:
-            sessions[head] = make_session(
-                tensor_graph(model_dir, head), num_threads=num_threads, provider=provider
-            )
-        cpu_reference = tuple(
-            make_session(model_dir / card["files"][head], num_threads=num_threads) for head in HEADS
-        )
+        tensor = tensor_graph(model_dir, "spend")
+        session = _spend_session(tensor, num_threads=num_threads, provider=provider)
+        cpu_reference = _spend_session(tree_ensemble, num_threads=num_threads)
     else:
-        for head in HEADS:
-            sessions[head] = make_session(
-                model_dir / card["files"][head], num_threads=num_threads, provider=provider
-            )
+        session = _spend_session(tree_ensemble, num_threads=num_threads, provider=provider)
     return ScoringModel(
         model_version=card["model_version"],
         model_status=str(card.get("status", "accepted")),
         schema=FeatureSchema.from_card(card["features"]),
         reference_spend_quantiles=np.asarray(card["reference_spend_quantiles"], dtype=np.float64),
-        purchase=sessions["purchase"],
-        spend=sessions["spend"],
+        session=session,
         graph=chosen,
-        cpu_reference=cpu_reference,  # type: ignore[arg-type]
+        cpu_reference=cpu_reference,
     )
 
 
@@ -310,9 +328,9 @@ def check_runtime_parity(
     if model.cpu_reference is None:
         return
     rows = min(len(features), RUNTIME_PARITY_ROWS)
-    purchase_reference, spend_reference = model.cpu_reference
-    expected_probability = predict(purchase_reference, features[:rows])
-    expected_spend = predict(spend_reference, features[:rows])
+    expected_spend, expected_probability = predict_outputs(
+        model.cpu_reference, features[:rows], SCORING_OUTPUTS
+    )
     probability_diff = np.max(np.abs(probability[:rows] - expected_probability), initial=0.0)
     spend_diff = np.max(
         np.abs(spend[:rows] - expected_spend)
@@ -338,8 +356,7 @@ def score_batches(
     checked = False
     for batch in batches:
         features = model.schema.to_matrix(batch)
-        probability = predict(model.purchase, features)
-        raw_spend = predict(model.spend, features)
+        raw_spend, probability = model.predict(features)
         if not checked:
             check_runtime_parity(model, features, probability, raw_spend)
             checked = True
