@@ -106,48 +106,42 @@ def test_the_hurdle_graph_multiplies_the_two_heads() -> None:
     assert {opset.domain for opset in combined.opset_import} == {""}  # tensor: no ai.onnx.ml
 
 
+def _gate_on_validation_rows(result, exported) -> dict[str, dict]:
+    """The gate on the validation rows, with five of them as edge cases."""
+    return prove_parity(
+        result.heads,
+        exported,
+        rows=result.validation_features,
+        edge_cases=result.validation_features[:5],
+        validation_rows=len(result.validation_features),
+        tiers=TIERS,
+    )
+
+
 def test_a_mismatched_export_is_refused() -> None:
     result, other = trained(), trained(rows_per_cutoff=300, seed=11)
     exported = export_graphs(result.heads)
     exported["tensor"]["spend"] = export_graphs(other.heads)["tensor"]["spend"]
     with pytest.raises(ParityError, match="spend head, tensor graph"):
-        prove_parity(
-            result.heads,
-            exported,
-            rows=result.validation_features,
-            edge_cases=result.validation_features[:5],
-            validation_rows=len(result.validation_features),
-            tiers=TIERS,
-        )
+        _gate_on_validation_rows(result, exported)
 
 
 def test_the_probability_scoring_reads_from_the_spend_graph_is_gated() -> None:
     """Scoring reads the purchase probability from the spend graph, not from the purchase
     graph: the gate checks that output too, and refuses a spend graph without it."""
     result = trained()
-
-    def gate(exported) -> dict[str, dict]:
-        return prove_parity(
-            result.heads,
-            exported,
-            rows=result.validation_features,
-            edge_cases=result.validation_features[:5],
-            validation_rows=len(result.validation_features),
-            tiers=TIERS,
-        )
-
     exported = export_graphs(result.heads)
-    parity = gate(exported)
+    parity = _gate_on_validation_rows(result, exported)
     for graph in ("tree_ensemble", "tensor"):
         assert parity[graph]["purchase_probability"]["max_abs_diff"] <= 1e-9
     for graph in ("tree_ensemble", "tensor"):
         wrong = export_graphs(result.heads)
         wrong[graph]["spend"] = with_wrong_probability(wrong[graph]["spend"])
         with pytest.raises(ParityError, match=f"purchase_probability output, {graph} graph"):
-            gate(wrong)
+            _gate_on_validation_rows(result, wrong)
     exported["tree_ensemble"]["spend"] = exported["tree_ensemble"]["purchase"]
     with pytest.raises(ParityError, match="has no 'purchase_probability' output"):
-        gate(exported)
+        _gate_on_validation_rows(result, exported)
 
 
 def _gate_with_validation_and_scoring_rows(result, exported) -> tuple[dict[str, dict], int]:

@@ -42,6 +42,8 @@ def test_report_has_every_section_as_inline_svg(card: dict) -> None:
         if row["method"] == "lightgbm" and row["metric"] == "auc"
     )
     assert f"{auc:.3f}" in page
+    # a parity row per graph for each gated output, the spend graph's probability included
+    assert page.count("<td>spend: purchase_probability</td>") == 2
 
 
 def test_report_is_self_contained(card: dict) -> None:

@@ -302,6 +302,8 @@ def _gate_provider(graph: GraphKind) -> Provider:
 def _sessions(
     files: dict[str, bytes], graph: GraphKind, provider: Provider
 ) -> dict[str, ort.InferenceSession]:
+    """A session per file of one graph kind; the spend graph must output what scoring
+    reads from it."""
     sessions = {head: make_session(content, provider=provider) for head, content in files.items()}
     if not has_outputs(sessions["spend"], SCORING_OUTPUTS):
         raise ParityError(
