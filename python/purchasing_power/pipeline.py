@@ -151,14 +151,14 @@ def _return_freed_memory() -> None:
     """Give the pages the C heap holds free back to the OS (glibc's ``malloc_trim``).
 
     The examples table, read from the warehouse, is freed once it is a matrix, but
-    glibc keeps the pages of the arenas DuckDB's threads allocated it from: at 125M
-    events 0.73 GiB of the process stayed resident through training, and so counted in
-    its peak (bench/README.md). Elsewhere than glibc this does nothing."""
+    glibc keeps the freed pages: at 125M events 0.73 GiB of the process stayed resident
+    through training, and so counted in its peak (bench/README.md). Without glibc this
+    does nothing."""
     try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:
+        trim = ctypes.CDLL("libc.so.6").malloc_trim
+    except (OSError, AttributeError):
         return
-    libc.malloc_trim(0)
+    trim(0)
 
 
 def _train(
