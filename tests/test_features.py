@@ -36,15 +36,6 @@ def test_matrix_follows_the_schema_order_and_nulls_become_nan() -> None:
     np.testing.assert_array_equal(matrix, np.array([[3.0, 1.0], [np.nan, np.nan]]))
 
 
-def test_matrix_of_chosen_rows_is_the_matrix_of_those_rows_in_that_order() -> None:
-    schema = FeatureSchema((FeatureSpec("x", "x"), FeatureSpec("y", "y")))
-    table = pa.table({"x": [1, None, 3, 4], "y": pa.array([0.5, 1.5, None, 3.5])})
-    rows = pa.array([3, 0, 2])
-    np.testing.assert_array_equal(
-        schema.to_matrix(table, rows=rows), schema.to_matrix(table.take(rows))
-    )
-
-
 def test_missing_feature_column_and_empty_or_duplicated_registry_are_errors() -> None:
     schema = FeatureSchema((FeatureSpec("x", "x"),))
     with pytest.raises(KeyError, match="x"):

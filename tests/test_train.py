@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import math
 
+import duckdb
 import numpy as np
+import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
 from model_examples import CUTOFFS, SCHEMA, SETTINGS, examples
+from purchasing_power import train
 from purchasing_power.baselines import COLUMNS as BASELINE_COLUMNS
 from purchasing_power.baselines import METHODS
 from purchasing_power.train import (
@@ -174,6 +177,52 @@ def test_the_split_copies_neither_the_table_nor_the_training_rows() -> None:
         buyers, spend = split.rows("spend_given_purchase", validation=validation)
         np.testing.assert_array_equal(buyers, split.features[mask & (split.purchased > 0)])
         np.testing.assert_array_equal(spend, split.spend[mask & (split.purchased > 0)])
+
+
+def _same_split(left, right) -> None:
+    np.testing.assert_array_equal(left.features, right.features)
+    for name in ("is_validation", "purchased", "spend", "cutoffs"):
+        assert np.array_equal(getattr(left, name), getattr(right, name)), name
+    for side in ("training", "validation"):
+        mine, theirs = getattr(left, side), getattr(right, side)
+        assert mine.schema == theirs.schema
+        for name in mine.schema.names:  # NaN equals NaN here
+            np.testing.assert_array_equal(
+                mine.column(name).to_numpy(), theirs.column(name).to_numpy(), err_msg=name
+            )
+
+
+def test_the_warehouse_table_is_read_in_batches_into_the_same_split(tmp_path, monkeypatch):
+    """The warehouse path: a DuckDB table, its rows stored out of order, read a few
+    hundred rows at a time, gives the split of the whole Arrow table."""
+    table = examples()
+    shuffled = table.take(np.random.default_rng(2).permutation(table.num_rows))
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as connection:
+        connection.from_arrow(shuffled).create("training_examples")
+        monkeypatch.setattr(train, "EXAMPLE_BATCH_ROWS", 300)
+        batched = time_split(
+            connection.table("training_examples"), schema=SCHEMA, settings=SETTINGS
+        )
+    _same_split(batched, time_split(table, schema=SCHEMA, settings=SETTINGS))
+
+
+@pytest.mark.parametrize(
+    ("repeated", "nulls", "message"),
+    [
+        (1, 0, "more than one row for some \\(user_id, cutoff_date\\)"),
+        (0, 1, "1 rows whose user_id or cutoff_date is null"),
+        # as many rows as keys stream past (2 x 2 joined, 2 lost): still refused
+        (1, 2, "2 rows whose user_id or cutoff_date is null"),
+    ],
+)
+def test_examples_must_have_one_row_per_user_and_cutoff(repeated, nulls, message) -> None:
+    table = examples()
+    user_id = table.column("user_id").to_pylist()
+    user_id[20 : 20 + nulls] = [None] * nulls
+    table = table.set_column(0, "user_id", pa.array(user_id, pa.string()))
+    table = pa.concat_tables([table, table.slice(10, repeated)])
+    with pytest.raises(ValueError, match=message):
+        time_split(table, schema=SCHEMA, settings=SETTINGS)
 
 
 def test_row_order_of_the_warehouse_does_not_matter(trained) -> None:

@@ -21,9 +21,9 @@ def model(dbt, session):
     )
     as_of = dbt.ref("int_cutoffs_derived").filter("is_scoring_cutoff").select("as_of_date")
     registry = dbt.ref("feature_registry").to_arrow_table()
-    examples = dbt.ref("training_examples")  # read only when a model is trained
+    examples = dbt.ref("training_examples")  # read, in batches, only when a model is trained
     choice = choose_and_train(
-        examples.to_arrow_table,
+        lambda: examples,
         registry,
         dbt.ref("user_features").filter("is_scoring_cutoff").to_arrow_table(),
         dbt.ref("power_tiers").to_arrow_table(),

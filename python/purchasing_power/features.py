@@ -77,22 +77,13 @@ class FeatureSchema:
             for feature in self.features
         ]
 
-    def to_matrix(
-        self, table: pa.Table | pa.RecordBatch, *, rows: pa.Array | None = None
-    ) -> np.ndarray:
-        """The features of ``table`` as a C-ordered float64 matrix; nulls become NaN.
-
-        ``rows`` (positions) takes those rows in that order, a column at a time, so that
-        no reordered copy of the whole table is made."""
+    def to_matrix(self, table: pa.Table | pa.RecordBatch) -> np.ndarray:
+        """The features of ``table`` as a C-ordered float64 matrix; nulls become NaN."""
         missing = [name for name in self.names if name not in table.schema.names]
         if missing:
             raise KeyError(f"feature columns missing from the input table: {missing}")
-        height = table.num_rows if rows is None else len(rows)
-        matrix = np.empty((height, len(self.features)), dtype=np.float64)
+        matrix = np.empty((table.num_rows, len(self.features)), dtype=np.float64)
         for position, name in enumerate(self.names):
-            column = table.column(name)
-            if rows is not None:
-                column = column.take(rows)
-            column = pc.cast(column, pa.float64())
+            column = pc.cast(table.column(name), pa.float64())
             matrix[:, position] = column.to_numpy(zero_copy_only=False)
         return matrix

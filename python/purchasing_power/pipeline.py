@@ -41,7 +41,7 @@ from purchasing_power.registry import (
     register_models,
 )
 from purchasing_power.scoring import SCORE_SCHEMA, load_scoring_model, score_batches
-from purchasing_power.train import ACCEPTED, TrainingSettings, time_split, train_models
+from purchasing_power.train import ACCEPTED, Examples, TrainingSettings, time_split, train_models
 from purchasing_power.tuning import tune
 
 log = logging.getLogger("purchasing_power")
@@ -150,7 +150,7 @@ def _usable(model: RegisteredModel, *, horizon_days: int, columns: set[str]) -> 
 def _return_freed_memory() -> None:
     """Give the pages the C heap holds free back to the OS (glibc's ``malloc_trim``).
 
-    The examples table, read from the warehouse, is freed once it is a matrix, but
+    The examples read from the warehouse are freed once they are in the matrix, but
     glibc keeps the freed pages: at 125M events 0.73 GiB of the process stayed resident
     through training, and so counted in its peak (bench/README.md). Without glibc this
     does nothing."""
@@ -162,7 +162,7 @@ def _return_freed_memory() -> None:
 
 
 def _train(
-    read_examples: Callable[[], pa.Table],
+    read_examples: Callable[[], Examples],
     schema: FeatureSchema,
     scoring: np.ndarray,
     tiers: tuple[Tier, ...],
@@ -201,7 +201,7 @@ def _train(
 
 
 def choose_and_train(
-    read_examples: Callable[[], pa.Table],
+    read_examples: Callable[[], Examples],
     registry: pa.Table,
     scoring_features: pa.Table,
     power_tiers: pa.Table,
@@ -391,7 +391,7 @@ def train_from_warehouse(
         tune_trials=tune_trials,
     )
     return _train(
-        lambda: read_table(connection, "ml.training_examples"),
+        lambda: connection.table("ml.training_examples"),
         schema,
         schema.to_matrix(scoring),
         Tier.from_table(read_table(connection, "reference.power_tiers")),

@@ -1,5 +1,5 @@
-"""Train the two heads on a time split and judge them against the baselines: pure
-functions on Arrow tables, numpy arrays and boosters.
+"""Train the two heads on a time split and judge them against the baselines: functions
+on ``training_examples`` (a DuckDB relation or an Arrow table), numpy arrays and boosters.
 
 The heads form a hurdle model. ``purchase`` is a binary LightGBM model of P(at least
 one purchase in the horizon); ``spend_given_purchase`` a tweedie one of net spend over
@@ -20,9 +20,11 @@ of the held-out fit.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+import duckdb
 import lightgbm as lgb
 import numpy as np
 import pyarrow as pa
@@ -38,6 +40,8 @@ UNPROVEN = "unproven"
 # The model must beat every baseline on both of these to be accepted.
 GATING_METRICS = ("auc", "normalized_gini")
 GAIN_CURVE_POINTS = 101
+# training_examples: a DuckDB relation on the warehouse table, or an Arrow table.
+Examples = duckdb.DuckDBPyRelation | pa.Table
 
 
 @dataclass(frozen=True)
@@ -188,35 +192,96 @@ class TrainingResult:
         raise KeyError(f"no {metric} for {method}")
 
 
-def time_split(
-    examples: pa.Table, *, schema: FeatureSchema, settings: TrainingSettings
-) -> TimeSplit:
-    """Check ``training_examples`` and cut it at the validation cutoff."""
-    for column in (
-        "cutoff_date",
-        "is_validation_cutoff",
-        settings.purchase_label,
-        settings.spend_label,
-        settings.baseline_column,
-    ):
-        if column not in examples.schema.names:
-            raise KeyError(f"training_examples has no column {column!r}")
-    # The warehouse returns rows in no fixed order (parallel scans and joins); training,
-    # the baselines and every tie-break see them in one order, so that the same data
-    # gives the same model. The table is not copied in that order: only the few columns
-    # the split and the baselines read are, and the features go straight into the matrix.
-    order = None
-    if "user_id" in examples.schema.names:
-        order = pc.sort_indices(
-            examples, sort_keys=[("cutoff_date", "ascending"), ("user_id", "ascending")]
+# Rows of training_examples read per batch: the table is never whole in memory, only
+# the feature matrix it fills (at 125M events the whole table took 1.49 GB as Arrow
+# beside its 1.23 GB matrix, bench/README.md).
+EXAMPLE_BATCH_ROWS = 1 << 17
+_KEYS = ("cutoff_date", "user_id")
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _positioned_batches(
+    examples: duckdb.DuckDBPyRelation, columns: Sequence[str]
+) -> tuple[int, pa.RecordBatchReader]:
+    """The row count of ``examples`` and a stream of its ``columns``, each row with its
+    ``example_position``: its place in (cutoff_date, user_id) order.
+
+    Only the two keys are sorted (DuckDB, a window); the wide rows stream past a hash
+    join on them in whatever order the scan gives, so no sorted copy of the table is
+    made, by DuckDB or here."""
+    ((rows,),) = examples.aggregate("count(*)").fetchall()
+    selected = ", ".join(f"_examples.{_quoted(name)}" for name in columns)
+    positioned = examples.query(
+        "_examples",
+        f"""
+        with positions as (
+            select user_id, cutoff_date,
+                row_number() over (order by cutoff_date, user_id) - 1 as example_position
+            from _examples
         )
+        select positions.example_position, {selected}
+        from _examples inner join positions using (user_id, cutoff_date)
+        """,
+    )
+    return rows, positioned.to_arrow_reader(EXAMPLE_BATCH_ROWS)
+
+
+def time_split(
+    examples: Examples, *, schema: FeatureSchema, settings: TrainingSettings
+) -> TimeSplit:
+    """Check ``training_examples`` and cut it at the validation cutoff.
+
+    ``examples`` is the warehouse table as a DuckDB relation (read in batches) or an
+    Arrow table. The warehouse returns rows in no fixed order (parallel scans and
+    joins); training, the baselines and every tie-break see them in one order,
+    (cutoff_date, user_id), so that the same data gives the same model. Each batch's
+    features go straight to their rows of the matrix; of the other columns only the
+    few the split and the baselines read are read, in that order."""
+    if isinstance(examples, pa.Table):
+        examples = duckdb.connect().from_arrow(examples)
+    names = examples.columns
     labels = (settings.purchase_label, settings.spend_label, settings.baseline_column)
-    kept = ("cutoff_date", "is_validation_cutoff", *labels, *baselines.COLUMNS)
-    features = schema.to_matrix(examples, rows=order)
-    examples = examples.select([name for name in examples.schema.names if name in kept])
-    if order is not None:
-        examples = examples.take(order)
-    cutoffs = sorted({str(value) for value in examples.column("cutoff_date").to_pylist()})
+    for column in (*_KEYS, "is_validation_cutoff", *labels):
+        if column not in names:
+            raise KeyError(f"training_examples has no column {column!r}")
+    missing = [name for name in schema.names if name not in names]
+    if missing:
+        raise KeyError(f"feature columns missing from training_examples: {missing}")
+    kept = [
+        name
+        for name in ("cutoff_date", "is_validation_cutoff", *labels, *baselines.COLUMNS)
+        if name in names
+    ]
+    rows, batches = _positioned_batches(examples, schema.names)
+    features = np.empty((rows, len(schema.names)), dtype=np.float64)
+    # A (user_id, cutoff_date) held by k rows joins k x k times; a null key never joins.
+    # So the rows are one to one with their positions when exactly `rows` rows stream
+    # past and every position is placed.
+    placed = np.zeros(rows, dtype=bool)
+    streamed = 0
+    for batch in batches:
+        positions = batch.column("example_position").to_numpy()
+        streamed += len(positions)
+        if streamed > rows:
+            raise ValueError(
+                "training_examples has more than one row for some (user_id, cutoff_date): "
+                "it must hold one per user and cutoff (its unique_combination test)"
+            )
+        placed[positions] = True
+        features[positions] = schema.to_matrix(batch)
+    if not placed.all():
+        raise ValueError(
+            f"training_examples has {int(rows - placed.sum())} rows whose user_id or "
+            "cutoff_date is null"
+        )
+    # The narrow columns come in one sorted read: a column kept from a streamed batch
+    # would keep the whole batch alive (DuckDB hands each over as one allocation).
+    ordered = f"select {', '.join(map(_quoted, kept))} from _examples order by cutoff_date, user_id"
+    examples = examples.query("_examples", ordered).to_arrow_table()
+    cutoffs = sorted(str(value) for value in pc.unique(examples.column("cutoff_date")).to_pylist())
     if len(cutoffs) < 2:
         raise ValueError(
             f"training needs at least 2 cutoffs with complete {settings.horizon_days}-day labels "
