@@ -800,7 +800,9 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     stem = args.out / f"{result['date']}-{args.scale}"
     run = 1
-    while stem.with_suffix(".json").exists():  # a second run on the same day keeps the first
+    # a second run on the same day keeps the first (either file of it: a run's .md was
+    # once kept without its .json, and the next run wrote over it)
+    while any(stem.with_suffix(suffix).exists() for suffix in (".json", ".md")):
         run += 1
         stem = args.out / f"{result['date']}-{args.scale}-{run}"
     stem.with_suffix(".json").write_text(json.dumps(result, indent=2, default=str) + "\n")
