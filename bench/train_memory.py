@@ -14,7 +14,7 @@ is registered in a temporary folder.
 ``--split-only`` stops once the split is made (a minute or two at large, not a quarter
 of an hour).
 
-Linux only (``/proc/self/statm``). A measurement, not a test: nothing here gates CI.
+Linux only (``/proc``). A measurement, not a test: nothing here gates CI.
 """
 
 from __future__ import annotations
@@ -33,15 +33,13 @@ from pathlib import Path
 import duckdb
 
 import purchasing_power.pipeline as pipeline
+from measure import POLL_SECONDS, _status_kib
 
-POLL_SECONDS = 0.05
 PHASES = ("time_split", "train_models", "register_models")
-PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
 
 
 def resident_bytes() -> int:
-    with open("/proc/self/statm") as statm:
-        return int(statm.read().split()[1]) * PAGE_BYTES
+    return _status_kib(os.getpid(), "VmRSS:") * 1024
 
 
 class Sampler:

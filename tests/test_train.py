@@ -204,6 +204,10 @@ def test_the_warehouse_table_is_read_in_batches_into_the_same_split(tmp_path, mo
             connection.table("training_examples"), schema=SCHEMA, settings=SETTINGS
         )
     _same_split(batched, time_split(table, schema=SCHEMA, settings=SETTINGS))
+    # and that split is the table in (cutoff_date, user_id) order, sorted here by Arrow
+    ordered = table.sort_by([("cutoff_date", "ascending"), ("user_id", "ascending")])
+    np.testing.assert_array_equal(batched.features, SCHEMA.to_matrix(ordered))
+    np.testing.assert_array_equal(batched.spend, ordered.column(SETTINGS.spend_label).to_numpy())
 
 
 @pytest.mark.parametrize(

@@ -205,14 +205,13 @@ def _quoted(name: str) -> str:
 
 def _positioned_batches(
     examples: duckdb.DuckDBPyRelation, columns: Sequence[str]
-) -> tuple[int, pa.RecordBatchReader]:
-    """The row count of ``examples`` and a stream of its ``columns``, each row with its
+) -> pa.RecordBatchReader:
+    """A stream of the ``columns`` of ``examples``, each row with its
     ``example_position``: its place in (cutoff_date, user_id) order.
 
     Only the two keys are sorted (DuckDB, a window); the wide rows stream past a hash
     join on them in whatever order the scan gives, so no sorted copy of the table is
     made, by DuckDB or here."""
-    ((rows,),) = examples.aggregate("count(*)").fetchall()
     selected = ", ".join(f"_examples.{_quoted(name)}" for name in columns)
     positioned = examples.query(
         "_examples",
@@ -226,7 +225,7 @@ def _positioned_batches(
         from _examples inner join positions using (user_id, cutoff_date)
         """,
     )
-    return rows, positioned.to_arrow_reader(EXAMPLE_BATCH_ROWS)
+    return positioned.to_arrow_reader(EXAMPLE_BATCH_ROWS)
 
 
 def time_split(
@@ -255,14 +254,18 @@ def time_split(
         for name in ("cutoff_date", "is_validation_cutoff", *labels, *baselines.COLUMNS)
         if name in names
     ]
-    rows, batches = _positioned_batches(examples, schema.names)
+    # The narrow columns come first, in one sorted read (a column kept from a streamed
+    # batch would keep the whole batch alive: DuckDB hands each over as one allocation).
+    ordered = f"select {', '.join(map(_quoted, kept))} from _examples order by cutoff_date, user_id"
+    kept_table = examples.query("_examples", ordered).to_arrow_table()
+    rows = kept_table.num_rows
     features = np.empty((rows, len(schema.names)), dtype=np.float64)
     # A (user_id, cutoff_date) held by k rows joins k x k times; a null key never joins.
     # So the rows are one to one with their positions when exactly `rows` rows stream
     # past and every position is placed.
     placed = np.zeros(rows, dtype=bool)
     streamed = 0
-    for batch in batches:
+    for batch in _positioned_batches(examples, schema.names):
         positions = batch.column("example_position").to_numpy()
         streamed += len(positions)
         if streamed > rows:
@@ -277,19 +280,16 @@ def time_split(
             f"training_examples has {int(rows - placed.sum())} rows whose user_id or "
             "cutoff_date is null"
         )
-    # The narrow columns come in one sorted read: a column kept from a streamed batch
-    # would keep the whole batch alive (DuckDB hands each over as one allocation).
-    ordered = f"select {', '.join(map(_quoted, kept))} from _examples order by cutoff_date, user_id"
-    examples = examples.query("_examples", ordered).to_arrow_table()
-    cutoffs = sorted(str(value) for value in pc.unique(examples.column("cutoff_date")).to_pylist())
+    cutoff_dates = pc.unique(kept_table.column("cutoff_date")).to_pylist()
+    cutoffs = sorted(str(value) for value in cutoff_dates)
     if len(cutoffs) < 2:
         raise ValueError(
             f"training needs at least 2 cutoffs with complete {settings.horizon_days}-day labels "
             f"for a time split, found {len(cutoffs)} ({', '.join(cutoffs) or 'none'}): "
             "use more history, a shorter horizon_days, or a smaller cutoff_spacing_days"
         )
-    purchased = pc.cast(examples.column(settings.purchase_label), pa.float64()).to_numpy()
-    is_valid = examples.column("is_validation_cutoff").to_numpy(zero_copy_only=False).astype(bool)
+    purchased = pc.cast(kept_table.column(settings.purchase_label), pa.float64()).to_numpy()
+    is_valid = kept_table.column("is_validation_cutoff").to_numpy(zero_copy_only=False).astype(bool)
     for side, mask in (("training", ~is_valid), ("validation", is_valid)):
         buyers = int(np.count_nonzero(purchased[mask]))
         if not 0 < buyers < int(mask.sum()):
@@ -303,10 +303,10 @@ def time_split(
         features=features,
         is_validation=is_valid,
         purchased=purchased,
-        spend=pc.cast(examples.column(settings.spend_label), pa.float64()).to_numpy(),
+        spend=pc.cast(kept_table.column(settings.spend_label), pa.float64()).to_numpy(),
         cutoffs=tuple(cutoffs),
-        training=examples.filter(pa.array(~is_valid)),
-        validation=examples.filter(pa.array(is_valid)),
+        training=kept_table.filter(pa.array(~is_valid)),
+        validation=kept_table.filter(pa.array(is_valid)),
         feature_names=schema.names,
         monotone_constraints=schema.monotone_constraints,
     )
