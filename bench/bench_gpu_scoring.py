@@ -61,6 +61,7 @@ from purchasing_power.registry import (
     prove_parity,
 )
 from purchasing_power.scoring import (
+    Session,
     load_scoring_model,
     make_session,
     predict,
@@ -81,7 +82,7 @@ def best_rate(fn: Callable[[], object], rows: int, repeat: int) -> float:
     return rows / best
 
 
-def predict_chunked(session: ort.InferenceSession, x: np.ndarray, chunk: int) -> np.ndarray:
+def predict_chunked(session: Session, x: np.ndarray, chunk: int) -> np.ndarray:
     out = np.empty(len(x))
     for begin in range(0, len(x), chunk):
         out[begin : begin + chunk] = predict(session, x[begin : begin + chunk])
@@ -129,7 +130,7 @@ def check_best(
         print(f"batch-size invariance on CUDA, runs of {size:,} vs one run: {same}", flush=True)
         results.append({"check": f"cuda_batch_invariance_{size}", "equal": same})
 
-    binding = session.io_binding()
+    binding = session.inference.io_binding()
     resident = min(len(x), 1 << 20)
     on_gpu = ort.OrtValue.ortvalue_from_numpy(x[:resident], "cuda", 0)
     binding.bind_ortvalue_input("features", on_gpu)
@@ -137,7 +138,7 @@ def check_best(
     binding.bind_output("raw_score", "cuda")
 
     def device_only() -> None:
-        session.run_with_iobinding(binding)
+        session.inference.run_with_iobinding(binding)
         binding.synchronize_outputs()
 
     rate = best_rate(device_only, resident, 3)
@@ -152,7 +153,7 @@ def check_best(
         profiled = ort.InferenceSession(
             model, options, providers=["CUDAExecutionProvider", "CPUExecutionProvider"]
         )
-        predict(profiled, x[:1000])
+        predict(Session(profiled, runs=1), x[:1000])
         for (op, provider), count in node_providers(profiled).items():
             placement.setdefault(provider, {})[op] = count
     print(f"tensor graph nodes by provider: {placement}", flush=True)
@@ -363,9 +364,7 @@ def main() -> None:
     rate = best_rate(
         lambda s=session: predict_chunked(s, x[:parity_rows], args.cpu_chunk), parity_rows, 1
     )
-    record(
-        "tree_ensemble in a CUDA session", parity_rows, rate, provider=session.get_providers()[0]
-    )
+    record("tree_ensemble in a CUDA session", parity_rows, rate, provider=session.provider)
     del session
 
     best: tuple[float, str, int] = (0.0, "", 0)
@@ -376,8 +375,8 @@ def main() -> None:
         model = tensor_model(booster, variant, args.baseline_export)
         session = make_session(model, provider="cuda")
         built = time.perf_counter() - start
-        if session.get_providers()[0] != "CUDAExecutionProvider":
-            raise SystemExit(f"CUDA provider not active: {session.get_providers()}")
+        if session.provider != "CUDAExecutionProvider":
+            raise SystemExit(f"CUDA provider not active: {session.inference.get_providers()}")
         scores = predict_chunked(session, x[:parity_rows], 1 << 20)
         print(
             f"tensor {variant}: {len(model) / 1e6:.1f} MB graph, export+session {built:.1f}s, "

@@ -128,8 +128,13 @@ def artifact(tmp_path_factory: pytest.TempPathFactory) -> Artifact:
     return _write_artifact(tmp_path_factory.mktemp("artifacts") / "pp-test-1", seed=1)
 
 
-def _scores(artifact: Artifact, *, graph: str, batch_rows: int) -> pa.Table:
-    model = load_scoring_model(artifact.path, device="cpu", graph=graph)  # type: ignore[arg-type]
+def _scores(artifact: Artifact, *, graph: str, batch_rows: int, num_threads: int = 2) -> pa.Table:
+    model = load_scoring_model(
+        artifact.path,
+        device="cpu",
+        graph=graph,  # type: ignore[arg-type]
+        num_threads=num_threads,
+    )
     batches = artifact.features.to_batches(max_chunksize=batch_rows)
     return pa.Table.from_batches(list(score_batches(batches, model=model)))
 
@@ -159,6 +164,17 @@ def test_tensor_graph_scores_like_lightgbm_and_the_tree_ensemble_on_cpu(
 def test_scores_do_not_depend_on_the_batch_size(artifact: Artifact, graph: str) -> None:
     small, large = (_scores(artifact, graph=graph, batch_rows=rows) for rows in (7, 100_000))
     assert small.equals(large)
+
+
+@pytest.mark.parametrize("graph", ["tensor", "tree_ensemble"])
+def test_scores_do_not_depend_on_the_thread_count(artifact: Artifact, graph: str) -> None:
+    """A session with threads of its own splits each row's trees among them (its sums,
+    and so the scores, then moved with the thread count); scoring runs one-thread pieces."""
+    one, three = (
+        _scores(artifact, graph=graph, batch_rows=100_000, num_threads=threads)
+        for threads in (1, 3)
+    )
+    assert one.equals(three)
 
 
 def test_a_tensor_graph_beside_the_artifact_is_used_and_checked(

@@ -44,7 +44,6 @@ from pathlib import Path
 import lightgbm as lgb
 import numpy as np
 import onnx
-import onnxruntime as ort
 import pyarrow as pa
 from onnx import helper
 
@@ -67,6 +66,7 @@ from purchasing_power.features import FeatureSchema
 from purchasing_power.scoring import (
     SCORING_OUTPUTS,
     Provider,
+    Session,
     cuda_is_usable,
     has_outputs,
     make_session,
@@ -299,9 +299,7 @@ def _gate_provider(graph: GraphKind) -> Provider:
     return "cuda" if graph == "tensor" and cuda_is_usable() else "cpu"
 
 
-def _sessions(
-    files: dict[str, bytes], graph: GraphKind, provider: Provider
-) -> dict[str, ort.InferenceSession]:
+def _sessions(files: dict[str, bytes], graph: GraphKind, provider: Provider) -> dict[str, Session]:
     """A session per file of one graph kind; the spend graph must output what scoring
     reads from it."""
     sessions = {head: make_session(content, provider=provider) for head, content in files.items()}
@@ -313,7 +311,7 @@ def _sessions(
     return sessions
 
 
-def _onnx(sessions: dict[str, ort.InferenceSession], features: np.ndarray) -> dict[str, np.ndarray]:
+def _onnx(sessions: dict[str, Session], features: np.ndarray) -> dict[str, np.ndarray]:
     """The predictions of each gated output (``GATED_HEAD``) of the files' sessions."""
     found = {}
     if "purchase" in sessions:
@@ -390,7 +388,7 @@ def prove_parity(
             wanted["spend"], reference_quantiles(wanted["spend"][:validation])
         )
         sessions = _sessions(exported[graph], graph, provider)
-        ran_on = "/".join(sorted({session.get_providers()[0] for session in sessions.values()}))
+        ran_on = "/".join(sorted({session.provider for session in sessions.values()}))
         actual = _onnx(sessions, gated)
         actual_edges = _onnx(sessions, edge_cases)
         own_reference = reference_quantiles(actual["spend"][:validation])

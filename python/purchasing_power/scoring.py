@@ -82,15 +82,15 @@ class ScoringModel:
     schema: FeatureSchema
     reference_spend_quantiles: np.ndarray
     # The spend graph (the hurdle): expected spend and purchase probability.
-    session: ort.InferenceSession
+    session: Session
     model_status: str = "accepted"
     graph: GraphKind = "tree_ensemble"
     # The TreeEnsemble spend graph (CPU) a tensor graph is checked against; None otherwise.
-    cpu_reference: ort.InferenceSession | None = None
+    cpu_reference: Session | None = None
 
     @property
     def execution_provider(self) -> str:
-        return self.session.get_providers()[0]
+        return self.session.provider
 
     def predict(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The raw expected spend and the purchase probability of each row."""
@@ -113,32 +113,73 @@ CUDA_ROWS_PER_RUN = 1 << 17
 CUDA_RUNS_IN_FLIGHT = 2
 
 
-def make_session(
-    model: Path | bytes, *, num_threads: int = 2, provider: Provider = "cpu"
-) -> ort.InferenceSession:
-    """An onnxruntime session for an exported model (a file or its bytes).
+@dataclass(frozen=True)
+class Session:
+    """An onnxruntime session and how many of its runs go at once.
 
-    ``provider="cuda"`` asks for the CUDA execution provider (CPU as fallback for nodes
-    without a CUDA kernel); ``session.get_providers()[0]`` tells which one it got.
+    On the CPU the session has one onnxruntime thread, and a batch is cut into ``runs``
+    contiguous pieces run at the same time (onnxruntime lets go of the GIL), one per
+    thread asked for. With more than one thread of its own, onnxruntime's TreeEnsemble
+    kernel splits the trees of each row among them and adds up their partial sums: a
+    row's score then depends on the thread count (4e-14 apart), and it ran slower (large
+    model, 200,000 rows, 2 threads: 51,609 rows/s against 64,509 in two one-thread
+    pieces, bench/README.md). With one thread each row sums its trees in order, as
+    LightGBM does, whatever the piece. On CUDA, pieces of ``CUDA_ROWS_PER_RUN`` rows,
+    ``runs`` (``CUDA_RUNS_IN_FLIGHT``) at a time.
     """
+
+    inference: ort.InferenceSession
+    runs: int
+
+    @property
+    def provider(self) -> str:
+        """The execution provider the session really got (CUDA falls back to the CPU)."""
+        return self.inference.get_providers()[0]
+
+    def piece_rows(self, rows: int) -> int:
+        """How many rows each run of a ``rows``-row input gets (the last one fewer)."""
+        if self.provider == CUDA_PROVIDER:
+            return CUDA_ROWS_PER_RUN
+        return _padded_rows(-(-rows // self.runs))
+
+
+def _inference_session(
+    model: Path | bytes, providers: list[str], num_threads: int
+) -> ort.InferenceSession:
     options = ort.SessionOptions()
     options.intra_op_num_threads = num_threads
     options.inter_op_num_threads = 1
     options.log_severity_level = 3
     source = str(model) if isinstance(model, Path) else model
-    providers = [CUDA_PROVIDER, CPU_PROVIDER] if provider == "cuda" else [CPU_PROVIDER]
     return ort.InferenceSession(source, options, providers=providers)
 
 
-def _run(
-    session: ort.InferenceSession, features: np.ndarray, run_rows: int, outputs: Sequence[str]
-) -> list[np.ndarray]:
+def make_session(
+    model: Path | bytes, *, num_threads: int = 2, provider: Provider = "cpu"
+) -> Session:
+    """A session for an exported model (a file or its bytes).
+
+    ``provider="cuda"`` asks for the CUDA execution provider (CPU as fallback for nodes
+    without a CUDA kernel, with ``num_threads`` threads); where no CUDA session starts,
+    the session is a CPU one. ``session.provider`` tells which one it got. On the CPU,
+    ``num_threads`` one-thread runs go at once (:class:`Session`).
+    """
+    if provider == "cuda":
+        inference = _inference_session(model, [CUDA_PROVIDER, CPU_PROVIDER], num_threads)
+        if inference.get_providers()[0] == CUDA_PROVIDER:
+            return Session(inference, runs=CUDA_RUNS_IN_FLIGHT)
+    return Session(_inference_session(model, [CPU_PROVIDER], 1), runs=max(num_threads, 1))
+
+
+def _run(session: Session, features: np.ndarray, outputs: Sequence[str]) -> list[np.ndarray]:
     rows, width = features.shape
+    run_rows = _padded_rows(rows)
     if run_rows != rows or not features.flags.c_contiguous or features.dtype != np.float64:
         padded = np.full((run_rows, width), np.nan)
         padded[:rows] = features
         features = padded
-    return [out.reshape(-1)[:rows] for out in session.run(list(outputs), {INPUT_NAME: features})]
+    found = session.inference.run(list(outputs), {INPUT_NAME: features})
+    return [out.reshape(-1)[:rows] for out in found]
 
 
 def _padded_rows(rows: int) -> int:
@@ -146,30 +187,31 @@ def _padded_rows(rows: int) -> int:
 
 
 def predict_outputs(
-    session: ort.InferenceSession, features: np.ndarray, outputs: Sequence[str]
+    session: Session, features: np.ndarray, outputs: Sequence[str]
 ) -> list[np.ndarray]:
-    """Each of the model's ``outputs`` for each row of ``features`` (float64), in one run."""
+    """Each of the model's ``outputs`` for each row of ``features`` (float64)."""
     rows = features.shape[0]
-    if session.get_providers()[0] == CUDA_PROVIDER and rows > CUDA_ROWS_PER_RUN:
+    step = session.piece_rows(rows)
+    if rows <= step:
+        return _run(session, features, outputs)
+    with ThreadPoolExecutor(max_workers=session.runs) as pool:
+        pieces = list(
+            pool.map(
+                lambda start: _run(session, features[start : start + step], outputs),
+                range(0, rows, step),
+            )
+        )
+    return [np.concatenate(output) for output in zip(*pieces, strict=True)]
 
-        def run_piece(start: int) -> list[np.ndarray]:
-            piece = features[start : start + CUDA_ROWS_PER_RUN]
-            return _run(session, piece, _padded_rows(len(piece)), outputs)
 
-        with ThreadPoolExecutor(max_workers=CUDA_RUNS_IN_FLIGHT) as pool:
-            pieces = list(pool.map(run_piece, range(0, rows, CUDA_ROWS_PER_RUN)))
-        return [np.concatenate(output) for output in zip(*pieces, strict=True)]
-    return _run(session, features, _padded_rows(rows), outputs)
-
-
-def predict(session: ort.InferenceSession, features: np.ndarray) -> np.ndarray:
+def predict(session: Session, features: np.ndarray) -> np.ndarray:
     """The model's ``prediction`` output for each row of ``features`` (float64)."""
     return predict_outputs(session, features, (OUTPUT_NAME,))[0]
 
 
-def has_outputs(session: ort.InferenceSession, outputs: Sequence[str]) -> bool:
+def has_outputs(session: Session, outputs: Sequence[str]) -> bool:
     """Whether the session's graph has every one of ``outputs``."""
-    return set(outputs) <= {output.name for output in session.get_outputs()}
+    return set(outputs) <= {output.name for output in session.inference.get_outputs()}
 
 
 def _probe_model() -> bytes:
@@ -241,7 +283,7 @@ def tensor_graph(model_dir: Path, head: str) -> Path:
     return path
 
 
-def _spend_session(path: Path, **options) -> ort.InferenceSession:
+def _spend_session(path: Path, **options) -> Session:
     session = make_session(path, **options)
     if not has_outputs(session, SCORING_OUTPUTS):
         raise ValueError(
