@@ -52,7 +52,7 @@ def test_training_is_deterministic_and_beats_every_baseline(trained) -> None:
             assert trained.metric("lightgbm", metric) > trained.metric(method, metric)
 
 
-def test_heads_trained_side_by_side_equal_each_head_trained_alone(trained) -> None:
+def test_each_head_is_its_early_stopped_fit_refitted_on_every_cutoff(trained) -> None:
     split = time_split(examples(), schema=SCHEMA, settings=SETTINGS)
     for head in HEADS:
         held_out, params = fit_head(head, split=split, settings=SETTINGS)

@@ -99,7 +99,7 @@ class RunSettings:
     artifacts_dir: Path
     horizon_days: int
     seed: int = 42
-    num_threads: int = 1  # LightGBM threads per head; see TrainingSettings.num_threads
+    num_threads: int = 2  # LightGBM threads per head; see TrainingSettings.num_threads
     retrain: bool = False
     model_version: str | None = None
     tune_trials: int = 0
@@ -368,7 +368,7 @@ def explain(
 
 
 def train_from_warehouse(
-    connection, *, artifacts_dir: Path, seed: int = 42, tune_trials: int = 0, num_threads: int = 1
+    connection, *, artifacts_dir: Path, seed: int = 42, tune_trials: int = 0, num_threads: int = 2
 ) -> RegisteredModel:
     """Train and register a model from the tables of a built warehouse (the CLI's
     ``train``): the same steps as a dbt build with ``retrain: true``, without scoring."""

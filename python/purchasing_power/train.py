@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import duckdb
@@ -67,11 +66,15 @@ class TrainingSettings:
 
     horizon_days: int
     seed: int = 42
-    # One LightGBM thread per head by default (the two heads train at the same time): on
-    # the 2-core machine this project is built on, shared with other work, 100 boosting
-    # rounds took 3-4 s with one thread and 26-64 s with two (OpenMP threads spin
-    # waiting for each other when the cores are busy).
-    num_threads: int = 1
+    # LightGBM threads of each head. The heads train one after another, each on every
+    # thread: two threads for the purchase head beat one thread per head side by side,
+    # where the purchase head, fitted on every row, ran long after the spend head was done
+    # (medium: 53.5 s against 78.2 s, bench/README.md). A booster depends on its thread
+    # count (LightGBM sums histograms per thread), so this is fixed, not the machine's.
+    # OpenMP threads spin waiting for each other, so nothing of training runs beside them:
+    # on this 2-core machine, shared with other work, 100 rounds took 3-4 s with one
+    # thread and 26-64 s with two.
+    num_threads: int = 2
     max_boost_rounds: int = 1000
     early_stopping_rounds: int = 50
     tweedie_variance_power: float = 1.5
@@ -379,26 +382,17 @@ def _fit_and_refit(head: str, *, split: TimeSplit, settings: TrainingSettings) -
 def train_models(split: TimeSplit, *, settings: TrainingSettings) -> TrainingResult:
     """Fit both heads, judge them against the baselines, refit them on every cutoff.
 
-    The two heads are fitted and refitted at the same time, each on its own thread
-    with ``settings.num_threads`` LightGBM threads (LightGBM lets go of the GIL), while
-    the baselines are fitted here: each booster is what it would be alone. It saves
-    time where the heads cost about the same (demo: 51.5 s, then 36.9 s); where the
-    purchase head, fitted on every row, dominates it saves little (medium: 85.9 s
-    against 85.1 s one head at a time, bench/README.md)."""
-    with ThreadPoolExecutor(max_workers=len(HEADS), thread_name_prefix="head") as pool:
-        futures = {
-            head: pool.submit(_fit_and_refit, head, split=split, settings=settings)
-            for head in HEADS
-        }
-        baseline_predictions = baselines.fit_and_predict(
-            split.training,
-            split.validation,
-            horizon_days=settings.horizon_days,
-            purchase_label=settings.purchase_label,
-            spend_label=settings.spend_label,
-            last_period_column=settings.baseline_column,
-        )
-        fitted = {head: future.result() for head, future in futures.items()}
+    The baselines, then each head (its early-stopping fit and its refit), one after
+    another, each head with ``settings.num_threads`` LightGBM threads."""
+    baseline_predictions = baselines.fit_and_predict(
+        split.training,
+        split.validation,
+        horizon_days=settings.horizon_days,
+        purchase_label=settings.purchase_label,
+        spend_label=settings.spend_label,
+        last_period_column=settings.baseline_column,
+    )
+    fitted = {head: _fit_and_refit(head, split=split, settings=settings) for head in HEADS}
     params = {head: fitted[head].params for head in HEADS}
     best_iterations = {head: fitted[head].best_iteration for head in HEADS}
     held_out = {head: fitted[head].held_out for head in HEADS}
