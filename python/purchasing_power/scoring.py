@@ -122,10 +122,10 @@ class Session:
     thread asked for. With more than one thread of its own, onnxruntime's TreeEnsemble
     kernel splits the trees of each row among them and adds up their partial sums: a
     row's score then depends on the thread count (4e-14 apart), and it ran slower (large
-    model, 200,000 rows, 2 threads: 51,609 rows/s against 64,509 in two one-thread
+    model, 200,000 rows, 2 threads: 47,915 rows/s against 55,608 in two one-thread
     pieces, bench/README.md). With one thread each row sums its trees in order, as
-    LightGBM does, whatever the piece. On CUDA, pieces of ``CUDA_ROWS_PER_RUN`` rows,
-    ``runs`` (``CUDA_RUNS_IN_FLIGHT``) at a time.
+    LightGBM does (6e-16 apart there, 4e-14 before), whatever the piece. On CUDA,
+    pieces of ``CUDA_ROWS_PER_RUN`` rows, ``runs`` (``CUDA_RUNS_IN_FLIGHT``) at a time.
     """
 
     inference: ort.InferenceSession
