@@ -235,7 +235,7 @@ def check_parity_gate(
     start = time.perf_counter()
     parity = prove_parity(
         heads, exported, rows=x[:rows], edge_cases=edges, validation_rows=rows // 2, tiers=tiers
-    )
+    ).figures
     check = {
         "check": "parity_gate",
         "seconds": time.perf_counter() - start,

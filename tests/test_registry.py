@@ -115,7 +115,7 @@ def _gate_on_validation_rows(result, exported) -> dict[str, dict]:
         edge_cases=result.validation_features[:5],
         validation_rows=len(result.validation_features),
         tiers=TIERS,
-    )
+    ).figures
 
 
 def test_a_mismatched_export_is_refused() -> None:
@@ -154,7 +154,7 @@ def _gate_with_validation_and_scoring_rows(result, exported) -> tuple[dict[str, 
         edge_cases=result.validation_features[:5],
         validation_rows=len(result.validation_features),
         tiers=TIERS,
-    )
+    ).figures
     return parity, len(rows)
 
 
@@ -275,6 +275,40 @@ def test_registered_artifact_holds_both_graphs_and_a_card_with_the_proof(registe
     assert card["model_version"] in (registered.path / "report.html").read_text()
     model = onnx.load(registered.path / "purchase.onnx")
     assert any(node.domain == "ai.onnx.ml" for node in model.graph.node)
+
+
+def test_the_cards_reference_and_score_summary_are_what_scoring_computes(registered) -> None:
+    """The reference quantiles are the scoring engine's predictions of the validation
+    rows (registration reads them from the gate's run, not from a run of its own), and
+    the summary's tiers are those scoring gives the scoring rows."""
+    model = load_scoring_model(registered.path)
+    validation_spend, _ = model.predict(trained().validation_features)
+    assert registered.card["reference_spend_quantiles"] == (
+        registry.reference_quantiles(validation_spend).tolist()
+    )
+    scoring = examples(rows_per_cutoff=100, seed=5)
+    scored = pa.Table.from_batches(
+        list(score_batches(scoring.to_batches(max_chunksize=64), model=model))
+    )
+    tiers = assign_tiers(scored.column("power_index").to_numpy(), TIERS)
+    spend = scored.column("predicted_spend").to_numpy()
+    probability = scored.column("purchase_probability").to_numpy()
+
+    def mean(values: np.ndarray, tier: str) -> float | None:
+        return float(values[tiers == tier].mean()) if np.any(tiers == tier) else None
+
+    assert [
+        (row["tier"], row["users"], row["mean_predicted_spend"], row["mean_purchase_probability"])
+        for row in registered.card["scores"]["tiers"]
+    ] == [
+        (
+            tier.tier,
+            int(np.count_nonzero(tiers == tier.tier)),
+            mean(spend, tier.tier),
+            mean(probability, tier.tier),
+        )
+        for tier in TIERS
+    ]
 
 
 def test_same_data_and_seed_give_byte_identical_files_and_scores(tmp_path: Path) -> None:

@@ -114,6 +114,18 @@ class ParityError(RuntimeError):
 
 
 @dataclass(frozen=True)
+class Proof:
+    """What the parity gate found: the figures for the card, and the spend TreeEnsemble
+    graph's outputs on every gated row, ``spend`` and ``probability``: what CPU scoring
+    computes for those rows (a row's outputs do not depend on the rows beside it), so
+    registration reads its reference quantiles and score summary from them."""
+
+    figures: dict[str, dict]
+    spend: np.ndarray
+    probability: np.ndarray
+
+
+@dataclass(frozen=True)
 class RegisteredModel:
     model_version: str
     path: Path
@@ -360,11 +372,13 @@ def prove_parity(
     validation_rows: int,
     tiers: Sequence[Tier],
     graphs: Sequence[GraphKind] = GRAPHS,
-) -> dict[str, dict]:
-    """Run the gate for each of ``graphs`` on ``rows`` (the first ``validation_rows`` of
-    them validation rows, then scoring rows; the tensor graph on CUDA where CUDA runs,
-    else on the CPU and at most ``TENSOR_GATE_ROWS`` of them) and ``edge_cases``; raise
-    :class:`ParityError` on any miss, else return the figures for the card.
+) -> Proof:
+    """Run the gate for each of ``graphs`` (the TreeEnsemble graph among them) on
+    ``rows`` (the first ``validation_rows`` of them validation rows, then scoring rows;
+    the tensor graph on CUDA where CUDA runs, else on the CPU and at most
+    ``TENSOR_GATE_ROWS`` of them) and ``edge_cases``; raise :class:`ParityError` on any
+    miss, else return the figures for the card and the TreeEnsemble spend graph's
+    outputs on ``rows``.
 
     Tiers are compared end to end: each engine places its predictions among the
     reference quantiles it computes on the validation rows, as scoring does. A
@@ -376,9 +390,14 @@ def prove_parity(
     """
     if not 0 < validation_rows <= len(rows):
         raise ValueError(f"validation_rows must be in 1..{len(rows)}, not {validation_rows}")
+    if "tree_ensemble" not in graphs:
+        raise ValueError(
+            f"graphs must include 'tree_ensemble' (the graph CPU scoring runs): {graphs}"
+        )
     expected = _reference(heads, rows)
     expected_edges = _reference(heads, edge_cases)
     figures: dict[str, dict] = {}
+    outputs: dict[str, np.ndarray] = {}
     for graph in graphs:
         provider = _gate_provider(graph)
         chosen, validation = _gate_rows(graph, provider, len(rows), validation_rows)
@@ -390,6 +409,8 @@ def prove_parity(
         sessions = _sessions(exported[graph], graph, provider)
         ran_on = "/".join(sorted({session.provider for session in sessions.values()}))
         actual = _onnx(sessions, gated)
+        if graph == "tree_ensemble":
+            outputs = actual
         actual_edges = _onnx(sessions, edge_cases)
         own_reference = reference_quantiles(actual["spend"][:validation])
         index_now = power_index(actual["spend"], own_reference)
@@ -415,7 +436,7 @@ def prove_parity(
                 f"{graph} graph: {changed} of {len(gated)} rows change tier between LightGBM "
                 "and ONNX"
             )
-    return figures
+    return Proof(figures, spend=outputs["spend"], probability=outputs[PROBABILITY_OUTPUT_NAME])
 
 
 # --------------------------------------------------------------------------------------
@@ -554,19 +575,19 @@ def register_models(
     heads = result.heads
     exported = export_graphs(heads)
     tree_ensemble = exported["tree_ensemble"]
-    # The reference distribution comes from the engine that scores, so a user's
-    # prediction and the quantiles it is placed among agree to the last bit.
-    spend_session = make_session(tree_ensemble["spend"])
-    reference = reference_quantiles(predict(spend_session, result.validation_features))
     edge_cases = edge_case_rows(heads, result.validation_features)
-    parity = prove_parity(
+    validation_rows = len(result.validation_features)
+    proof = prove_parity(
         heads,
         exported,
         rows=np.vstack([result.validation_features, scoring_features]),
         edge_cases=edge_cases,
-        validation_rows=len(result.validation_features),
+        validation_rows=validation_rows,
         tiers=tiers,
     )
+    # The reference distribution comes from the engine that scores, so a user's
+    # prediction and the quantiles it is placed among agree to the last bit.
+    reference = reference_quantiles(proof.spend[:validation_rows])
     # The version names the exported models, their data window and their verdict: the
     # same trees found unproven (against other baselines) are another version, so an
     # accepted model's folder is never overwritten by an unproven one. (Metric values
@@ -580,10 +601,9 @@ def register_models(
         :12
     ]
     model_version = f"pp-{as_of.replace('-', '')}-{digest}"
-    spend, probability = predict_outputs(spend_session, scoring_features, SCORING_OUTPUTS)
     scores = _score_summary(
-        probability,
-        spend,
+        proof.probability[validation_rows:],
+        proof.spend[validation_rows:],
         quantiles=reference,
         tiers=tiers,
     )
@@ -593,7 +613,7 @@ def register_models(
         schema=schema,
         settings=settings,
         as_of=as_of,
-        parity=parity,
+        parity=proof.figures,
         edge_case_rows_count=len(edge_cases),
         reference=reference,
         scores=scores,
@@ -657,7 +677,7 @@ def recheck_parity(
         validation_rows=len(scoring_features),
         tiers=tiers,
         graphs=graphs,
-    )
+    ).figures
 
 
 def list_models(artifacts_dir: Path) -> list[RegisteredModel]:
