@@ -144,6 +144,22 @@ def test_the_probability_scoring_reads_from_the_spend_graph_is_gated() -> None:
         _gate_on_validation_rows(result, exported)
 
 
+def test_the_gate_refuses_to_run_without_the_graph_scoring_runs_on_the_cpu() -> None:
+    """Registration reads its reference and summary from the TreeEnsemble run: a gate
+    without that graph is a caller's error, raised before any work."""
+    result = trained()
+    with pytest.raises(ValueError, match="must include 'tree_ensemble'"):
+        prove_parity(
+            result.heads,
+            export_graphs(result.heads),
+            rows=result.validation_features,
+            edge_cases=result.validation_features[:5],
+            validation_rows=len(result.validation_features),
+            tiers=TIERS,
+            graphs=("tensor",),
+        )
+
+
 def _gate_with_validation_and_scoring_rows(result, exported) -> tuple[dict[str, dict], int]:
     """The gate on the validation rows followed by 300 of them again as scoring rows."""
     rows = np.vstack([result.validation_features, result.validation_features[:300]])
