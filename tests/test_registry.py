@@ -296,35 +296,21 @@ def test_registered_artifact_holds_both_graphs_and_a_card_with_the_proof(registe
 def test_the_cards_reference_and_score_summary_are_what_scoring_computes(registered) -> None:
     """The reference quantiles are the scoring engine's predictions of the validation
     rows (registration reads them from the gate's run, not from a run of its own), and
-    the summary's tiers are those scoring gives the scoring rows."""
+    the score summary is that of the scores scoring gives the scoring rows."""
     model = load_scoring_model(registered.path)
     validation_spend, _ = model.predict(trained().validation_features)
-    assert registered.card["reference_spend_quantiles"] == (
-        registry.reference_quantiles(validation_spend).tolist()
-    )
+    reference = registry.reference_quantiles(validation_spend)
+    assert registered.card["reference_spend_quantiles"] == reference.tolist()
     scoring = examples(rows_per_cutoff=100, seed=5)
     scored = pa.Table.from_batches(
         list(score_batches(scoring.to_batches(max_chunksize=64), model=model))
     )
-    tiers = assign_tiers(scored.column("power_index").to_numpy(), TIERS)
-    spend = scored.column("predicted_spend").to_numpy()
-    probability = scored.column("purchase_probability").to_numpy()
-
-    def mean(values: np.ndarray, tier: str) -> float | None:
-        return float(values[tiers == tier].mean()) if np.any(tiers == tier) else None
-
-    assert [
-        (row["tier"], row["users"], row["mean_predicted_spend"], row["mean_purchase_probability"])
-        for row in registered.card["scores"]["tiers"]
-    ] == [
-        (
-            tier.tier,
-            int(np.count_nonzero(tiers == tier.tier)),
-            mean(spend, tier.tier),
-            mean(probability, tier.tier),
-        )
-        for tier in TIERS
-    ]
+    assert registered.card["scores"] == registry._score_summary(
+        scored.column("purchase_probability").to_numpy(),
+        scored.column("predicted_spend").to_numpy(),
+        quantiles=reference,
+        tiers=TIERS,
+    )
 
 
 def test_same_data_and_seed_give_byte_identical_files_and_scores(tmp_path: Path) -> None:
