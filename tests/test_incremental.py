@@ -257,6 +257,14 @@ def test_a_changed_event_type_seed_revalidates_the_events_it_maps(
     root = copy_project(tmp_path / "repo")
     raw = tmp_path / "raw"
     _deliver(small_raw, raw, "part-0", "true")
+    # and purchases without an event_id (rejected whatever their type), of a type the seed
+    # does not know yet: no key can replace these rows
+    with duckdb.connect() as connection:
+        connection.execute(
+            f"copy (select * replace (null as event_id, 'gift_card' as event_type)"
+            f" from '{small_raw / 'events.parquet'}' where event_type = 'purchase'"
+            f" order by event_id limit 20) to '{raw / 'events' / 'part-1.parquet'}'"
+        )
     project = make_project(tmp_path / "project", root=root)
     project.run(*VALIDATE, vars={"raw_path": str(raw)})
     with duckdb.connect(str(project.warehouse), read_only=True) as connection:
@@ -266,15 +274,24 @@ def test_a_changed_event_type_seed_revalidates_the_events_it_maps(
         ).fetchall()
     assert types
 
-    # every type the shop sent that the seed did not know becomes a view
+    # every type the shop sent that the seed did not know becomes a view, gift cards
+    # purchases
     seed = root / "seeds" / "event_types.csv"
-    seed.write_text(seed.read_text() + "".join(f"{name},view\n" for (name,) in types))
+    seed.write_text(
+        seed.read_text() + "".join(f"{name},view\n" for (name,) in types) + "gift_card,purchase\n"
+    )
     project.run(*VALIDATE, vars={"raw_path": str(raw)})
     full = make_project(tmp_path / "full", root=root)
     full.run(*VALIDATE, vars={"raw_path": str(raw)})
 
     _assert_event_tables_equal(project.warehouse, full.warehouse)
     assert not [row for row in _validated(project.warehouse) if row[REASON] == "unknown_event_type"]
+    with duckdb.connect(str(project.warehouse), read_only=True) as connection:
+        gift_cards = connection.execute(
+            f"select event_type, reject_reason, count(*), count(amount) from {VALIDATED}"
+            " where raw_event_type = 'gift_card' group by all"
+        ).fetchall()
+    assert gift_cards == [("purchase", "missing_event_id", 20, 20)]
 
 
 def test_a_delivery_of_rejected_rows_only_is_seen_and_not_rebuilt_again(

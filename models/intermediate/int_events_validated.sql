@@ -12,10 +12,11 @@
     whose verdict they or a changed setting could alter: ids of the new files already
     built, every id when the event_types seed now maps its type otherwise, and with
     var('as_of') set, ids at or after it or rejected for it before. Those ids are
-    replaced whole (delete+insert). A file changed or removed since fails the build
-    (find_new_raw_files); a change to this model's logic needs --full-refresh, and so
-    does a seed change for rows without an event_id (rejected whatever their type, but
-    their event_type column keeps the old mapping: no key can replace them).
+    replaced whole (delete+insert). Rows without an event_id have no key to replace
+    them by: those whose type the seed now maps otherwise are read again from every
+    file and validated anew, and the post-hook (delete_rows_mapped_otherwise) removes
+    their old copies. A file changed or removed since fails the build
+    (find_new_raw_files); a change to this model's logic needs --full-refresh.
 -#}
 {%- set as_of = var('as_of') -%}
 {%- set contract_columns = [
@@ -112,6 +113,19 @@ event_ids_to_revisit as (
 
 ),
 
+-- types the event_types seed now maps otherwise, among rows without an event_id
+id_less_types_to_revisit as (
+
+    select distinct built_without_id.raw_event_type
+    from {{ this }} as built_without_id
+    left join event_types
+        on built_without_id.raw_event_type = event_types.raw_event_type
+    where
+        built_without_id.event_id is null
+        and built_without_id.event_type is distinct from event_types.event_type
+
+),
+
 {% endif -%}
 {#- The raw rows to validate, read by three steps. A rerun's few rows are kept as one
     copy; a full build reads the files afresh in each step, the id count taking only
@@ -126,6 +140,12 @@ rows_to_validate as {{ 'not materialized ' if not is_incremental() }}(
         where
             not ({{ in_new_files }})
             and event_id in (select event_id from event_ids_to_revisit)
+        union all
+        select * from stg_raw__events
+        where
+            not ({{ in_new_files }})
+            and event_id is null
+            and raw_event_type in (select raw_event_type from id_less_types_to_revisit)
     {%- else -%}
         select * from stg_raw__events
     {%- endif %}
