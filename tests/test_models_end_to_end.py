@@ -123,8 +123,20 @@ def test_a_rebuild_scores_with_the_accepted_model_unless_told_to_retrain(
         in (project.work / "logs" / "dbt.log").read_text()
     )
 
-    retrained = project.run("build", "--select", "ml_models", vars={**variables, "retrain": True})
+    retrained = project.run(
+        "build", "--select", "ml_models",
+        vars={**variables, "retrain": True, "training_threads": 1},
+    )  # fmt: skip
     assert "training a new model (retrain: true)" in retrained.stdout
+    with _connect(project) as connection:
+        (artifact,) = connection.execute(
+            "select artifact_path from ml.ml_models where is_active"
+        ).fetchone()
+    card = json.loads((Path(artifact) / "card.json").read_text())
+    assert {head: params["num_threads"] for head, params in card["params"].items()} == {
+        "purchase": 1,
+        "spend_given_purchase": 1,
+    }
 
     pinned = project.run(
         "build", "--select", "ml_models", vars={**variables, "model_version": "pp-nope"},

@@ -18,6 +18,7 @@ def model(dbt, session):
         retrain=str(retrain).lower() in ("true", "1", "yes"),
         model_version=pinned or None,
         tune_trials=int(dbt.config.get("tune_trials")),
+        num_threads=int(dbt.config.get("training_threads")),
     )
     as_of = dbt.ref("int_cutoffs_derived").filter("is_scoring_cutoff").select("as_of_date")
     registry = dbt.ref("feature_registry").to_arrow_table()

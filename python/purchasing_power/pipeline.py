@@ -99,7 +99,7 @@ class RunSettings:
     artifacts_dir: Path
     horizon_days: int
     seed: int = 42
-    num_threads: int = 2  # LightGBM threads per head; see TrainingSettings.num_threads
+    num_threads: int = 2  # var training_threads; see TrainingSettings.num_threads
     retrain: bool = False
     model_version: str | None = None
     tune_trials: int = 0

@@ -70,7 +70,8 @@ class TrainingSettings:
     # thread: two threads for the purchase head beat one thread per head side by side,
     # where the purchase head, fitted on every row, ran long after the spend head was done
     # (medium: 53.5 s against 78.2 s, bench/README.md). A booster depends on its thread
-    # count (LightGBM sums histograms per thread), so this is fixed, not the machine's.
+    # count (LightGBM sums histograms per thread), so this is a setting (the dbt var
+    # training_threads), not the machine's core count.
     # OpenMP threads spin waiting for each other, so nothing of training runs beside them:
     # on this 2-core machine, shared with other work, 100 rounds took 3-4 s with one
     # thread and 26-64 s with two.
