@@ -321,3 +321,37 @@ def test_a_delivery_of_rejected_rows_only_is_seen_and_not_rebuilt_again(
             ).fetchone()
             assert seen > 0, table
     assert reasons == ["unknown_event_type"]
+
+
+def test_a_delivery_of_copies_only_is_seen_and_not_validated_again(
+    small_raw: Path, tmp_path: Path
+) -> None:
+    raw = tmp_path / "raw"
+    first = _deliver(small_raw, raw, "part-0", "true")
+    project = make_project(tmp_path / "project")
+    project.run(*VALIDATE, vars={"raw_path": str(raw)})
+    # a redelivery: every row an exact copy of one already validated, so none of its rows
+    # is kept under its name
+    with duckdb.connect() as connection:
+        connection.execute(
+            f"copy (select * from '{first}' where event_id is not null order by event_id"
+            f" limit 100) to '{raw / 'events' / 'part-1.parquet'}'"
+        )
+    project.run(*VALIDATE, vars={"raw_path": str(raw)})
+    full = make_project(tmp_path / "full")
+    full.run(*VALIDATE, vars={"raw_path": str(raw)})
+    _assert_event_tables_equal(project.warehouse, full.warehouse)
+
+    def latest_runs() -> list[tuple]:
+        with duckdb.connect(str(project.warehouse), read_only=True) as connection:
+            return connection.execute(
+                f"select max(validated_at), count(*) from {VALIDATED}"
+                " where duplicate_rows_dropped > 0 and event_id in"
+                f" (select event_id from '{raw / 'events' / 'part-1.parquet'}')"
+            ).fetchall()
+
+    redelivered = latest_runs()
+    assert redelivered[0][1] == 100
+    # the next rerun has nothing new to validate, so it rebuilds nothing downstream
+    project.run(*VALIDATE, vars={"raw_path": str(raw)})
+    assert latest_runs() == redelivered

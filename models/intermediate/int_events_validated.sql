@@ -7,8 +7,8 @@
     all) pass straight through; only repeated ids are grouped.
 
     Incremental: a rerun validates the raw files it has not seen (each row keeps its
-    file's size and modification time, and validated_at, when the dbt run that
-    validated it started) and, read again from every file, each event_id
+    file's size and modification time, those of the other files its copies came from,
+    and validated_at, when the dbt run that validated it started) and, read again from every file, each event_id
     whose verdict they or a changed setting could alter: ids of the new files already
     built, every id when the event_types seed now maps its type otherwise, and with
     var('as_of') set, ids at or after it or rejected for it before. Those ids are
@@ -184,13 +184,22 @@ rows_with_repeated_ids as (
 
 repeated_rows_collapsed as (
 
+    -- every file that held a copy is kept: a file of copies only has no row of its own,
+    -- and find_new_raw_files must still see it as validated
     select
         {% for column in contract_columns -%}
-            {{ column }},
+            rows_with_repeated_ids.{{ column }},
         {% endfor -%}
-        min(source_file) as source_file,
-        count(*) - 1 as duplicate_rows_dropped
+        min(rows_with_repeated_ids.source_file) as source_file,
+        count(*) - 1 as duplicate_rows_dropped,
+        list(distinct {
+            'source_file': stg_raw__event_files.source_file,
+            'source_file_bytes': stg_raw__event_files.source_file_bytes,
+            'source_file_modified_at': stg_raw__event_files.source_file_modified_at
+        }) as files_with_copies
     from rows_with_repeated_ids
+    left join stg_raw__event_files
+        on rows_with_repeated_ids.source_file = stg_raw__event_files.source_file
     group by all
 
 ),
@@ -277,6 +286,9 @@ defaults_applied as (
         source_file,
         source_file_bytes,
         source_file_modified_at,
+        nullif(
+            list_filter(files_with_copies, lambda held: held['source_file'] != source_file), []
+        ) as other_source_files,
         -- the dbt run that validated the row: models built from these rows rebuild what
         -- runs they have not seen touched (sessions, user-category days)
         cast('{{ run_started_at.strftime("%Y-%m-%d %H:%M:%S.%f") }}' as timestamp) as validated_at,
