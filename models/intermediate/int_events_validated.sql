@@ -8,15 +8,16 @@
 
     Incremental: a rerun validates the raw files it has not seen (each row keeps its
     file's size and modification time, those of the other files its copies came from,
-    and validated_at, when the dbt run that validated it started) and, read again from every file, each event_id
-    whose verdict they or a changed setting could alter: ids of the new files already
-    built, every id when the event_types seed now maps its type otherwise, and with
-    var('as_of') set, ids at or after it or rejected for it before. Those ids are
-    replaced whole (delete+insert). Rows without an event_id have no key to replace
-    them by: those whose type the seed now maps otherwise are read again from every
-    file and validated anew, and the post-hook (delete_rows_mapped_otherwise) removes
-    their old copies. A file changed or removed since fails the build
-    (find_new_raw_files); a change to this model's logic needs --full-refresh.
+    and validated_at, when the dbt run that validated it started) and, read again from
+    every file, each event_id whose verdict they or a changed setting could alter: ids
+    of the new files already built, every id of a type the event_types seed now maps
+    otherwise, and with var('as_of') set, ids at or after it or rejected for it
+    before. Those ids are replaced whole (delete+insert). Rows without an event_id
+    have no key to replace them by: those whose type the seed now maps otherwise are
+    read again from every file and validated anew, and the post-hook
+    (delete_rows_mapped_otherwise) removes their old copies. A file changed or removed
+    since fails the build (find_new_raw_files); a change to this model's logic needs
+    --full-refresh, and so does a warehouse validated before other_source_files.
 -#}
 {%- set as_of = var('as_of') -%}
 {%- set contract_columns = [
