@@ -22,13 +22,15 @@ SELECT = ("build", "--select", "+int_user_days_accumulated", "+" + CATEGORY_DAYS
 VALIDATE = ("build", "--select", "+int_events_sessionized", "+" + CATEGORY_DAYS.split(".")[1])
 
 
-def _deliver(source: Path, raw: Path, name: str, where: str) -> Path:
-    """One delivery: the source events matching ``where`` as raw/events/<name>.parquet."""
+def _deliver(source: Path, raw: Path, name: str, where: str, columns: str = "*") -> Path:
+    """One delivery: the source events matching ``where`` (which may go on with ``order by``
+    and ``limit``), as ``columns``, as raw/events/<name>.parquet."""
     target = raw / "events" / f"{name}.parquet"
     target.parent.mkdir(parents=True, exist_ok=True)
     with duckdb.connect() as connection:
         connection.execute(
-            f"copy (select * from '{source / 'events.parquet'}' where {where}) to '{target}'"
+            f"copy (select {columns} from '{source / 'events.parquet'}' where {where})"
+            f" to '{target}'"
         )
     return target
 
@@ -259,12 +261,10 @@ def test_a_changed_event_type_seed_revalidates_the_events_it_maps(
     _deliver(small_raw, raw, "part-0", "true")
     # and purchases without an event_id (rejected whatever their type), of a type the seed
     # does not know yet: no key can replace these rows
-    with duckdb.connect() as connection:
-        connection.execute(
-            f"copy (select * replace (null as event_id, 'gift_card' as event_type)"
-            f" from '{small_raw / 'events.parquet'}' where event_type = 'purchase'"
-            f" order by event_id limit 20) to '{raw / 'events' / 'part-1.parquet'}'"
-        )
+    _deliver(
+        small_raw, raw, "part-1", "event_type = 'purchase' order by event_id limit 20",
+        columns="* replace (null as event_id, 'gift_card' as event_type)",
+    )  # fmt: skip
     project = make_project(tmp_path / "project", root=root)
     project.run(*VALIDATE, vars={"raw_path": str(raw)})
     with duckdb.connect(str(project.warehouse), read_only=True) as connection:
@@ -302,12 +302,10 @@ def test_a_delivery_of_rejected_rows_only_is_seen_and_not_rebuilt_again(
     project = make_project(tmp_path / "project")
     project.run(*VALIDATE, vars={"raw_path": str(raw)})
     # a broken delivery: events of known users and days, every one of an unknown type
-    with duckdb.connect() as connection:
-        connection.execute(
-            f"copy (select * replace ('junk-' || event_id as event_id, 'bogus' as event_type)"
-            f" from '{small_raw / 'events.parquet'}' where event_id is not null"
-            f" order by event_id limit 50) to '{raw / 'events' / 'part-1.parquet'}'"
-        )
+    _deliver(
+        small_raw, raw, "part-1", "event_id is not null order by event_id limit 50",
+        columns="* replace ('junk-' || event_id as event_id, 'bogus' as event_type)",
+    )  # fmt: skip
     project.run(*VALIDATE, vars={"raw_path": str(raw)})
     with duckdb.connect(str(project.warehouse), read_only=True) as connection:
         latest, reasons = connection.execute(
@@ -327,16 +325,14 @@ def test_a_delivery_of_copies_only_is_seen_and_not_validated_again(
     small_raw: Path, tmp_path: Path
 ) -> None:
     raw = tmp_path / "raw"
-    first = _deliver(small_raw, raw, "part-0", "true")
+    _deliver(small_raw, raw, "part-0", "true")
     project = make_project(tmp_path / "project")
     project.run(*VALIDATE, vars={"raw_path": str(raw)})
     # a redelivery: every row an exact copy of one already validated, so none of its rows
     # is kept under its name
-    with duckdb.connect() as connection:
-        connection.execute(
-            f"copy (select * from '{first}' where event_id is not null order by event_id"
-            f" limit 100) to '{raw / 'events' / 'part-1.parquet'}'"
-        )
+    redelivery = _deliver(
+        small_raw, raw, "part-1", "event_id is not null order by event_id limit 100"
+    )
     project.run(*VALIDATE, vars={"raw_path": str(raw)})
     full = make_project(tmp_path / "full")
     full.run(*VALIDATE, vars={"raw_path": str(raw)})
@@ -347,7 +343,7 @@ def test_a_delivery_of_copies_only_is_seen_and_not_validated_again(
             return connection.execute(
                 f"select max(validated_at), count(*) from {VALIDATED}"
                 " where duplicate_rows_dropped > 0 and event_id in"
-                f" (select event_id from '{raw / 'events' / 'part-1.parquet'}')"
+                f" (select event_id from '{redelivery}')"
             ).fetchall()
 
     redelivered = latest_runs()
