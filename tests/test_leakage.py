@@ -49,6 +49,7 @@ VARS = {
     "horizon_days": HORIZON_DAYS,
     "training_cutoffs": 4,
     "cutoff_spacing_days": 30,
+    "cutoff_anchor_date": "2025-07-20",
     "min_history_days": 28,
 }
 LABEL_PURCHASED = f"label_purchased_next_{HORIZON_DAYS}d"

@@ -3,6 +3,7 @@ training cutoff ever has labels reaching past as_of."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import duckdb
@@ -21,11 +22,26 @@ def short_raw(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+def _latest_cutoff_on_the_grid(raw: Path, horizon_days: int) -> dict[str, str]:
+    """The vars that put a grid day at as_of - horizon_days (as_of: the day after the last
+    event), so the latest training cutoff is there rather than up to a spacing before."""
+    with duckdb.connect() as connection:
+        (last_day,) = connection.execute(
+            f"select max(event_time)::date from '{raw / 'events.parquet'}'"
+        ).fetchone()
+    anchor = last_day + timedelta(days=1 - horizon_days)
+    return {"raw_path": str(raw), "cutoff_anchor_date": anchor.isoformat()}
+
+
 def test_one_complete_cutoff_stops_training_with_the_reason(short_raw: Path, tmp_path: Path):
     project = make_project(tmp_path)
     # 140 days, a 90-day horizon and 28 days of history leave room for one cutoff only
     result = project.run(
-        "build", "--select", "+ml_models", vars={"raw_path": str(short_raw)}, check=False
+        "build",
+        "--select",
+        "+ml_models",
+        vars=_latest_cutoff_on_the_grid(short_raw, 90),
+        check=False,
     )
     assert result.returncode != 0
     assert "training needs at least 2 cutoffs with complete 90-day labels" in result.stdout
@@ -45,7 +61,7 @@ def test_a_shorter_horizon_fits_the_same_history(short_raw: Path, tmp_path: Path
         "build",
         "--select",
         "+int_cutoffs_derived",
-        vars={"raw_path": str(short_raw), "horizon_days": 30},
+        vars={**_latest_cutoff_on_the_grid(short_raw, 30), "horizon_days": 30},
     )
     with duckdb.connect(str(project.warehouse), read_only=True) as connection:
         (training_cutoffs,) = connection.execute(

@@ -1,11 +1,15 @@
 {#-
     One row per cutoff date: the scoring cutoff (as_of) and the training cutoffs
     before it whose labels are complete (cutoff + horizon <= as_of). Training
-    cutoffs are spaced var('cutoff_spacing_days') apart, the latest one at
-    as_of - horizon_days, and each needs var('min_history_days') of history.
+    cutoffs lie on a fixed grid, var('cutoff_anchor_date') plus whole multiples of
+    var('cutoff_spacing_days'): the latest grid day at or before as_of - horizon
+    and the ones before it, each with var('min_history_days') of history. A new
+    day of events moves the scoring cutoff only, so an incremental rerun keeps
+    the training cutoffs' features (int_user_activity_windowed).
 -#}
 {%- set as_of = var('as_of') -%}
 {%- set horizon_days = var('horizon_days') | int -%}
+{%- set spacing_days = var('cutoff_spacing_days') | int -%}
 
 with
 
@@ -39,21 +43,42 @@ as_of_resolved as (
 
 ),
 
-training_cutoffs_listed as (
+latest_training_cutoff_placed as (
 
+    -- the last grid day at or before as_of - horizon (a floored modulo: the anchor may
+    -- come after it)
     select
-        as_of_resolved.as_of_date,
+        *,
         cast(
-            as_of_resolved.as_of_date
+            as_of_date
             - cast(
                 {{ horizon_days }}
-                + cutoff_indexes.cutoff_index * {{ var('cutoff_spacing_days') | int }}
+                + (
+                    date_diff(
+                        'day',
+                        cast('{{ var('cutoff_anchor_date') }}' as date),
+                        cast(as_of_date - {{ horizon_days }} as date)
+                    ) % {{ spacing_days }} + {{ spacing_days }}
+                ) % {{ spacing_days }}
                 as integer
             )
             as date
-        ) as cutoff_date,
-        as_of_resolved.first_event_date
+        ) as latest_training_cutoff_date
     from as_of_resolved
+
+),
+
+training_cutoffs_listed as (
+
+    select
+        latest_training_cutoff_placed.as_of_date,
+        cast(
+            latest_training_cutoff_placed.latest_training_cutoff_date
+            - cast(cutoff_indexes.cutoff_index * {{ spacing_days }} as integer)
+            as date
+        ) as cutoff_date,
+        latest_training_cutoff_placed.first_event_date
+    from latest_training_cutoff_placed
     cross join range(0, {{ var('training_cutoffs') | int }}) as cutoff_indexes (cutoff_index)
 
 ),
