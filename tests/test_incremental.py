@@ -351,3 +351,10 @@ def test_a_delivery_of_copies_only_is_seen_and_not_validated_again(
     # the next rerun has nothing new to validate, so it rebuilds nothing downstream
     project.run(*VALIDATE, vars={"raw_path": str(raw)})
     assert latest_runs() == redelivered
+
+    # a table validated before other_source_files: the rerun stops and says how to rebuild it
+    with duckdb.connect(str(project.warehouse)) as connection:
+        connection.execute(f"alter table {VALIDATED} drop column other_source_files")
+    stale = project.run(*VALIDATE, vars={"raw_path": str(raw)}, check=False)
+    assert stale.returncode != 0
+    assert "`dbt build --full-refresh --select int_events_validated+`" in stale.stdout

@@ -17,7 +17,8 @@
     read again from every file and validated anew, and the post-hook
     (delete_rows_mapped_otherwise) removes their old copies. A file changed or removed
     since fails the build (find_new_raw_files); a change to this model's logic needs
-    --full-refresh, and so does a warehouse validated before other_source_files.
+    --full-refresh, and so does a warehouse validated before other_source_files (the
+    build says so: require_built_columns).
 -#}
 {%- set as_of = var('as_of') -%}
 {%- set contract_columns = [
@@ -26,6 +27,7 @@
     'has_unparseable_event_time', 'has_unparseable_number', 'unparseable_raw_values',
 ] -%}
 {%- if is_incremental() -%}
+    {{- require_built_columns(['other_source_files']) -}}
     {%- set new_files = find_new_raw_files(this, ref('stg_raw__event_files')) -%}
     {%- set in_new_files = "source_file in (" ~ sql_string_list(new_files) ~ ")" if new_files else "false" -%}
 {%- endif %}
