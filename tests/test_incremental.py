@@ -1,6 +1,6 @@
-"""The incremental models (the validated events, the sessions, the user-day base and its running
-totals): a rerun after new raw files equals a full rebuild, and what it cannot add fails the
-build."""
+"""The incremental models (the validated events, the sessions, the user-day base, its running
+totals and their windows at each cutoff): a rerun after new raw files equals a full rebuild,
+and what it cannot add fails the build."""
 
 from __future__ import annotations
 
@@ -18,7 +18,8 @@ pytestmark = pytest.mark.slow
 BASE = "intermediate.int_events_aggregated_to_user_days"
 ACCUMULATED = "intermediate.int_user_days_accumulated"
 CATEGORY_DAYS = "intermediate.int_events_aggregated_to_user_category_days"
-SELECT = ("build", "--select", "+int_user_days_accumulated", "+" + CATEGORY_DAYS.split(".")[1])
+WINDOWED = "intermediate.int_user_activity_windowed"
+SELECT = ("build", "--select", "+" + WINDOWED.split(".")[1], "+" + CATEGORY_DAYS.split(".")[1])
 VALIDATE = ("build", "--select", "+int_events_sessionized", "+" + CATEGORY_DAYS.split(".")[1])
 
 
@@ -48,6 +49,15 @@ def _rows(warehouse: Path, table: str = BASE) -> list[tuple]:
     with duckdb.connect(str(warehouse), read_only=True) as connection:
         return connection.execute(
             f"select * exclude (built_at) from {table} order by user_id, activity_date"
+        ).fetchall()
+
+
+def _windowed(warehouse: Path, where: str = "true") -> list[tuple]:
+    """The windowed totals' rows matching ``where``, but built_at (as above)."""
+    with duckdb.connect(str(warehouse), read_only=True) as connection:
+        return connection.execute(
+            f"select * exclude (built_at) from {WINDOWED} where {where}"
+            " order by user_id, cutoff_date, window_days"
         ).fetchall()
 
 
@@ -156,6 +166,49 @@ def test_rerun_with_new_and_late_events_equals_a_full_rebuild(
     shrunk = [row[1] for row in accumulated if row[0] == "shrinking-user"]
     assert shrunk == [last_day - timedelta(days=40)]
     _assert_event_tables_equal(incremental.warehouse, full.warehouse)
+    # the scoring cutoff moved: the old one's rows are gone, the new one's built
+    _assert_same(_windowed(incremental.warehouse), _windowed(full.warehouse))
+
+
+def test_late_events_rebuild_the_cutoffs_after_them_and_no_other(
+    small_raw: Path, tmp_path: Path
+) -> None:
+    last_day = _last_day(small_raw)
+    late = f"event_time::date = date '{last_day}' - interval 2 day"
+    raw = tmp_path / "raw"
+    _deliver(small_raw, raw, "part-0", f"not coalesce({late}, false)")
+    # as_of pinned, so no cutoff moves: only the late day can change a window
+    pinned = {"raw_path": str(raw), "as_of": str(last_day + timedelta(days=1))}
+    select = ("build", "--select", "+" + WINDOWED.split(".")[1])
+    project = make_project(tmp_path / "project")
+    project.run(*select, vars=pinned)
+    scoring = f"cutoff_date = date '{last_day + timedelta(days=1)}'"
+    scoring_before = _windowed(project.warehouse, scoring)
+    # a sentinel row at every cutoff: a rebuilt cutoff loses its own
+    with duckdb.connect(str(project.warehouse)) as connection:
+        connection.execute(
+            f"insert into {WINDOWED} by name select 'sentinel' as user_id, cutoff_date,"
+            f" 7 as window_days, max(built_at) as built_at from {WINDOWED} group by all"
+        )
+    _deliver(small_raw, raw, "part-1", late)
+    project.run(*select, vars=pinned)
+
+    sentinels = _windowed(project.warehouse, "user_id = 'sentinel'")
+    assert sentinels, "every cutoff was rebuilt, not only the one after the late day"
+    assert not [row for row in sentinels if row[1] == last_day + timedelta(days=1)]
+    with duckdb.connect(str(project.warehouse)) as connection:
+        connection.execute(f"delete from {WINDOWED} where user_id = 'sentinel'")
+    full = make_project(tmp_path / "full")
+    full.run(*select, vars=pinned)
+    _assert_same(_windowed(project.warehouse), _windowed(full.warehouse))
+    assert _windowed(project.warehouse, scoring) != scoring_before
+
+    # a table built before built_at was kept: the rerun stops and says how to rebuild it
+    with duckdb.connect(str(project.warehouse)) as connection:
+        connection.execute(f"alter table {WINDOWED} drop column built_at")
+    stale = project.run(*select, vars=pinned, check=False)
+    assert stale.returncode != 0
+    assert "`dbt build --full-refresh --select int_user_activity_windowed+`" in stale.stdout
 
 
 def test_events_older_than_the_lookback_fail_the_build_until_a_full_refresh(
