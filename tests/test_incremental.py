@@ -273,7 +273,7 @@ def test_duplicates_across_files_and_a_moved_as_of_equal_a_full_rebuild(
     last_day = _last_day(small_raw)
     _deliver(small_raw, raw, "part-0", "true")
     project = make_project(tmp_path / "project")
-    project.run(*VALIDATE, vars={"raw_path": str(raw)})
+    project.run(*SELECT, vars={"raw_path": str(raw)})
     sessionized_before = _sessionized(project.warehouse)
     days_before = {row[2] for row in _category_days(project.warehouse)}
     # later files repeat old events: exact copies, other versions, and rows without an id
@@ -290,11 +290,16 @@ def test_duplicates_across_files_and_a_moved_as_of_equal_a_full_rebuild(
         )
     # and the scoring date moves back, so the last 30 days become too late
     moved = {"raw_path": str(raw), "as_of": str(last_day - timedelta(days=30))}
-    project.run(*VALIDATE, vars=moved)
+    project.run(*SELECT, vars=moved)
     full = make_project(tmp_path / "full")
-    full.run(*VALIDATE, vars=moved)
+    full.run(*SELECT, vars=moved)
 
     _assert_event_tables_equal(project.warehouse, full.warehouse)
+    # the days from the new as_of on are gone from the user-day base and its running
+    # totals, and the windows are those of the new cutoffs
+    for table in (BASE, ACCUMULATED):
+        _assert_same(_rows(project.warehouse, table), _rows(full.warehouse, table))
+    _assert_same(_windowed(project.warehouse), _windowed(full.warehouse))
     validated = _validated(full.warehouse)
     reasons = {row[REASON] for row in validated}
     assert {"conflicting_duplicate_event_id", "event_time_not_before_as_of"} <= reasons

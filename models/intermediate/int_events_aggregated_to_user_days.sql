@@ -8,8 +8,10 @@
 
     Incremental: a rerun rebuilds only the days from the last built day minus
     var('user_days_lookback_days') (late-arriving events, and back to the start of
-    any session or order reaching into them), replacing those days whole; events
-    older than that need `dbt build --full-refresh`.
+    any session or order reaching into them), replacing those days whole; a day
+    left with no clean event (as_of moved back before it) loses its rows (post-hook
+    delete_rows_without_source); events arriving older than that need
+    `dbt build --full-refresh`.
 -#}
 {%- if is_incremental() -%}
     {#- From the last built day minus the lookback, stretched back to the start of any
