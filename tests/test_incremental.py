@@ -11,7 +11,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from dbt_runner import copy_project, make_project
+from dbt_runner import DbtProject, copy_project, make_project
 
 pytestmark = pytest.mark.slow
 
@@ -99,6 +99,31 @@ def _assert_event_tables_equal(incremental: Path, full: Path) -> None:
     are equal row for row."""
     for table in (_validated, _sessionized, _category_days):
         assert table(incremental) == table(full), table.__name__
+
+
+def _built_from_one_delivery(
+    source: Path, tmp_path: Path, select: tuple[str, ...] = VALIDATE
+) -> tuple[Path, DbtProject]:
+    """Every source event delivered as raw/events/part-0.parquet, and a project that built
+    ``select`` from it: the raw folder and the project."""
+    raw = tmp_path / "raw"
+    _deliver(source, raw, "part-0", "true")
+    project = make_project(tmp_path / "project")
+    project.run(*select, vars={"raw_path": str(raw)})
+    return raw, project
+
+
+def _assert_rerun_stops_without(
+    project: DbtProject, table: str, column: str, select: tuple[str, ...], vars: dict
+) -> None:
+    """A table built before ``column`` existed (dropped here): the rerun of ``select`` fails
+    and names the full refresh that rebuilds the table's model."""
+    with duckdb.connect(str(project.warehouse)) as connection:
+        connection.execute(f"alter table {table} drop column {column}")
+    stale = project.run(*select, vars=vars, check=False)
+    assert stale.returncode != 0
+    model = table.split(".")[1]
+    assert f"`dbt build --full-refresh --select {model}+`" in stale.stdout
 
 
 def _assert_same(incremental: list[tuple], full: list[tuple]) -> None:
@@ -203,12 +228,8 @@ def test_late_events_rebuild_the_cutoffs_after_them_and_no_other(
     _assert_same(_windowed(project.warehouse), _windowed(full.warehouse))
     assert _windowed(project.warehouse, scoring) != scoring_before
 
-    # a table built before built_at was kept: the rerun stops and says how to rebuild it
-    with duckdb.connect(str(project.warehouse)) as connection:
-        connection.execute(f"alter table {WINDOWED} drop column built_at")
-    stale = project.run(*select, vars=pinned, check=False)
-    assert stale.returncode != 0
-    assert "`dbt build --full-refresh --select int_user_activity_windowed+`" in stale.stdout
+    # a table built before built_at: the rerun stops and says how to rebuild it
+    _assert_rerun_stops_without(project, WINDOWED, "built_at", select, pinned)
 
 
 def test_events_older_than_the_lookback_fail_the_build_until_a_full_refresh(
@@ -269,11 +290,8 @@ def test_a_raw_file_changed_or_removed_fails_the_build_naming_it(
 def test_duplicates_across_files_and_a_moved_as_of_equal_a_full_rebuild(
     small_raw: Path, tmp_path: Path
 ) -> None:
-    raw = tmp_path / "raw"
     last_day = _last_day(small_raw)
-    _deliver(small_raw, raw, "part-0", "true")
-    project = make_project(tmp_path / "project")
-    project.run(*SELECT, vars={"raw_path": str(raw)})
+    raw, project = _built_from_one_delivery(small_raw, tmp_path, SELECT)
     sessionized_before = _sessionized(project.warehouse)
     days_before = {row[2] for row in _category_days(project.warehouse)}
     # later files repeat old events: exact copies, other versions, and rows without an id
@@ -355,10 +373,7 @@ def test_a_changed_event_type_seed_revalidates_the_events_it_maps(
 def test_a_delivery_of_rejected_rows_only_is_seen_and_not_rebuilt_again(
     small_raw: Path, tmp_path: Path
 ) -> None:
-    raw = tmp_path / "raw"
-    _deliver(small_raw, raw, "part-0", "true")
-    project = make_project(tmp_path / "project")
-    project.run(*VALIDATE, vars={"raw_path": str(raw)})
+    raw, project = _built_from_one_delivery(small_raw, tmp_path)
     # a broken delivery: events of known users and days, every one of an unknown type
     _deliver(
         small_raw, raw, "part-1", "event_id is not null order by event_id limit 50",
@@ -382,10 +397,7 @@ def test_a_delivery_of_rejected_rows_only_is_seen_and_not_rebuilt_again(
 def test_a_delivery_of_copies_only_is_seen_and_not_validated_again(
     small_raw: Path, tmp_path: Path
 ) -> None:
-    raw = tmp_path / "raw"
-    _deliver(small_raw, raw, "part-0", "true")
-    project = make_project(tmp_path / "project")
-    project.run(*VALIDATE, vars={"raw_path": str(raw)})
+    raw, project = _built_from_one_delivery(small_raw, tmp_path)
     # a redelivery: every row an exact copy of one already validated, so none of its rows
     # is kept under its name
     redelivery = _deliver(
@@ -411,8 +423,6 @@ def test_a_delivery_of_copies_only_is_seen_and_not_validated_again(
     assert latest_runs() == redelivered
 
     # a table validated before other_source_files: the rerun stops and says how to rebuild it
-    with duckdb.connect(str(project.warehouse)) as connection:
-        connection.execute(f"alter table {VALIDATED} drop column other_source_files")
-    stale = project.run(*VALIDATE, vars={"raw_path": str(raw)}, check=False)
-    assert stale.returncode != 0
-    assert "`dbt build --full-refresh --select int_events_validated+`" in stale.stdout
+    _assert_rerun_stops_without(
+        project, VALIDATED, "other_source_files", VALIDATE, {"raw_path": str(raw)}
+    )
