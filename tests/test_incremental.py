@@ -1,10 +1,11 @@
 """The incremental models (the validated events, the sessions, the user-day base, its running
-totals and their windows at each cutoff): a rerun after new raw files equals a full rebuild,
-and what it cannot add fails the build."""
+totals, their windows at each cutoff and the feature families): a rerun after new raw files
+equals a full rebuild, and what it cannot add fails the build."""
 
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import duckdb
 import pytest
 
 from dbt_runner import DbtProject, copy_project, make_project
+from test_add_feature import FEATURE, add_feature_column
 
 pytestmark = pytest.mark.slow
 
@@ -19,7 +21,13 @@ BASE = "intermediate.int_events_aggregated_to_user_days"
 ACCUMULATED = "intermediate.int_user_days_accumulated"
 CATEGORY_DAYS = "intermediate.int_events_aggregated_to_user_category_days"
 WINDOWED = "intermediate.int_user_activity_windowed"
-SELECT = ("build", "--select", "+" + WINDOWED.split(".")[1], "+" + CATEGORY_DAYS.split(".")[1])
+FEATURES = "features.user_features"
+# the feature families (a column's family is the table it comes from in user_features)
+FAMILIES = tuple(
+    f"features.user_{family}_features"
+    for family in ("purchase", "engagement", "price_level", "breadth", "review", "profile")
+)
+SELECT = ("build", "--select", "+" + FEATURES.split(".")[1])
 VALIDATE = ("build", "--select", "+int_events_sessionized", "+" + CATEGORY_DAYS.split(".")[1])
 
 
@@ -53,12 +61,45 @@ def _rows(warehouse: Path, table: str = BASE) -> list[tuple]:
 
 
 def _windowed(warehouse: Path, where: str = "true") -> list[tuple]:
-    """The windowed totals' rows matching ``where``, but built_at (as above)."""
+    """The windowed totals' rows matching ``where``, but built_at and cutoff_built_at (as
+    above)."""
     with duckdb.connect(str(warehouse), read_only=True) as connection:
         return connection.execute(
-            f"select * exclude (built_at) from {WINDOWED} where {where}"
+            f"select * exclude (built_at, cutoff_built_at) from {WINDOWED} where {where}"
             " order by user_id, cutoff_date, window_days"
         ).fetchall()
+
+
+def _features(warehouse: Path) -> list[tuple]:
+    """Every feature of every user and cutoff: user_features joins each family's columns."""
+    with duckdb.connect(str(warehouse), read_only=True) as connection:
+        return connection.execute(
+            f"select * from {FEATURES} order by user_id, cutoff_date"
+        ).fetchall()
+
+
+def _plant_sentinels(warehouse: Path, tables: tuple[str, ...]) -> None:
+    """A sentinel row at every cutoff of each table, carrying the cutoff's stamp: a rerun
+    that rebuilds a cutoff drops its sentinel, one that leaves the cutoff keeps it."""
+    with duckdb.connect(str(warehouse)) as connection:
+        for table in tables:
+            stamps = "built_at, cutoff_built_at" if table == WINDOWED else "built_from"
+            connection.execute(
+                f"insert into {table} by name select 'sentinel' as user_id, cutoff_date,"
+                + (" 7 as window_days," if table == WINDOWED else "")
+                + f" {', '.join(f'max({stamp}) as {stamp}' for stamp in stamps.split(', '))}"
+                f" from {table} group by cutoff_date"
+            )
+
+
+def _sentinel_cutoffs(warehouse: Path, table: str) -> set[date]:
+    """The cutoffs of ``table`` that kept their sentinel, which is then taken out."""
+    with duckdb.connect(str(warehouse)) as connection:
+        kept = connection.execute(
+            f"select cutoff_date from {table} where user_id = 'sentinel'"
+        ).fetchall()
+        connection.execute(f"delete from {table} where user_id = 'sentinel'")
+    return {row[0] for row in kept}
 
 
 VALIDATED = "intermediate.int_events_validated"
@@ -193,43 +234,73 @@ def test_rerun_with_new_and_late_events_equals_a_full_rebuild(
     _assert_event_tables_equal(incremental.warehouse, full.warehouse)
     # the scoring cutoff moved: the old one's rows are gone, the new one's built
     _assert_same(_windowed(incremental.warehouse), _windowed(full.warehouse))
+    _assert_same(_features(incremental.warehouse), _features(full.warehouse))
 
 
 def test_late_events_rebuild_the_cutoffs_after_them_and_no_other(
     small_raw: Path, tmp_path: Path
 ) -> None:
     last_day = _last_day(small_raw)
-    late = f"event_time::date = date '{last_day}' - interval 2 day"
+    # half of a day's events arrive late: the day was built, and only its stamps tell
+    late = f"event_time::date = date '{last_day}' - interval 2 day and hash(event_id) % 2 = 0"
     raw = tmp_path / "raw"
     _deliver(small_raw, raw, "part-0", f"not coalesce({late}, false)")
     # as_of pinned, so no cutoff moves: only the late day can change a window
-    pinned = {"raw_path": str(raw), "as_of": str(last_day + timedelta(days=1))}
-    select = ("build", "--select", "+" + WINDOWED.split(".")[1])
+    scoring_cutoff = last_day + timedelta(days=1)
+    pinned = {"raw_path": str(raw), "as_of": str(scoring_cutoff)}
     project = make_project(tmp_path / "project")
-    project.run(*select, vars=pinned)
-    scoring = f"cutoff_date = date '{last_day + timedelta(days=1)}'"
+    project.run(*SELECT, vars=pinned)
+    scoring = f"cutoff_date = date '{scoring_cutoff}'"
     scoring_before = _windowed(project.warehouse, scoring)
-    # a sentinel row at every cutoff: a rebuilt cutoff loses its own
-    with duckdb.connect(str(project.warehouse)) as connection:
-        connection.execute(
-            f"insert into {WINDOWED} by name select 'sentinel' as user_id, cutoff_date,"
-            f" 7 as window_days, max(built_at) as built_at from {WINDOWED} group by all"
-        )
+    _plant_sentinels(project.warehouse, (WINDOWED, *FAMILIES))
     _deliver(small_raw, raw, "part-1", late)
-    project.run(*select, vars=pinned)
+    project.run(*SELECT, vars=pinned)
 
-    sentinels = _windowed(project.warehouse, "user_id = 'sentinel'")
-    assert sentinels, "every cutoff was rebuilt, not only the one after the late day"
-    assert not [row for row in sentinels if row[1] == last_day + timedelta(days=1)]
-    with duckdb.connect(str(project.warehouse)) as connection:
-        connection.execute(f"delete from {WINDOWED} where user_id = 'sentinel'")
+    # the windows and every family built from them, or from the category days, rebuilt the
+    # scoring cutoff (the only one after the late day) and kept the training cutoffs
+    with duckdb.connect(str(project.warehouse), read_only=True) as connection:
+        training = {
+            row[0]
+            for row in connection.execute(
+                "select cutoff_date from intermediate.int_cutoffs_derived where is_training_cutoff"
+            ).fetchall()
+        }
+    assert len(training) >= 2
+    for table in (WINDOWED, *FAMILIES):
+        kept = _sentinel_cutoffs(project.warehouse, table)
+        # the profile's scoring cutoff changes only with its users
+        assert kept - {scoring_cutoff} == training, table
+        assert scoring_cutoff not in kept or table == FAMILIES[-1], table
     full = make_project(tmp_path / "full")
-    full.run(*select, vars=pinned)
+    full.run(*SELECT, vars=pinned)
     _assert_same(_windowed(project.warehouse), _windowed(full.warehouse))
     assert _windowed(project.warehouse, scoring) != scoring_before
+    _assert_same(_features(project.warehouse), _features(full.warehouse))
 
-    # a table built before built_at: the rerun stops and says how to rebuild it
-    _assert_rerun_stops_without(project, WINDOWED, "built_at", select, pinned)
+    # a table built before cutoff_built_at: the rerun stops and says how to rebuild it
+    _assert_rerun_stops_without(project, WINDOWED, "cutoff_built_at", SELECT, pinned)
+
+
+def test_an_edited_family_rebuilds_every_cutoff_and_adds_its_column(
+    small_raw: Path, tmp_path: Path
+) -> None:
+    """What an analyst does on a built warehouse: a new feature column in a family
+    (test_add_feature's), then `dbt build`: no --full-refresh."""
+    raw, project = _built_from_one_delivery(small_raw, tmp_path, SELECT)
+    root = copy_project(tmp_path / "edited")
+    add_feature_column(root)
+    edited = replace(project, root=root)
+    edited.run(*SELECT, vars={"raw_path": str(raw)})
+    full = make_project(tmp_path / "full", root=root)
+    full.run(*SELECT, vars={"raw_path": str(raw)})
+    features = _features(edited.warehouse)
+    _assert_same(features, _features(full.warehouse))
+    with duckdb.connect(str(edited.warehouse), read_only=True) as connection:
+        counted = connection.execute(
+            f"select count(distinct cutoff_date) filter (where {FEATURE} is not null),"
+            f" count(distinct cutoff_date) from {FEATURES}"
+        ).fetchone()
+    assert counted[0] == counted[1] > 2
 
 
 def test_events_older_than_the_lookback_fail_the_build_until_a_full_refresh(

@@ -57,12 +57,12 @@ families_joined as (
 
     select
         int_users_joined_to_cutoffs.*,
-        user_purchase_features.* exclude (user_id, cutoff_date),  -- noqa: RF02
-        user_engagement_features.* exclude (user_id, cutoff_date),  -- noqa: RF02
-        user_price_level_features.* exclude (user_id, cutoff_date),  -- noqa: RF02
-        user_breadth_features.* exclude (user_id, cutoff_date),  -- noqa: RF02
-        user_review_features.* exclude (user_id, cutoff_date),  -- noqa: RF02
-        user_profile_features.* exclude (user_id, cutoff_date)  -- noqa: RF02
+        user_purchase_features.* exclude (user_id, cutoff_date, built_from),  -- noqa: RF02
+        user_engagement_features.* exclude (user_id, cutoff_date, built_from),  -- noqa: RF02
+        user_price_level_features.* exclude (user_id, cutoff_date, built_from),  -- noqa: RF02
+        user_breadth_features.* exclude (user_id, cutoff_date, built_from),  -- noqa: RF02
+        user_review_features.* exclude (user_id, cutoff_date, built_from),  -- noqa: RF02
+        user_profile_features.* exclude (user_id, cutoff_date, built_from)  -- noqa: RF02
     from int_users_joined_to_cutoffs
     left join user_purchase_features
         on

@@ -5,6 +5,19 @@
 -#}
 with
 
+cutoffs_fingerprinted as materialized (
+
+    -- one row per cutoff: the run that built its windows (macros/cutoffs_to_build.sql)
+    {{ fingerprint_cutoffs(ref('int_user_activity_windowed'), 'cutoff_built_at') }}
+
+),
+
+cutoffs_to_build as materialized (
+
+    {{ cutoffs_to_build('cutoffs_fingerprinted') }}
+
+),
+
 int_user_activity_windowed as (
 
     select
@@ -19,7 +32,9 @@ int_user_activity_windowed as (
         count_lines_above_category_median,
         count_premium_category_lines
     from {{ ref('int_user_activity_windowed') }}
-    where window_days = 365 or window_days is null
+    where
+        cutoff_date in (select cutoffs_to_build.cutoff_date from cutoffs_to_build)
+        and (window_days = 365 or window_days is null)
 
 ),
 
@@ -46,6 +61,17 @@ windows_pivoted as (
     from int_user_activity_windowed
     group by user_id, cutoff_date
 
+),
+
+fingerprint_attached as (
+
+    select
+        windows_pivoted.*,
+        cutoffs_fingerprinted.built_from
+    from windows_pivoted
+    inner join cutoffs_fingerprinted
+        on windows_pivoted.cutoff_date = cutoffs_fingerprinted.cutoff_date
+
 )
 
-select * from windows_pivoted
+select * from fingerprint_attached

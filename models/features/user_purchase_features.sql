@@ -4,6 +4,19 @@
 -#}
 with
 
+cutoffs_fingerprinted as materialized (
+
+    -- one row per cutoff: the run that built its windows (macros/cutoffs_to_build.sql)
+    {{ fingerprint_cutoffs(ref('int_user_activity_windowed'), 'cutoff_built_at') }}
+
+),
+
+cutoffs_to_build as materialized (
+
+    {{ cutoffs_to_build('cutoffs_fingerprinted') }}
+
+),
+
 int_user_activity_windowed as not materialized (
 
     -- read afresh by the pivot and by the lifetime gaps, each taking only its rows
@@ -28,6 +41,7 @@ int_user_activity_windowed as not materialized (
         sum_purchase_gap_days,
         sum_squared_purchase_gap_days
     from {{ ref('int_user_activity_windowed') }}
+    where cutoff_date in (select cutoffs_to_build.cutoff_date from cutoffs_to_build)
 
 ),
 
@@ -99,6 +113,17 @@ trend_and_rhythm_added as (
             and windows_pivoted.cutoff_date = gaps.cutoff_date
             and gaps.window_days is null
 
+),
+
+fingerprint_attached as (
+
+    select
+        trend_and_rhythm_added.*,
+        cutoffs_fingerprinted.built_from
+    from trend_and_rhythm_added
+    inner join cutoffs_fingerprinted
+        on trend_and_rhythm_added.cutoff_date = cutoffs_fingerprinted.cutoff_date
+
 )
 
-select * from trend_and_rhythm_added
+select * from fingerprint_attached

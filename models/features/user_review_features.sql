@@ -4,6 +4,19 @@
 -#}
 with
 
+cutoffs_fingerprinted as materialized (
+
+    -- one row per cutoff: the run that built its windows (macros/cutoffs_to_build.sql)
+    {{ fingerprint_cutoffs(ref('int_user_activity_windowed'), 'cutoff_built_at') }}
+
+),
+
+cutoffs_to_build as materialized (
+
+    {{ cutoffs_to_build('cutoffs_fingerprinted') }}
+
+),
+
 int_user_activity_windowed as (
 
     select
@@ -15,7 +28,9 @@ int_user_activity_windowed as (
         count_low_ratings,
         sum_review_sentiment
     from {{ ref('int_user_activity_windowed') }}
-    where window_days is null
+    where
+        cutoff_date in (select cutoffs_to_build.cutoff_date from cutoffs_to_build)
+        and window_days is null
 
 ),
 
@@ -30,6 +45,17 @@ reviews_summarized as (
         sum_review_sentiment / nullif(count_reviews, 0) as avg_review_sentiment_lifetime
     from int_user_activity_windowed
 
+),
+
+fingerprint_attached as (
+
+    select
+        reviews_summarized.*,
+        cutoffs_fingerprinted.built_from
+    from reviews_summarized
+    inner join cutoffs_fingerprinted
+        on reviews_summarized.cutoff_date = cutoffs_fingerprinted.cutoff_date
+
 )
 
-select * from reviews_summarized
+select * from fingerprint_attached

@@ -16,10 +16,12 @@
     replacing each cutoff whole (delete+insert on cutoff_date); a cutoff that
     int_users_joined_to_cutoffs no longer lists loses its rows (post-hook). Each
     row keeps the built_at of the running totals it read at its cutoff, which is
-    how a run is seen here; a table built before that column needs --full-refresh.
+    how a run is seen here, and the cutoff_built_at of the run that built its
+    cutoff, which is how the feature families see a rebuilt cutoff; a table built
+    before those columns needs --full-refresh.
 -#}
 {%- set measures = get_accumulated_measures() -%}
-{{- require_built_columns(['built_at']) }}
+{{- require_built_columns(['built_at', 'cutoff_built_at']) }}
 
 with
 
@@ -185,6 +187,16 @@ windows_combined as (
     union all by name
     select * from lifetime_listed
 
+),
+
+cutoffs_stamped as (
+
+    select
+        *,
+        cast('{{ run_started_at.strftime("%Y-%m-%d %H:%M:%S.%f") }}' as timestamp)
+            as cutoff_built_at
+    from windows_combined
+
 )
 
-select * from windows_combined
+select * from cutoffs_stamped
