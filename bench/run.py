@@ -391,9 +391,9 @@ def _scoring_graph(
 # ---------------------------------------------------------------------------------------
 
 # The tables compared between the incremental rerun and the full rebuild (scored_at,
-# published_at and the like differ by construction and are left out).
+# built_from and the like differ by construction and are left out).
 COMPARED = {
-    "features.user_features": "*",
+    "features.user_features": "* exclude (built_from)",
     "marts.purchasing_power_scores": "* exclude (scored_at)",
     "marts.purchasing_power_reasons": "*",
 }

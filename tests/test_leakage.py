@@ -410,9 +410,12 @@ def _difference(
     connection: duckdb.DuckDBPyConnection, left: str, right: str, *, table: str, where: str
 ) -> Difference:
     """Every column of ``table`` compared row by row between two attached warehouses,
-    exactly (``is distinct from``: nulls equal nulls, NaN equals NaN)."""
+    exactly (``is distinct from``: nulls equal nulls, NaN equals NaN), but built_from (which
+    runs built a cutoff)."""
     described = connection.execute(f"describe {left}.{table}").fetchall()
-    compared = [row[0] for row in described if row[0] not in ("user_id", "cutoff_date")]
+    compared = [
+        row[0] for row in described if row[0] not in ("user_id", "cutoff_date", "built_from")
+    ]
     differs = ", ".join(
         f"left_rows.{name} is distinct from right_rows.{name} as differs_{name}"
         for name in compared

@@ -2,7 +2,21 @@
     One row per user_id and cutoff_date: every feature family joined on the
     spine of users with activity before the cutoff. Columns whose YAML entry
     carries meta: {feature: true} are the model's features.
+
+    Incremental by cutoff (macros/cutoffs_to_build.sql): a cutoff's built_from
+    hashes the built_from of every family at the cutoff and the cutoff's users
+    and flags, so a rerun rebuilds the cutoffs a family rebuilt or whose users
+    changed. A new family is one more name in the list below.
 -#}
+{%- set families = [
+    'user_purchase_features',
+    'user_engagement_features',
+    'user_price_level_features',
+    'user_breadth_features',
+    'user_review_features',
+    'user_profile_features',
+] -%}
+
 with
 
 int_users_joined_to_cutoffs as (
@@ -17,77 +31,82 @@ int_users_joined_to_cutoffs as (
 
 ),
 
-user_purchase_features as (
+spine_fingerprinted as (
 
-    select * from {{ ref('user_purchase_features') }}
-
-),
-
-user_engagement_features as (
-
-    select * from {{ ref('user_engagement_features') }}
-
-),
-
-user_price_level_features as (
-
-    select * from {{ ref('user_price_level_features') }}
+    select
+        cutoff_date,
+        sum(hash(user_id, is_scoring_cutoff, is_training_cutoff, is_validation_cutoff))
+            as spine_hash
+    from int_users_joined_to_cutoffs
+    group by cutoff_date
 
 ),
 
-user_breadth_features as (
+{% for family in families -%}
+    {{ family }}_fingerprinted as (
 
-    select * from {{ ref('user_breadth_features') }}
+        select distinct
+            cutoff_date,
+            built_from
+        from {{ ref(family) }}
+
+    ),
+
+{% endfor -%}
+cutoffs_fingerprinted as materialized (
+
+    {%- set inputs -%}
+        spine_fingerprinted.spine_hash
+        {%- for family in families %}, {{ family }}_fingerprinted.built_from{% endfor %}
+    {%- endset %}
+
+    select
+        spine_fingerprinted.cutoff_date,
+        {{ built_from(inputs) }} as built_from
+    from spine_fingerprinted
+    {% for family in families -%}
+        left join {{ family }}_fingerprinted
+            on spine_fingerprinted.cutoff_date = {{ family }}_fingerprinted.cutoff_date
+    {% endfor %}
 
 ),
 
-user_review_features as (
+cutoffs_to_build as materialized (
 
-    select * from {{ ref('user_review_features') }}
-
-),
-
-user_profile_features as (
-
-    select * from {{ ref('user_profile_features') }}
+    {{ cutoffs_to_build('cutoffs_fingerprinted') }}
 
 ),
 
+{% for family in families -%}
+    {{ family }} as (
+
+        select * from {{ ref(family) }}
+        where cutoff_date in (select cutoffs_to_build.cutoff_date from cutoffs_to_build)
+
+    ),
+
+{% endfor -%}
 families_joined as (
 
     select
         int_users_joined_to_cutoffs.*,
-        user_purchase_features.* exclude (user_id, cutoff_date, built_from),  -- noqa: RF02
-        user_engagement_features.* exclude (user_id, cutoff_date, built_from),  -- noqa: RF02
-        user_price_level_features.* exclude (user_id, cutoff_date, built_from),  -- noqa: RF02
-        user_breadth_features.* exclude (user_id, cutoff_date, built_from),  -- noqa: RF02
-        user_review_features.* exclude (user_id, cutoff_date, built_from),  -- noqa: RF02
-        user_profile_features.* exclude (user_id, cutoff_date, built_from)  -- noqa: RF02
+        {% for family in families -%}
+            {{ family }}.* exclude (user_id, cutoff_date, built_from),  -- noqa: RF02
+        {% endfor -%}
+        cutoffs_fingerprinted.built_from
     from int_users_joined_to_cutoffs
-    left join user_purchase_features
-        on
-            int_users_joined_to_cutoffs.user_id = user_purchase_features.user_id
-            and int_users_joined_to_cutoffs.cutoff_date = user_purchase_features.cutoff_date
-    left join user_engagement_features
-        on
-            int_users_joined_to_cutoffs.user_id = user_engagement_features.user_id
-            and int_users_joined_to_cutoffs.cutoff_date = user_engagement_features.cutoff_date
-    left join user_price_level_features
-        on
-            int_users_joined_to_cutoffs.user_id = user_price_level_features.user_id
-            and int_users_joined_to_cutoffs.cutoff_date = user_price_level_features.cutoff_date
-    left join user_breadth_features
-        on
-            int_users_joined_to_cutoffs.user_id = user_breadth_features.user_id
-            and int_users_joined_to_cutoffs.cutoff_date = user_breadth_features.cutoff_date
-    left join user_review_features
-        on
-            int_users_joined_to_cutoffs.user_id = user_review_features.user_id
-            and int_users_joined_to_cutoffs.cutoff_date = user_review_features.cutoff_date
-    left join user_profile_features
-        on
-            int_users_joined_to_cutoffs.user_id = user_profile_features.user_id
-            and int_users_joined_to_cutoffs.cutoff_date = user_profile_features.cutoff_date
+    inner join cutoffs_fingerprinted
+        on int_users_joined_to_cutoffs.cutoff_date = cutoffs_fingerprinted.cutoff_date
+    {% for family in families -%}
+        left join {{ family }}
+            on
+                int_users_joined_to_cutoffs.user_id = {{ family }}.user_id
+                and int_users_joined_to_cutoffs.cutoff_date = {{ family }}.cutoff_date
+    {% endfor -%}
+    where
+        int_users_joined_to_cutoffs.cutoff_date in (
+            select cutoffs_to_build.cutoff_date from cutoffs_to_build
+        )
 
 )
 
