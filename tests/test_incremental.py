@@ -23,6 +23,7 @@ CATEGORY_DAYS = "intermediate.int_events_aggregated_to_user_category_days"
 WINDOWED = "intermediate.int_user_activity_windowed"
 FEATURES = "features.user_features"
 PROFILE = "features.user_profile_features"
+EXAMPLES = "ml.training_examples"
 # the feature families, and user_features, which joins them
 FAMILIES = (
     *(
@@ -32,7 +33,7 @@ FAMILIES = (
     PROFILE,
     FEATURES,
 )
-SELECT = ("build", "--select", "+" + FEATURES.split(".")[1])
+SELECT = ("build", "--select", "+" + EXAMPLES.split(".")[1])
 VALIDATE = ("build", "--select", "+int_events_sessionized", "+" + CATEGORY_DAYS.split(".")[1])
 
 
@@ -75,36 +76,37 @@ def _windowed(warehouse: Path, where: str = "true") -> list[tuple]:
         ).fetchall()
 
 
-def _features(warehouse: Path) -> list[tuple]:
-    """Every feature of every user and cutoff (user_features joins each family's columns),
-    but built_from (as above)."""
+def _features(warehouse: Path, table: str = FEATURES) -> list[tuple]:
+    """Every feature of every user and cutoff (user_features joins each family's columns;
+    the training examples add labels), but built_from (as above)."""
     with duckdb.connect(str(warehouse), read_only=True) as connection:
         return connection.execute(
-            f"select * exclude (built_from) from {FEATURES} order by user_id, cutoff_date"
+            f"select * exclude (built_from) from {table} order by user_id, cutoff_date"
         ).fetchall()
 
 
 def _plant_sentinels(warehouse: Path, tables: tuple[str, ...]) -> None:
-    """A sentinel row at every cutoff of each table, carrying the cutoff's stamp: a rerun
-    that rebuilds a cutoff drops its sentinel, one that leaves the cutoff keeps it."""
+    """A sentinel at every cutoff of each table: a copy of one of its rows, stamps and all,
+    as the user 'sentinel <table>'. A rerun that rebuilds a cutoff drops its sentinel, one
+    that leaves the cutoff keeps it (a model rebuilding a cutoff from a table that kept its
+    sentinel copies that one, under the other table's name)."""
     with duckdb.connect(str(warehouse)) as connection:
         for table in tables:
-            stamps = "built_at, cutoff_built_at" if table == WINDOWED else "built_from"
             connection.execute(
-                f"insert into {table} by name select 'sentinel' as user_id, cutoff_date,"
-                + (" 7 as window_days," if table == WINDOWED else "")
-                + f" {', '.join(f'max({stamp}) as {stamp}' for stamp in stamps.split(', '))}"
-                f" from {table} group by cutoff_date"
+                f"insert into {table} select * replace ('sentinel {table}' as user_id)"
+                f" from {table}"
+                " qualify row_number() over (partition by cutoff_date order by user_id) = 1"
             )
 
 
 def _sentinel_cutoffs(warehouse: Path, table: str) -> set[date]:
-    """The cutoffs of ``table`` that kept their sentinel, which is then taken out."""
+    """The cutoffs of ``table`` that kept its sentinel; every sentinel row is then taken
+    out of it."""
     with duckdb.connect(str(warehouse)) as connection:
         kept = connection.execute(
-            f"select cutoff_date from {table} where user_id = 'sentinel'"
+            f"select cutoff_date from {table} where user_id = 'sentinel {table}'"
         ).fetchall()
-        connection.execute(f"delete from {table} where user_id = 'sentinel'")
+        connection.execute(f"delete from {table} where user_id like 'sentinel %'")
     return {row[0] for row in kept}
 
 
@@ -240,7 +242,8 @@ def test_rerun_with_new_and_late_events_equals_a_full_rebuild(
     _assert_event_tables_equal(incremental.warehouse, full.warehouse)
     # the scoring cutoff moved: the old one's rows are gone, the new one's built
     _assert_same(_windowed(incremental.warehouse), _windowed(full.warehouse))
-    _assert_same(_features(incremental.warehouse), _features(full.warehouse))
+    for table in (FEATURES, EXAMPLES):
+        _assert_same(_features(incremental.warehouse, table), _features(full.warehouse, table))
 
 
 def test_late_events_rebuild_the_cutoffs_after_them_and_no_other(
@@ -256,14 +259,21 @@ def test_late_events_rebuild_the_cutoffs_after_them_and_no_other(
     )
     raw = tmp_path / "raw"
     _deliver(small_raw, raw, "part-0", f"not coalesce({late}, false)")
-    # as_of pinned, so no cutoff moves: only the late day can change a window
+    # as_of pinned, so no cutoff moves: only the late day can change a window; the latest
+    # training cutoff's horizon ends on as_of, so its labels read the late day
     scoring_cutoff = last_day + timedelta(days=1)
-    pinned = {"raw_path": str(raw), "as_of": str(scoring_cutoff)}
+    horizon = timedelta(days=90)
+    pinned = {
+        "raw_path": str(raw),
+        "as_of": str(scoring_cutoff),
+        "horizon_days": horizon.days,
+        "cutoff_anchor_date": str(scoring_cutoff - horizon),
+    }
     project = make_project(tmp_path / "project")
     project.run(*SELECT, vars=pinned)
     scoring = f"cutoff_date = date '{scoring_cutoff}'"
     scoring_before = _windowed(project.warehouse, scoring)
-    _plant_sentinels(project.warehouse, (WINDOWED, *FAMILIES))
+    _plant_sentinels(project.warehouse, (WINDOWED, *FAMILIES, EXAMPLES))
     _deliver(small_raw, raw, "part-1", late)
     project.run(*SELECT, vars=pinned)
 
@@ -281,11 +291,14 @@ def test_late_events_rebuild_the_cutoffs_after_them_and_no_other(
         # no user is new, so the profile (built from each cutoff's users) rebuilt nothing
         expected = training | {scoring_cutoff} if table == PROFILE else training
         assert _sentinel_cutoffs(project.warehouse, table) == expected, table
+    # the training examples rebuilt the one training cutoff whose labels read the late day
+    assert _sentinel_cutoffs(project.warehouse, EXAMPLES) == training - {scoring_cutoff - horizon}
     full = make_project(tmp_path / "full")
     full.run(*SELECT, vars=pinned)
     _assert_same(_windowed(project.warehouse), _windowed(full.warehouse))
     assert _windowed(project.warehouse, scoring) != scoring_before
-    _assert_same(_features(project.warehouse), _features(full.warehouse))
+    for table in (FEATURES, EXAMPLES):
+        _assert_same(_features(project.warehouse, table), _features(full.warehouse, table))
 
     # a table built before cutoff_built_at: the rerun stops and says how to rebuild it
     _assert_rerun_stops_without(project, WINDOWED, "cutoff_built_at", SELECT, pinned)

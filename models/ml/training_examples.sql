@@ -5,15 +5,68 @@
     events strictly before the cutoff. Net spend is floored at zero. The baselines'
     inputs ride along: the same net spend over the horizon's length before the
     cutoff, and the RFM and buy-till-you-die (btyd_*) inputs at the cutoff.
+
+    Incremental by cutoff (macros/cutoffs_to_build.sql): a cutoff's built_from
+    hashes user_features' built_from at the cutoff, the days within horizon_days
+    of it with every validated_at their events carry (a day revalidated since
+    carries a new one), and horizon_days.
 -#}
 {%- set horizon_days = var('horizon_days') | int %}
 
 with
 
+user_features_fingerprinted as (
+
+    select distinct
+        cutoff_date,
+        built_from
+    from {{ ref('user_features') }}
+    where is_training_cutoff
+
+),
+
+days_stamped as (
+
+    select distinct
+        event_date,
+        validated_at
+    from {{ ref('int_events_validated') }}
+    where event_date is not null
+
+),
+
+cutoffs_fingerprinted as materialized (
+
+    select
+        user_features_fingerprinted.cutoff_date,
+        {{ built_from(
+            'any_value(user_features_fingerprinted.built_from),'
+            ~ ' coalesce(sum(hash(days_stamped.event_date, days_stamped.validated_at)), 0),'
+            ~ ' ' ~ horizon_days
+        ) }} as built_from
+    from user_features_fingerprinted
+    left join days_stamped
+        on
+            days_stamped.event_date
+            >= user_features_fingerprinted.cutoff_date - to_days({{ horizon_days }})
+            and days_stamped.event_date
+            <= user_features_fingerprinted.cutoff_date + to_days({{ horizon_days }})
+    group by user_features_fingerprinted.cutoff_date
+
+),
+
+cutoffs_to_build as materialized (
+
+    {{ cutoffs_to_build('cutoffs_fingerprinted') }}
+
+),
+
 user_features as (
 
-    select * from {{ ref('user_features') }}
-    where is_training_cutoff
+    select * exclude (built_from) from {{ ref('user_features') }}
+    where
+        is_training_cutoff
+        and cutoff_date in (select cutoffs_to_build.cutoff_date from cutoffs_to_build)
 
 ),
 
@@ -33,7 +86,9 @@ int_cutoffs_derived as (
 
     select cutoff_date
     from {{ ref('int_cutoffs_derived') }}
-    where is_training_cutoff
+    where
+        is_training_cutoff
+        and cutoff_date in (select cutoffs_to_build.cutoff_date from cutoffs_to_build)
 
 ),
 
@@ -124,6 +179,17 @@ baseline_inputs_attached as (
         end as rfm_monetary_value
     from labels_attached
 
+),
+
+fingerprint_attached as (
+
+    select
+        baseline_inputs_attached.*,
+        cutoffs_fingerprinted.built_from
+    from baseline_inputs_attached
+    inner join cutoffs_fingerprinted
+        on baseline_inputs_attached.cutoff_date = cutoffs_fingerprinted.cutoff_date
+
 )
 
-select * from baseline_inputs_attached
+select * from fingerprint_attached
