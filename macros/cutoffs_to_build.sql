@@ -1,12 +1,14 @@
 {#-
-    The feature families are incremental by cutoff (delete+insert on cutoff_date).
-    Each row carries built_from: a hash of what its cutoff was built from (`inputs`,
-    an expression over the stamps of the model's inputs at the cutoff) and of the
-    model's own SQL file. A rerun builds the cutoffs whose built_from this table
-    does not carry: a new cutoff, a cutoff whose inputs were rebuilt since, and every
-    cutoff once the model's SQL was edited, so that a new or changed feature needs no
-    --full-refresh (the families sync their columns). Stamps are compared by value,
-    never by order.
+    The feature families, user_features and training_examples are incremental by
+    cutoff (delete+insert on cutoff_date). Each row carries built_from: a hash of
+    what its cutoff was built from (`inputs`, an expression over the stamps of the
+    model's inputs at the cutoff) and of the model's own SQL file. A rerun builds
+    the cutoffs whose built_from this table does not carry: a new cutoff, a cutoff
+    whose inputs were rebuilt since, and every cutoff once the model's SQL was
+    edited, so that a new or changed feature needs no --full-refresh (the families
+    sync their columns). Stamps are compared by value, never by order. The
+    checksum is the file's: an edited macro the model calls, or a var it reads
+    without hashing it, needs --full-refresh.
 -#}
 {% macro built_from(inputs) -%}
     hash({{ inputs }}, '{{ model.checksum.checksum }}')
