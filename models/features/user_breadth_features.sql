@@ -155,12 +155,7 @@ breadth_summarized as (
 
 fingerprint_attached as (
 
-    select
-        breadth_summarized.*,
-        cutoffs_fingerprinted.built_from
-    from breadth_summarized
-    inner join cutoffs_fingerprinted
-        on breadth_summarized.cutoff_date = cutoffs_fingerprinted.cutoff_date
+    {{ attach_built_from('breadth_summarized') }}
 
 )
 

@@ -65,12 +65,7 @@ windows_pivoted as (
 
 fingerprint_attached as (
 
-    select
-        windows_pivoted.*,
-        cutoffs_fingerprinted.built_from
-    from windows_pivoted
-    inner join cutoffs_fingerprinted
-        on windows_pivoted.cutoff_date = cutoffs_fingerprinted.cutoff_date
+    {{ attach_built_from('windows_pivoted') }}
 
 )
 

@@ -117,12 +117,7 @@ trend_and_rhythm_added as (
 
 fingerprint_attached as (
 
-    select
-        trend_and_rhythm_added.*,
-        cutoffs_fingerprinted.built_from
-    from trend_and_rhythm_added
-    inner join cutoffs_fingerprinted
-        on trend_and_rhythm_added.cutoff_date = cutoffs_fingerprinted.cutoff_date
+    {{ attach_built_from('trend_and_rhythm_added') }}
 
 )
 

@@ -49,12 +49,7 @@ reviews_summarized as (
 
 fingerprint_attached as (
 
-    select
-        reviews_summarized.*,
-        cutoffs_fingerprinted.built_from
-    from reviews_summarized
-    inner join cutoffs_fingerprinted
-        on reviews_summarized.cutoff_date = cutoffs_fingerprinted.cutoff_date
+    {{ attach_built_from('reviews_summarized') }}
 
 )
 

@@ -183,12 +183,7 @@ baseline_inputs_attached as (
 
 fingerprint_attached as (
 
-    select
-        baseline_inputs_attached.*,
-        cutoffs_fingerprinted.built_from
-    from baseline_inputs_attached
-    inner join cutoffs_fingerprinted
-        on baseline_inputs_attached.cutoff_date = cutoffs_fingerprinted.cutoff_date
+    {{ attach_built_from('baseline_inputs_attached') }}
 
 )
 
