@@ -171,14 +171,28 @@ class Warehouse:
             raise RuntimeError(f"dbt {' '.join(args)} failed (log: {log}):\n{tail}")
         return measured
 
+    def _run_results(self) -> dict:
+        return json.loads((self.target / "run_results.json").read_text())
+
     def model_seconds(self) -> dict[str, float]:
         """Execution time of each model of the last dbt command, by model name."""
-        results = json.loads((self.target / "run_results.json").read_text())
-        return {
-            result["unique_id"].split(".")[-1]: float(result["execution_time"])
-            for result in results["results"]
-            if result["unique_id"].startswith("model.")
-        }
+        return self.node_seconds("model")
+
+    def node_seconds(self, *resource_types: str) -> dict[str, float]:
+        """Execution time of each node of the last dbt command whose resource type (the
+        first part of its ``unique_id``: model, test, unit_test, ...) is one of these, by
+        name (a data test's ``unique_id`` ends in a hash, so its third part)."""
+        seconds = {}
+        for result in self._run_results()["results"]:
+            kind, _project, *name = result["unique_id"].split(".")
+            if kind in resource_types:
+                seconds[name[0] if kind == "test" else name[-1]] = float(result["execution_time"])
+        return seconds
+
+    def elapsed_seconds(self) -> float:
+        """``elapsed_time`` of the last command's ``run_results.json``: its nodes and what
+        dbt runs between them, without starting Python and parsing the project."""
+        return float(self._run_results()["elapsed_time"])
 
 
 def generate(out: Path, *, users: int, days: int, seed: int, log: Path) -> Measured:
