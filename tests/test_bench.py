@@ -1,0 +1,175 @@
+"""The benchmark's own machinery (bench/measure.py, bench/run.py), on tiny inputs: what
+its figures rest on. No timing is asserted; benchmarks never gate CI."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+from pathlib import Path
+
+import duckdb
+
+import measure
+import run as bench_run
+
+
+def test_measure_counts_the_peak_memory_of_the_whole_process_tree(tmp_path: Path) -> None:
+    # the child holds little; the grandchild it starts holds 300 MiB for a while
+    grandchild = "b = bytearray(300 * 2**20); import time; time.sleep(1.0); print('held')"
+    child = (
+        "import subprocess, sys; "
+        f"subprocess.run([sys.executable, '-c', {grandchild!r}], check=True); print('done')"
+    )
+    measured = measure.measure([sys.executable, "-c", child], log=tmp_path / "log")
+
+    assert measured.returncode == 0
+    assert measured.log.read_text().split() == ["held", "done"]
+    assert measured.peak_rss_bytes >= 300 * 2**20
+    assert measured.wall_seconds >= 1.0
+
+
+def test_measure_reports_a_failing_command_s_return_code(tmp_path: Path) -> None:
+    measured = measure.measure(
+        [sys.executable, "-c", "import sys; print('no'); sys.exit(3)"], log=tmp_path / "log"
+    )
+    assert measured.returncode == 3
+    assert measured.log.read_text() == "no\n"
+
+
+def test_the_held_back_day_is_every_event_of_the_last_day_and_only_those(tmp_path: Path) -> None:
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    times = [
+        "2026-05-13 10:00:00",
+        "2026-05-14 23:59:59",
+        "2026-05-15 00:00:00",
+        "2026-05-15 18:30:00",
+        None,  # no readable time: stays with the other days, the build quarantines it
+    ]
+    with duckdb.connect() as connection:
+        connection.execute(
+            "create table events as select 'e' || i as event_id, t::timestamp as event_time"
+            " from unnest(?) with ordinality as times(t, i)",
+            [times],
+        )
+        connection.execute(f"copy events to '{raw / 'events.parquet'}'")
+
+    held = tmp_path / "held.parquet"
+    assert bench_run.hold_back_last_day(raw, held) == {
+        "new_day": "2026-05-15",
+        "new_day_events": 2,
+    }
+
+    assert not (raw / "events.parquet").exists()
+    with duckdb.connect() as connection:
+        kept = connection.execute(
+            f"select event_time from '{raw / 'events' / 'part-0.parquet'}' order by event_time"
+        ).fetchall()
+        new = connection.execute(f"select event_time from '{held}' order by 1").fetchall()
+    assert kept == [
+        (dt.datetime(2026, 5, 13, 10),),
+        (dt.datetime(2026, 5, 14, 23, 59, 59),),
+        (None,),
+    ]
+    assert new == [(dt.datetime(2026, 5, 15),), (dt.datetime(2026, 5, 15, 18, 30),)]
+
+
+def _warehouse(path: Path, *, built_from: int, scored_at: str, spend: float) -> None:
+    with duckdb.connect(str(path)) as connection:
+        connection.execute("create schema features; create schema marts")
+        connection.execute(
+            "create table features.user_features as"
+            f" select 'u1' as user_id, 3 as orders, {built_from}::ubigint as built_from"
+        )
+        connection.execute(
+            "create table marts.purchasing_power_scores as select 'u1' as user_id,"
+            f" {spend} as expected_spend, '{scored_at}'::timestamp as scored_at"
+        )
+        connection.execute(
+            "create table marts.purchasing_power_reasons as"
+            " select 'u1' as user_id, 1 as rank, 'orders' as feature"
+        )
+
+
+def test_a_rerun_is_compared_with_a_full_rebuild_on_every_column_but_run_stamps(
+    tmp_path: Path,
+) -> None:
+    _warehouse(tmp_path / "a.duckdb", built_from=1, scored_at="2026-05-15 01:00", spend=10.0)
+    _warehouse(tmp_path / "b.duckdb", built_from=2, scored_at="2026-05-15 02:00", spend=10.0)
+    _warehouse(tmp_path / "c.duckdb", built_from=1, scored_at="2026-05-15 01:00", spend=10.5)
+
+    assert bench_run._differences(tmp_path / "a.duckdb", tmp_path / "b.duckdb") == dict.fromkeys(
+        bench_run.COMPARED, 0
+    )
+    # one score differs: one row on each side
+    assert bench_run._differences(tmp_path / "a.duckdb", tmp_path / "c.duckdb") == {
+        "features.user_features": 0,
+        "marts.purchasing_power_scores": 2,
+        "marts.purchasing_power_reasons": 0,
+    }
+
+
+def test_the_rerun_is_cut_into_models_tests_and_the_rest_from_dbt_s_own_times(
+    tmp_path: Path,
+) -> None:
+    warehouse = measure.Warehouse(tmp_path)
+    warehouse.target.mkdir()
+    results = [
+        ("model.purchasing_power.int_events_validated", 10.0),
+        ("model.purchasing_power.ml_reasons", 20.0),
+        ("test.purchasing_power.unique_int_events_validated_event_id.5a1b2c3d4e", 4.0),
+        ("unit_test.purchasing_power.ml_scores.scores_read_the_spend_graph", 1.0),
+        ("seed.purchasing_power.power_tiers", 0.5),
+    ]
+    (warehouse.target / "run_results.json").write_text(
+        json.dumps(
+            {
+                "elapsed_time": 37.0,
+                "results": [
+                    {"unique_id": unique_id, "execution_time": seconds}
+                    for unique_id, seconds in results
+                ],
+            }
+        )
+    )
+
+    models = warehouse.model_seconds()
+    tests = warehouse.node_seconds("test", "unit_test")
+    assert models == {"int_events_validated": 10.0, "ml_reasons": 20.0}
+    assert tests == {
+        "unique_int_events_validated_event_id": 4.0,
+        "scores_read_the_spend_graph": 1.0,
+    }
+    assert warehouse.elapsed_seconds() == 37.0
+
+    made_of = bench_run._rerun_made_of(
+        {
+            "incremental_seconds": 45.0,
+            "incremental_model_seconds": models,
+            "incremental_test_seconds": tests,
+            "incremental_dbt_elapsed_seconds": 37.0,
+        }
+    )
+    assert made_of == (
+        "The rerun's 45.0 s: models 30.0 s, data and unit tests 5.0 s (2; slowest "
+        "unique_int_events_validated_event_id 4.0 s, scores_read_the_spend_graph 1.0 s), "
+        "the rest of dbt's elapsed time 2.0 s, and 8.0 s outside it (starting Python, "
+        "parsing, closing)."
+    )
+
+
+def test_every_stored_result_s_markdown_is_its_json_rendered() -> None:
+    # the markdown is made from the JSON; only its first line (the command) may have been
+    # annotated by hand with the commit and the machine's state. A change to the
+    # rendering must keep rendering older results as they were written.
+    stored = [
+        path
+        for path in sorted(bench_run.RESULTS.glob("*.json"))
+        if "stages" in json.loads(path.read_text())
+    ]
+    assert len(stored) >= 10
+    for path in stored:
+        rendered = bench_run.render(json.loads(path.read_text())).splitlines()
+        written = path.with_suffix(".md").read_text().splitlines()
+        assert rendered[1:] == written[1:], path.name
