@@ -50,21 +50,23 @@ score_change_thresholds as (
 
 ),
 
-previous_scores_ranked as (
+previous_scores_picked as (
 
+    -- each user's latest score before this build's: one pass over the history, keeping
+    -- one row per user (a window sorting every user's whole history took 21.5 s
+    -- against 2.5 s on 60 daily runs of 625,000 users, and grows with every run)
     select
         purchasing_power_score_history.user_id,
-        purchasing_power_score_history.as_of,
-        purchasing_power_score_history.model_version,
-        purchasing_power_score_history.predicted_spend,
-        purchasing_power_score_history.power_index,
-        purchasing_power_score_history.tier,
-        row_number() over (
-            partition by purchasing_power_score_history.user_id
-            order by
-                purchasing_power_score_history.as_of desc,
-                purchasing_power_score_history.scored_at desc
-        ) as recency
+        arg_max(
+            {
+                'as_of': purchasing_power_score_history.as_of,
+                'model_version': purchasing_power_score_history.model_version,
+                'predicted_spend': purchasing_power_score_history.predicted_spend,
+                'power_index': purchasing_power_score_history.power_index,
+                'tier': purchasing_power_score_history.tier
+            },
+            (purchasing_power_score_history.as_of, purchasing_power_score_history.scored_at)
+        ) as previous
     from purchasing_power_score_history
     inner join purchasing_power_scores
         on purchasing_power_score_history.user_id = purchasing_power_scores.user_id
@@ -76,6 +78,20 @@ previous_scores_ranked as (
             != purchasing_power_scores.model_version
             and purchasing_power_score_history.scored_at < purchasing_power_scores.scored_at
         )
+    group by purchasing_power_score_history.user_id
+
+),
+
+previous_scores as (
+
+    select
+        previous_scores_picked.user_id,
+        previous_scores_picked.previous.as_of,
+        previous_scores_picked.previous.model_version,
+        previous_scores_picked.previous.predicted_spend,
+        previous_scores_picked.previous.power_index,
+        previous_scores_picked.previous.tier
+    from previous_scores_picked
 
 ),
 
@@ -84,30 +100,28 @@ scores_compared as (
     select
         purchasing_power_scores.user_id,
         purchasing_power_scores.as_of,
-        previous_scores_ranked.as_of as previous_as_of,
+        previous_scores.as_of as previous_as_of,
         purchasing_power_scores.model_version,
-        previous_scores_ranked.model_version as previous_model_version,
+        previous_scores.model_version as previous_model_version,
         purchasing_power_scores.model_version
-        != previous_scores_ranked.model_version as is_model_changed,
+        != previous_scores.model_version as is_model_changed,
         purchasing_power_scores.power_index,
-        previous_scores_ranked.power_index as previous_power_index,
+        previous_scores.power_index as previous_power_index,
         purchasing_power_scores.power_index
-        - previous_scores_ranked.power_index as power_index_change,
+        - previous_scores.power_index as power_index_change,
         purchasing_power_scores.tier,
-        previous_scores_ranked.tier as previous_tier,
-        purchasing_power_scores.tier != previous_scores_ranked.tier as is_tier_changed,
+        previous_scores.tier as previous_tier,
+        purchasing_power_scores.tier != previous_scores.tier as is_tier_changed,
         current_tiers.tier_rank - previous_tiers.tier_rank as tier_rank_change,
         purchasing_power_scores.predicted_spend,
-        previous_scores_ranked.predicted_spend as previous_predicted_spend
+        previous_scores.predicted_spend as previous_predicted_spend
     from purchasing_power_scores
-    inner join previous_scores_ranked
-        on
-            purchasing_power_scores.user_id = previous_scores_ranked.user_id
-            and previous_scores_ranked.recency = 1
+    inner join previous_scores
+        on purchasing_power_scores.user_id = previous_scores.user_id
     left join power_tiers as current_tiers
         on purchasing_power_scores.tier = current_tiers.tier
     left join power_tiers as previous_tiers
-        on previous_scores_ranked.tier = previous_tiers.tier
+        on previous_scores.tier = previous_tiers.tier
 
 ),
 
