@@ -181,12 +181,14 @@ class Warehouse:
     def node_seconds(self, *resource_types: str) -> dict[str, float]:
         """Execution time of each node of the last dbt command whose resource type (the
         first part of its ``unique_id``: model, test, unit_test, ...) is one of these, by
-        name (a data test's ``unique_id`` ends in a hash, so its third part)."""
+        name: a data test's without the hash its ``unique_id`` ends in, a unit test's after
+        its model's (two models may have unit tests of the same name)."""
         seconds = {}
         for result in self._run_results()["results"]:
-            kind, _project, *name = result["unique_id"].split(".")
+            kind, _project, *parts = result["unique_id"].split(".")
             if kind in resource_types:
-                seconds[name[0] if kind == "test" else name[-1]] = float(result["execution_time"])
+                name = {"test": parts[0], "unit_test": "::".join(parts)}.get(kind, parts[-1])
+                seconds[name] = float(result["execution_time"])
         return seconds
 
     def elapsed_seconds(self) -> float:

@@ -776,14 +776,15 @@ def _rerun_made_of(new_day: dict) -> str:
     """The rerun's wall time cut into models, tests and the rest, from dbt's own times."""
     models = sum(new_day["incremental_model_seconds"].values())
     tests = new_day["incremental_test_seconds"]
+    tests_total = sum(tests.values())
     elapsed = new_day["incremental_dbt_elapsed_seconds"]
     wall = new_day["incremental_seconds"]
     slowest = sorted(tests.items(), key=lambda item: -item[1])[:5]
     return (
         f"The rerun's {wall:.1f} s: models {models:.1f} s, data and unit tests "
-        f"{sum(tests.values()):.1f} s ({len(tests)}; slowest "
+        f"{tests_total:.1f} s ({len(tests)}; slowest "
         + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in slowest)
-        + f"), the rest of dbt's elapsed time {elapsed - models - sum(tests.values()):.1f} s, "
+        + f"), the rest of dbt's elapsed time {elapsed - models - tests_total:.1f} s, "
         f"and {wall - elapsed:.1f} s outside it (starting Python, parsing, closing)."
     )
 

@@ -139,7 +139,7 @@ def test_the_rerun_is_cut_into_models_tests_and_the_rest_from_dbt_s_own_times(
     assert models == {"int_events_validated": 10.0, "ml_reasons": 20.0}
     assert tests == {
         "unique_int_events_validated_event_id": 4.0,
-        "scores_read_the_spend_graph": 1.0,
+        "ml_scores::scores_read_the_spend_graph": 1.0,
     }
     assert warehouse.elapsed_seconds() == 37.0
 
@@ -153,7 +153,8 @@ def test_the_rerun_is_cut_into_models_tests_and_the_rest_from_dbt_s_own_times(
     )
     assert made_of == (
         "The rerun's 45.0 s: models 30.0 s, data and unit tests 5.0 s (2; slowest "
-        "unique_int_events_validated_event_id 4.0 s, scores_read_the_spend_graph 1.0 s), "
+        "unique_int_events_validated_event_id 4.0 s, ml_scores::scores_read_the_spend_graph "
+        "1.0 s), "
         "the rest of dbt's elapsed time 2.0 s, and 8.0 s outside it (starting Python, "
         "parsing, closing)."
     )
