@@ -8,26 +8,31 @@
     already at or below var('python_model_memory_limit') is left as it is.
 -#}
 {% macro lower_memory_limit_for_python() %}
-    {%- set lowered = var('python_model_memory_limit') -%}
-    {%- set profile = _profile_memory_limit() -%}
-    {%- set profile_bytes = _memory_bytes(profile) if profile else none -%}
+    {{- return(memory_limit_lowering(_profile_memory_limit(), var('python_model_memory_limit'))) -}}
+{% endmacro %}
+
+{% macro restore_memory_limit_after_python() %}
+    {{- return(memory_limit_restoring(_profile_memory_limit())) -}}
+{% endmacro %}
+
+{#- The statement that lowers a profile's limit (none: DuckDB's default) to `lowered`;
+    empty where the profile's is already no higher. -#}
+{% macro memory_limit_lowering(profile, lowered) %}
     {%- set lowered_bytes = _memory_bytes(lowered) -%}
     {%- if lowered_bytes is none -%}
         {{ exceptions.raise_compiler_error(
             "var python_model_memory_limit: " ~ lowered ~ " is not a memory size (e.g. 1GB)") }}
     {%- endif -%}
+    {%- set profile_bytes = _memory_bytes(profile) if profile else none -%}
     {%- if profile_bytes is none or lowered_bytes < profile_bytes -%}
-        set memory_limit = '{{ lowered }}'
+        {{- return("set memory_limit = '" ~ lowered ~ "'") -}}
     {%- endif -%}
+    {{- return('') -}}
 {% endmacro %}
 
-{% macro restore_memory_limit_after_python() %}
-    {%- set profile = _profile_memory_limit() -%}
-    {%- if profile -%}
-        set memory_limit = '{{ profile }}'
-    {%- else -%}
-        reset memory_limit
-    {%- endif -%}
+{#- The statement that sets a profile's limit again (none: DuckDB's default). -#}
+{% macro memory_limit_restoring(profile) %}
+    {{- return("set memory_limit = '" ~ profile ~ "'" if profile else 'reset memory_limit') -}}
 {% endmacro %}
 
 {% macro _profile_memory_limit() %}

@@ -23,14 +23,22 @@ class DbtProject:
     artifacts: Path
     work: Path
 
-    def run(self, *args: str, vars: dict | None = None, check: bool = True):
-        env = {
+    def run(
+        self,
+        *args: str,
+        vars: dict | None = None,
+        check: bool = True,
+        env: dict[str, str] | None = None,
+    ):
+        """``dbt <args>``; ``env`` adds to (or overrides) the environment dbt runs in."""
+        environment = {
             **os.environ,
             "DO_NOT_TRACK": "1",
             # a partial build runs only the tests whose parents it all builds
             "DBT_INDIRECT_SELECTION": "cautious",
             "DBT_PROFILES_DIR": str(self.root),
             "PURCHASING_POWER_DB": str(self.warehouse),
+            **(env or {}),
         }
         all_vars = {"artifacts_path": str(self.artifacts), **(vars or {})}
         command = [
@@ -45,7 +53,7 @@ class DbtProject:
             "--no-use-colors",
         ]
         result = subprocess.run(
-            command, cwd=self.root, env=env, capture_output=True, text=True, check=False
+            command, cwd=self.root, env=environment, capture_output=True, text=True, check=False
         )
         if check and result.returncode != 0:
             raise AssertionError(f"dbt {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
