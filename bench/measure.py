@@ -7,12 +7,14 @@ a shared machine, figures taken under a load above its CPU count are inflated.
 
 Peak memory is sampled from ``/proc`` every ``POLL_SECONDS``: the largest sum of
 ``VmRSS`` over the command's process tree at any sample, or the largest single
-process's ``VmHWM`` (the kernel's exact high-water mark), whichever is larger. Linux
-only, no dependencies.
+process's ``VmHWM`` (the kernel's exact high-water mark), whichever is larger. The
+samples are kept (``Measured.samples``), so that a part of a long command, such as one
+dbt node of a whole build, has a peak of its own. Linux only, no dependencies.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import subprocess
@@ -42,6 +44,15 @@ def best_time(fn: Callable[[], T], repeat: int) -> tuple[float, T]:
 
 
 @dataclass(frozen=True)
+class Sample:
+    """The process tree's memory at one moment, and the machine's load then."""
+
+    at: float  # seconds since the epoch, as dbt's run_results.json times its nodes
+    tree_rss_bytes: int
+    load_average: float
+
+
+@dataclass(frozen=True)
 class Measured:
     """One command: how long it took, its peak memory, where its output went."""
 
@@ -51,6 +62,7 @@ class Measured:
     returncode: int
     log: Path
     load_average: float  # 1-minute load average when the command ended (others' work too)
+    samples: tuple[Sample, ...] = ()
 
     @property
     def peak_rss_gib(self) -> float:
@@ -87,12 +99,15 @@ def _tree(root: int) -> list[int]:
 class _Peak:
     tree_rss_kib: int = 0
     process_hwm_kib: int = 0
+    samples: list[Sample] = field(default_factory=list)
     stop: threading.Event = field(default_factory=threading.Event)
 
     def watch(self, root: int) -> None:
         while not self.stop.is_set():
             pids = _tree(root)
-            self.tree_rss_kib = max(self.tree_rss_kib, sum(_status_kib(p, "VmRSS:") for p in pids))
+            rss_kib = sum(_status_kib(p, "VmRSS:") for p in pids)
+            self.samples.append(Sample(time.time(), rss_kib * 1024, os.getloadavg()[0]))
+            self.tree_rss_kib = max(self.tree_rss_kib, rss_kib)
             self.process_hwm_kib = max(
                 [self.process_hwm_kib, *(_status_kib(p, "VmHWM:") for p in pids)]
             )
@@ -123,6 +138,7 @@ def measure(
         returncode=returncode,
         log=log,
         load_average=os.getloadavg()[0],
+        samples=tuple(peak.samples),
     )
 
 
@@ -190,6 +206,26 @@ class Warehouse:
                 name = {"test": parts[0], "unit_test": "::".join(parts)}.get(kind, parts[-1])
                 seconds[name] = float(result["execution_time"])
         return seconds
+
+    def node_spans(self) -> dict[str, tuple[float, float, float]]:
+        """Each node of the last dbt command by ``unique_id``: when it started and ended
+        (seconds since the epoch, its compiling to the end of its executing) and its
+        execution time. A node that never ran (skipped) has none."""
+        spans = {}
+        for result in self._run_results()["results"]:
+            times = [
+                dt.datetime.fromisoformat(timing[key].replace("Z", "+00:00")).timestamp()
+                for timing in result["timing"]
+                for key in ("started_at", "completed_at")
+                if timing.get(key)
+            ]
+            if times:
+                spans[result["unique_id"]] = (
+                    min(times),
+                    max(times),
+                    float(result["execution_time"]),
+                )
+        return spans
 
     def elapsed_seconds(self) -> float:
         """``elapsed_time`` of the last command's ``run_results.json``: its nodes and what

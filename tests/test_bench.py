@@ -174,3 +174,42 @@ def test_every_stored_result_s_markdown_is_its_json_rendered() -> None:
         rendered = bench_run.render(json.loads(path.read_text())).splitlines()
         written = path.with_suffix(".md").read_text().splitlines()
         assert rendered[1:] == written[1:], path.name
+
+
+def test_one_build_is_cut_into_stages_by_its_nodes_times_and_samples() -> None:
+    stages = [stage.name for stage in bench_run.STAGES]
+    first, second, last = stages[0], stages[1], stages[-1]
+    spans = {  # node: (start, end, execution time)
+        "seed.p.a": (100.0, 101.0, 1.0),
+        "model.p.b": (101.5, 110.0, 8.5),
+        "test.p.b_unique": (110.2, 110.6, 0.4),
+        "model.p.c": (111.0, 121.0, 10.0),
+        "model.p.z": (122.0, 123.0, 1.0),
+    }
+    nodes = {
+        first: {"seed.p.a", "model.p.b", "test.p.b_unique"},
+        second: {"model.p.c", "model.p.never_ran"},
+        last: {"model.p.z"},
+    }
+    samples = [  # (at, GiB): between nodes, a sample counts for no stage
+        (99.0, 9.0), (100.5, 1.0), (105.0, 2.0), (110.1, 8.0), (110.4, 2.5),
+        (115.0, 4.0), (121.5, 7.0), (122.5, 0.5), (124.0, 6.0),
+    ]  # fmt: skip
+    build = measure.Measured(
+        command=("dbt", "build"),
+        wall_seconds=30.0,
+        peak_rss_bytes=9 * 2**30,
+        returncode=0,
+        log=Path("build.log"),
+        load_average=1.5,
+        samples=tuple(measure.Sample(at, int(gib * 2**30), at / 100) for at, gib in samples),
+    )
+    cut = bench_run.split_by_stage(build, spans, nodes, {"raw_events": 1000, "training_rows": 40})
+
+    assert list(cut) == [first, second, last]
+    assert [stage.wall_seconds for stage in cut.values()] == [9.9, 10.0, 1.0]
+    assert [stage.peak_rss_gib for stage in cut.values()] == [2.5, 4.0, 0.5]
+    assert [stage.load_average for stage in cut.values()] == [1.104, 1.15, 1.225]
+    assert cut[first].model_seconds == {"b": 8.5}
+    assert cut[first].rows == 1000
+    assert cut[first].rows_per_second == 1000 / 9.9
