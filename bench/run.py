@@ -790,7 +790,8 @@ def render(result: dict) -> str:
             else ""
         )
         + f"lleaves: {scoring['lleaves']}. Load: the machine's 1-minute load average at the end "
-        f"of each stage ({result['machine']['cpus']} CPUs; other work on the machine counts).",
+        + ("of each stage's last node" if result.get("build") == ONE_PROCESS else "of each stage")
+        + f" ({result['machine']['cpus']} CPUs; other work on the machine counts).",
     ]
     new_day = result.get("incremental_new_day")
     if not new_day:
