@@ -121,7 +121,8 @@ def test_bi_marts_are_documented_in_the_warehouse_and_published(built: DbtProjec
     )
     tables = _rows(published, "select schema_name || '.' || table_name from duckdb_tables()")
     assert {table for (table,) in tables} == {f"marts.{n}" for n in BI_MARTS} | {
-        "main.bi_publication"
+        "main.bi_publication",
+        "main.bi_publication_partitions",
     }
     columns = {
         name.lower() for (name,) in _rows(published, "select column_name from duckdb_columns()")
@@ -283,6 +284,28 @@ def test_the_published_copy_carries_pseudonyms_when_a_key_is_set(rebuilt: Rebuil
         "select count(*) from marts.purchasing_power_scores as scores"
         " inner join marts.purchasing_power_score_history using (user_id, as_of, model_version)",
     ) == _rows(rebuilt.project.warehouse, "select count(*) from marts.purchasing_power_scores")
+    per_as_of = _rows(
+        rebuilt.project.warehouse,
+        "select cast(as_of as varchar), count(*) from marts.purchasing_power_score_history"
+        " group by all order by all",
+    )
+    assert len(per_as_of) == 2
+    assert (
+        _rows(
+            _bi_file(rebuilt.project),
+            "select partition_value, row_count from bi_publication_partitions order by all",
+        )
+        == per_as_of
+    )
+    folder = _bi_file(rebuilt.project).with_name("purchasing_power_bi_parquet")
+    history = pq.read_table(folder / "purchasing_power_score_history")
+    assert history.num_rows == sum(rows for _, rows in per_as_of)
+    assert set(history.column("user_id").to_pylist()) == {
+        pseudonym(user, key=KEY.encode())
+        for (user,) in _rows(
+            rebuilt.project.warehouse, "select user_id from marts.purchasing_power_score_history"
+        )
+    }
 
 
 def test_scores_do_not_depend_on_the_scoring_batch_size(rebuilt: Rebuild, small_raw: Path) -> None:
@@ -308,7 +331,7 @@ def test_a_failed_build_leaves_the_published_copy_in_place(
     kept = [",".join(v for i, v in enumerate(line.split(",")) if i != drop) for line in lines]
     (raw / "events.csv").write_text("\n".join(kept) + "\n")
     parquet = _bi_file(rebuilt.project).with_name("purchasing_power_bi_parquet")
-    files_before = {path.name: path.read_bytes() for path in parquet.iterdir()}
+    files_before = {path: path.read_bytes() for path in parquet.rglob("*") if path.is_file()}
     before = _read_published(_bi_file(rebuilt.project))
 
     result = rebuilt.project.run("build", vars=_vars(raw), check=False)
@@ -316,4 +339,4 @@ def test_a_failed_build_leaves_the_published_copy_in_place(
     assert result.returncode != 0
     assert "has no column 'event_type'" in result.stdout
     assert _read_published(_bi_file(rebuilt.project)) == before
-    assert {path.name: path.read_bytes() for path in parquet.iterdir()} == files_before
+    assert {p: p.read_bytes() for p in parquet.rglob("*") if p.is_file()} == files_before

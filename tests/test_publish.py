@@ -8,10 +8,12 @@ import stat
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
 from purchasing_power.publish import (
+    PARTITIONS_TABLE,
     PUBLICATION_TABLE,
     PublishSettings,
     database_path,
@@ -180,3 +182,143 @@ def test_settings_come_from_the_environment(tmp_path: Path) -> None:
     )
     assert chosen == PublishSettings(database=tmp_path / "bi" / "shop.duckdb", pseudonym_key=b"k")
     assert chosen.parquet_dir == tmp_path / "bi" / "shop_parquet"
+
+
+def _history(connection: duckdb.DuckDBPyConnection) -> None:
+    """Five users' scores on three days: a table published by partition of as_of."""
+    connection.execute(
+        """
+        create or replace table marts.history as
+            select
+                'u' || i as user_id, date '2026-01-01' + d::int as as_of,
+                i * 10.0 + d as power_index
+            from range(1, 6) as t(i), range(3) as s(d);
+        comment on table marts.history is 'One row per user and as_of.';
+        """
+    )
+
+
+def _publish_history(connection: duckdb.DuckDBPyConnection, settings: PublishSettings) -> pa.Table:
+    return publish(
+        connection, _marts(connection, "scores", "history"), schema="marts", settings=settings,
+        partitioned_by={"history": "as_of"},
+    )  # fmt: skip
+
+
+def _files(folder: Path) -> dict[str, tuple[int, int]]:
+    """Each file of ``folder`` by name: its inode and modification time (rewritten or not)."""
+    return {path.name: (path.stat().st_ino, path.stat().st_mtime_ns) for path in folder.iterdir()}
+
+
+def _partitions_published(path: Path) -> dict[str, str]:
+    return dict(_read(path, f"select partition_value, publication_id from {PARTITIONS_TABLE}"))
+
+
+def test_a_partitioned_table_copies_only_the_partitions_that_changed(
+    warehouse: duckdb.DuckDBPyConnection,
+) -> None:
+    _history(warehouse)
+    settings = _settings(warehouse)
+    folder = settings.parquet_dir / "history"
+    first = _publish_history(warehouse, settings).column("publication_id")[0].as_py()
+    assert sorted(_files(folder)) == [
+        "2026-01-01.parquet",
+        "2026-01-02.parquet",
+        "2026-01-03.parquet",
+    ]
+    before = _files(folder)
+
+    warehouse.execute(
+        """
+        delete from marts.history where as_of = date '2026-01-01';
+        update marts.history set power_index = 99
+            where user_id = 'u3' and as_of = date '2026-01-02';
+        insert into marts.history select user_id, date '2026-01-04', power_index + 1
+            from marts.history where as_of = date '2026-01-03';
+        """
+    )
+    published = _publish_history(warehouse, settings)
+    second = published.column("publication_id")[0].as_py()
+
+    query = "select * from marts.history order by as_of, user_id"
+    assert _read(settings.database, query) == warehouse.execute(query).fetchall()
+    assert published.column("row_count").to_pylist() == [5, 15]
+    assert published.column("parquet_path").to_pylist()[1] == str(folder)
+    assert _partitions_published(settings.database) == {
+        "2026-01-02": second,  # changed: copied again
+        "2026-01-03": first,  # unchanged: kept from the first publication
+        "2026-01-04": second,  # new
+    }
+    after = _files(folder)
+    assert sorted(after) == ["2026-01-02.parquet", "2026-01-03.parquet", "2026-01-04.parquet"]
+    assert after["2026-01-03.parquet"] == before["2026-01-03.parquet"]
+    assert after["2026-01-02.parquet"] != before["2026-01-02.parquet"]
+    parquet = duckdb.sql(
+        f"select * from read_parquet('{folder}/*.parquet') order by as_of, user_id"
+    ).fetchall()
+    assert parquet == warehouse.execute(query).fetchall()
+    assert _read(
+        settings.database, "select comment from duckdb_tables() where table_name = 'history'"
+    ) == [("One row per user and as_of.",)]
+
+    warehouse.execute("create view marts.broken as select error('the build broke') as user_id")
+    with pytest.raises(duckdb.Error, match="the build broke"):
+        publish(
+            warehouse, _marts(warehouse, "history", "broken"), schema="marts", settings=settings,
+            partitioned_by={"history": "as_of"},
+        )  # fmt: skip
+    assert _partitions_published(settings.database)["2026-01-02"] == second
+    assert _files(folder) == after
+    assert not [p for p in settings.database.parent.iterdir() if p.name.startswith(".")]
+
+
+def test_a_new_pseudonym_key_copies_every_partition_again(
+    warehouse: duckdb.DuckDBPyConnection,
+) -> None:
+    _history(warehouse)
+    first = _publish_history(warehouse, _settings(warehouse)).column("publication_id")[0]
+    settings = _settings(warehouse, KEY)
+    second = _publish_history(warehouse, settings).column("publication_id")[0].as_py()
+    assert first.as_py() != second
+    assert set(_partitions_published(settings.database).values()) == {second}
+    ids = {user for (user,) in _read(settings.database, "select user_id from marts.history")}
+    assert ids == {pseudonym(f"u{i}", key=KEY) for i in range(1, 6)}
+    parquet = pq.read_table(settings.parquet_dir / "history").column("user_id").to_pylist()
+    assert set(parquet) == ids
+    # The same key again: nothing to copy.
+    third = _publish_history(warehouse, settings).column("publication_id")[0].as_py()
+    assert set(_partitions_published(settings.database).values()) == {second}
+    assert third != second
+
+
+def test_a_table_published_whole_before_moves_to_partitions(
+    warehouse: duckdb.DuckDBPyConnection,
+) -> None:
+    _history(warehouse)
+    settings = _settings(warehouse)
+    publish(warehouse, _marts(warehouse, "history"), schema="marts", settings=settings)
+    assert (settings.parquet_dir / "history.parquet").is_file()
+    _publish_history(warehouse, settings)
+    assert not (settings.parquet_dir / "history.parquet").exists()
+    assert len(_partitions_published(settings.database)) == 3
+    publish(warehouse, _marts(warehouse, "history"), schema="marts", settings=settings)
+    assert (settings.parquet_dir / "history.parquet").is_file()
+    assert not (settings.parquet_dir / "history").exists()
+    assert _read(settings.database, f"select count(*) from {PARTITIONS_TABLE}") == [(0,)]
+
+
+def test_partitions_must_name_a_published_mart_and_a_column_without_nulls(
+    warehouse: duckdb.DuckDBPyConnection,
+) -> None:
+    settings = _settings(warehouse)
+    with pytest.raises(ValueError, match=r"not published: \['history'\]"):
+        publish(warehouse, _marts(warehouse, "scores"), schema="marts", settings=settings,
+                partitioned_by={"history": "as_of"})  # fmt: skip
+    with pytest.raises(ValueError, match=r"marts\.scores has no column 'day'"):
+        publish(warehouse, _marts(warehouse, "scores"), schema="marts", settings=settings,
+                partitioned_by={"scores": "day"})  # fmt: skip
+    warehouse.execute("insert into marts.scores values ('u6', 60.0, null)")
+    with pytest.raises(ValueError, match=r"marts\.scores .* 'as_of', which is null in 1 rows"):
+        publish(warehouse, _marts(warehouse, "scores"), schema="marts", settings=settings,
+                partitioned_by={"scores": "as_of"})  # fmt: skip
+    assert not settings.database.exists()

@@ -19,4 +19,8 @@ def model(dbt, session):
         "data_quality_summary": dbt.ref("data_quality_summary"),
     }
     settings = PublishSettings.from_environment(warehouse=database_path(session))
-    return publish(session, marts, schema=dbt.this.schema, settings=settings)
+    # The history only grows, by one as_of a build: published by as_of, only what changed.
+    return publish(
+        session, marts, schema=dbt.this.schema, settings=settings,
+        partitioned_by={"purchasing_power_score_history": "as_of"},
+    )  # fmt: skip

@@ -10,6 +10,14 @@ temporary name in its own folder, flushed to disk and renamed over the previous 
 a reader sees the whole previous version or the whole new one, never a mix, and a build
 that fails before this step leaves the last published version in place.
 
+A table that only grows, such as the score history (one partition per ``as_of``), is
+published by partition, so that a build copies what changed rather than the whole
+history: its Parquet is a folder with one file per partition, and the new DuckDB file
+starts from a copy of the last one, keeping the partitions whose fingerprint (rows,
+content, columns, pseudonym key) is unchanged. Each partition file is replaced
+atomically; a reader of the folder may see a new partition before the DuckDB file
+lists it.
+
 What is published carries no raw text or contact data (``FORBIDDEN_COLUMNS`` stops the
 step), and with ``PURCHASING_POWER_PSEUDONYM_KEY`` set, ``user_id`` is replaced in the
 published copy by ``HMAC-SHA256(key, user_id)`` in hex: stable across builds for one
@@ -22,11 +30,13 @@ import datetime as dt
 import hashlib
 import hmac
 import os
+import shutil
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
 import duckdb
 import pyarrow as pa
@@ -67,6 +77,20 @@ PUBLICATIONS_SCHEMA = pa.schema(
     ]
 )
 PUBLICATION_TABLE = "bi_publication"  # in the published file: what was published when
+PARTITIONS_SCHEMA = pa.schema(
+    [
+        ("table_name", pa.string()),
+        ("partition_column", pa.string()),
+        ("partition_value", pa.string()),
+        ("row_count", pa.int64()),
+        ("fingerprint", pa.string()),
+        ("parquet_path", pa.string()),
+        ("publication_id", pa.string()),  # the publication that copied the partition
+        ("published_at", pa.timestamp("us")),
+    ]
+)
+PARTITIONS_TABLE = "bi_publication_partitions"  # in the published file: partitions kept or copied
+KEY_CHECK = "purchasing-power pseudonym key check"  # its pseudonym tells keys apart
 
 
 @dataclass(frozen=True)
@@ -164,26 +188,150 @@ def _replace(temporary: Path, final: Path) -> None:
     _fsync(final.parent)
 
 
-def _copy_mart(
+@dataclass(frozen=True)
+class _Partitions:
+    """A mart published by partition: its partitions now, and those the last publication
+    already holds unchanged (kept from it rather than copied again)."""
+
+    column: str
+    folder: Path  # one Parquet file per partition
+    fingerprints: Mapping[str, tuple[int, str]]  # partition value -> (rows, fingerprint)
+    kept: Mapping[str, Mapping[str, object]]  # partition value -> its last PARTITIONS row
+
+    @property
+    def written(self) -> list[str]:
+        return sorted(set(self.fingerprints) - set(self.kept))
+
+    def parquet(self, value: str) -> Path:
+        return _partition_file(self.folder, value)
+
+
+def _partition_file(folder: Path, value: str) -> Path:
+    return folder / f"{quote(value, safe='')}.parquet"
+
+
+def _identifier(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _in_partitions(column: str, values: Iterable[str]) -> str:
+    """SQL that is true for a row whose partition is one of ``values``."""
+    listed = ", ".join(_quote(value) for value in values)
+    return f"cast({_identifier(column)} as varchar) in ({listed})" if listed else "false"
+
+
+def _fingerprints(
+    relation: duckdb.DuckDBPyRelation, *, table: str, column: str, key: bytes | None
+) -> dict[str, tuple[int, str]]:
+    """Each partition's rows and a fingerprint of its content, columns and pseudonym key:
+    equal fingerprints mean the published partition needs no copy."""
+    if column not in relation.columns:
+        raise ValueError(f"{table} has no column {column!r} to publish it by partition")
+    signature = ", ".join(
+        f"{name} {kind}" for name, kind in zip(relation.columns, relation.types, strict=True)
+    )
+    keyed = (
+        pseudonym(KEY_CHECK, key=key) if key is not None and "user_id" in relation.columns else ""
+    )
+    partitions = relation.query(
+        "partitioned",
+        f"select cast({_identifier(column)} as varchar), count(*), sum(hash(*columns(*))::hugeint)"
+        " from partitioned group by all",
+    ).fetchall()
+    nulls = [rows for value, rows, _ in partitions if value is None]
+    if nulls:
+        raise ValueError(
+            f"{table} is published by partition of {column!r}, which is null in {nulls[0]} rows"
+        )
+    return {
+        value: (rows, hashlib.sha256(f"{signature}|{keyed}|{rows}|{digest}".encode()).hexdigest())
+        for value, rows, digest in partitions
+    }
+
+
+def _last_partitions(database: Path) -> dict[tuple[str, str], dict[str, object]]:
+    """The partitions the published file holds: (table, partition value) -> its row."""
+    if not database.exists():
+        return {}
+    try:
+        with duckdb.connect(str(database), read_only=True) as last:
+            cursor = last.execute(f"select * from {PARTITIONS_TABLE}")
+            names = [column[0] for column in cursor.description]
+            rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+    except duckdb.Error:  # none to build on (an older layout, or unreadable): copy in full
+        return {}
+    return {(row["table_name"], row["partition_value"]): row for row in rows}
+
+
+def _partitions(
+    relation: duckdb.DuckDBPyRelation,
+    *,
+    table: str,
+    column: str,
+    key: bytes | None,
+    folder: Path,
+    last: Mapping[tuple[str, str], Mapping[str, object]],
+) -> _Partitions:
+    fingerprints = _fingerprints(relation, table=table, column=column, key=key)
+    kept = {}
+    for value, (_, fingerprint) in fingerprints.items():
+        row, parquet = last.get((table, value)), _partition_file(folder, value)
+        if (
+            row is not None
+            and row["fingerprint"] == fingerprint
+            and row["parquet_path"] == str(parquet)
+            and parquet.is_file()
+        ):
+            kept[value] = row
+    return _Partitions(column=column, folder=folder, fingerprints=fingerprints, kept=kept)
+
+
+def _keep_only(
+    target: duckdb.DuckDBPyConnection, schema: str, plans: Mapping[str, _Partitions]
+) -> None:
+    """In a copy of the last published file: drop every table but the partitioned ones, and
+    their rows but those of the partitions kept."""
+    tables = target.execute("select schema_name, table_name from duckdb_tables()").fetchall()
+    for table_schema, name in tables:
+        table = f"{_identifier(table_schema)}.{_identifier(name)}"
+        plan = plans.get(name) if table_schema == schema else None
+        if plan is None or not plan.kept:
+            target.execute(f"drop table {table}")
+        else:
+            target.execute(
+                f"delete from {table} where ({_in_partitions(plan.column, plan.kept)}) is not true"
+            )
+
+
+def _insert(
+    target: duckdb.DuckDBPyConnection,
+    relation: duckdb.DuckDBPyRelation,
+    *,
+    table: str,
+    key: bytes | None,
+    create: bool,
+) -> None:
+    """Stream ``relation`` into ``table`` of ``target``, pseudonymising ``user_id`` with ``key``."""
+    reader = relation.to_arrow_reader(BATCH_ROWS)
+    if key is not None and "user_id" in relation.columns:
+        reader = _pseudonymised(reader, key=key)
+    target.register("published_batches", reader)
+    if create:
+        target.execute(f"create table {table} as select * from published_batches")
+    else:
+        target.execute(f"insert into {table} select * from published_batches")
+    target.unregister("published_batches")
+
+
+def _comment(
     target: duckdb.DuckDBPyConnection,
     session: duckdb.DuckDBPyConnection,
-    relation: duckdb.DuckDBPyRelation,
     *,
     schema: str,
     name: str,
-    key: bytes | None,
-    parquet: Path,
-) -> tuple[int, bool]:
-    """Stream one mart into ``target`` (and a Parquet file); its rows, and whether
-    ``user_id`` was pseudonymised."""
-    reader = relation.to_arrow_reader(BATCH_ROWS)
-    is_pseudonymised = key is not None and "user_id" in relation.columns
-    if key is not None and is_pseudonymised:
-        reader = _pseudonymised(reader, key=key)
-    target.register("published_batches", reader)
-    target.execute(f"create table {schema}.{name} as select * from published_batches")
-    target.unregister("published_batches")
-
+    is_pseudonymised: bool,
+) -> None:
+    """Give the published table the warehouse's table and column comments."""
     table_comment, column_comments = _comments(session, schema, name)
     if is_pseudonymised:
         column_comments["user_id"] = (
@@ -195,9 +343,24 @@ def _copy_mart(
     for column, comment in column_comments.items():
         target.execute(f'comment on column {schema}.{name}."{column}" is {_quote(comment)}')
 
-    target.execute(f"copy {schema}.{name} to {_quote(str(parquet))} (format parquet)")
-    ((rows,),) = target.execute(f"select count(*) from {schema}.{name}").fetchall()
-    return rows, is_pseudonymised
+
+def _remove_stale(
+    parquet_dir: Path, names: Iterable[str], plans: Mapping[str, _Partitions]
+) -> None:
+    """Remove Parquet files the new publication no longer lists: partitions gone, and a
+    table's file or folder when it changed between whole and partitioned."""
+    for name in names:
+        whole, folder = parquet_dir / f"{name}.parquet", parquet_dir / name
+        plan = plans.get(name)
+        if plan is None:
+            if folder.is_dir():
+                shutil.rmtree(folder)
+            continue
+        whole.unlink(missing_ok=True)
+        current = {plan.parquet(value) for value in plan.fingerprints}
+        for path in folder.glob("*.parquet"):
+            if path not in current:
+                path.unlink()
 
 
 def publish(
@@ -206,13 +369,21 @@ def publish(
     *,
     schema: str,
     settings: PublishSettings,
+    partitioned_by: Mapping[str, str] | None = None,
 ) -> pa.Table:
     """Copy ``marts`` (name -> relation of ``session``) to the BI file and Parquet.
 
     Tables keep their schema, names and persisted comments. Returns one row per table
     published (``PUBLICATIONS_SCHEMA``). Nothing is replaced unless every table was
-    written.
+    written. A mart in ``partitioned_by`` (name -> column) is published by partition of
+    that column: one Parquet file per partition in a folder of the table's name, and the
+    partitions whose content the last publication already holds are kept from it, not
+    copied again (``PARTITIONS_TABLE`` lists them and their fingerprints).
     """
+    partitioned_by = dict(partitioned_by or {})
+    unknown = sorted(set(partitioned_by) - set(marts))
+    if unknown:
+        raise ValueError(f"partitioned_by names marts that are not published: {unknown}")
     for name, relation in marts.items():
         forbidden = sorted(FORBIDDEN_COLUMNS & {column.lower() for column in relation.columns})
         if forbidden:
@@ -220,31 +391,93 @@ def publish(
 
     published_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     publication_id = uuid.uuid4().hex
+    key = settings.pseudonym_key
     database, parquet_dir = settings.database, settings.parquet_dir
+    last = _last_partitions(database) if partitioned_by else {}
+    plans = {
+        name: _partitions(
+            marts[name],
+            table=f"{schema}.{name}",
+            column=column,
+            key=key,
+            folder=parquet_dir / name,
+            last=last,
+        )
+        for name, column in partitioned_by.items()
+    }
     database.parent.mkdir(parents=True, exist_ok=True)
     parquet_dir.mkdir(parents=True, exist_ok=True)
+    for plan in plans.values():
+        plan.folder.mkdir(exist_ok=True)
     # Staged under hidden names in the folders they will be renamed in (same file system).
     staged_database = database.with_name(f".{database.name}.{publication_id}.tmp")
-    staged_parquet = {name: parquet_dir / f".{name}.parquet.{publication_id}.tmp" for name in marts}
+    parquet_files = [parquet_dir / f"{name}.parquet" for name in marts if name not in plans] + [
+        plan.parquet(value) for plan in plans.values() for value in plan.written
+    ]
+    staged_parquet = {
+        final: final.with_name(f".{final.name}.{publication_id}.tmp") for final in parquet_files
+    }
+    builds_on_last = any(plan.kept for plan in plans.values())
     rows: list[dict[str, object]] = []
+    partition_rows: list[dict[str, object]] = []
     try:
+        if builds_on_last:
+            shutil.copyfile(database, staged_database)
         with duckdb.connect(str(staged_database)) as target:
-            target.execute(f"create schema {schema}")
+            if builds_on_last:
+                _keep_only(target, schema, plans)
+            else:
+                target.execute(f"create schema {schema}")
             for name, relation in marts.items():
-                row_count, is_pseudonymised = _copy_mart(
-                    target, session, relation, schema=schema, name=name,
-                    key=settings.pseudonym_key, parquet=staged_parquet[name],
-                )  # fmt: skip
+                table = f"{schema}.{name}"
+                is_pseudonymised = key is not None and "user_id" in relation.columns
+                plan = plans.get(name)
+                if plan is None:
+                    _insert(target, relation, table=table, key=key, create=True)
+                    parquet_path = parquet_dir / f"{name}.parquet"
+                    target.execute(
+                        f"copy {table} to {_quote(str(staged_parquet[parquet_path]))}"
+                        " (format parquet)"
+                    )
+                else:
+                    new = relation.filter(_in_partitions(plan.column, plan.written))
+                    _insert(target, new if plan.kept else relation, table=table, key=key,
+                            create=not plan.kept)  # fmt: skip
+                    parquet_path = plan.folder
+                    for value in plan.written:
+                        target.execute(
+                            f"copy (select * from {table} where"
+                            f" {_in_partitions(plan.column, [value])})"
+                            f" to {_quote(str(staged_parquet[plan.parquet(value)]))}"
+                            " (format parquet)"
+                        )
+                    for value, (row_count, fingerprint) in sorted(plan.fingerprints.items()):
+                        partition_rows.append(
+                            plan.kept.get(value)
+                            or {
+                                "table_name": table,
+                                "partition_column": plan.column,
+                                "partition_value": value,
+                                "row_count": row_count,
+                                "fingerprint": fingerprint,
+                                "parquet_path": str(plan.parquet(value)),
+                                "publication_id": publication_id,
+                                "published_at": published_at,
+                            }
+                        )
+                _comment(target, session, schema=schema, name=name,
+                         is_pseudonymised=is_pseudonymised)  # fmt: skip
+                ((row_count,),) = target.execute(f"select count(*) from {table}").fetchall()
                 rows.append(
                     {
-                        "table_name": f"{schema}.{name}",
+                        "table_name": table,
                         "row_count": row_count,
                         "column_count": len(relation.columns),
                         "published_at": published_at,
                         "publication_id": publication_id,
                         "is_pseudonymised": is_pseudonymised,
                         "database_path": str(database),
-                        "parquet_path": str(parquet_dir / f"{name}.parquet"),
+                        "parquet_path": str(parquet_path),
                     }
                 )
             publications = pa.Table.from_pylist(rows, schema=PUBLICATIONS_SCHEMA)
@@ -254,10 +487,20 @@ def publish(
                 f"comment on table {PUBLICATION_TABLE} is 'One row per table of this published "
                 "copy: its rows, when and under which publication_id it was published.'"
             )
+            target.register(
+                "partitions", pa.Table.from_pylist(partition_rows, schema=PARTITIONS_SCHEMA)
+            )
+            target.execute(f"create table {PARTITIONS_TABLE} as select * from partitions")
+            target.execute(
+                f"comment on table {PARTITIONS_TABLE} is 'One row per partition of the tables "
+                "published by partition: its rows, the fingerprint of its content, and the "
+                "publication that copied it (an unchanged partition is kept, not copied again).'"
+            )
             target.execute("checkpoint")
         _replace(staged_database, database)
-        for name, staged in staged_parquet.items():
-            _replace(staged, parquet_dir / f"{name}.parquet")
+        for final, staged in staged_parquet.items():
+            _replace(staged, final)
+        _remove_stale(parquet_dir, marts, plans)
     finally:
         for leftover in (staged_database, *staged_parquet.values()):
             with suppress(FileNotFoundError):
