@@ -59,6 +59,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -70,6 +71,7 @@ from measure import (
     BIN,
     REPO,
     Measured,
+    Sample,
     Warehouse,
     best_time,
     count_rows,
@@ -160,6 +162,15 @@ def stage_nodes(warehouse: Warehouse, vars: dict) -> dict[str, set[str]]:
     return nodes
 
 
+def _nearest_sample(samples: Sequence[Sample], start: float, end: float) -> Sample:
+    """The sample nearest in time to the span from ``start`` to ``end``."""
+    after = bisect.bisect_left([sample.at for sample in samples], start)
+    return min(
+        samples[max(after - 1, 0) : after + 1],
+        key=lambda sample: max(start - sample.at, sample.at - end, 0.0),
+    )
+
+
 def split_by_stage(
     build: Measured,
     spans: dict[str, tuple[float, float, float]],
@@ -169,7 +180,8 @@ def split_by_stage(
     """The stages of one ``dbt build`` process: each one's wall time is its nodes'
     execution times (``Warehouse.node_spans``), its peak the largest memory of the
     process tree sampled while one of its nodes ran, its load the machine's at the last
-    such sample. A stage none of whose nodes ran is left out."""
+    such sample. A stage whose nodes all ran between two samples takes the sample nearest
+    in time to each of them instead. A stage none of whose nodes ran is left out."""
     ordered = sorted((start, end, node) for node, (start, end, _) in spans.items())
     starts = [start for start, _, _ in ordered]
     stage_of = {node: name for name, members in nodes.items() for node in members}
@@ -187,6 +199,10 @@ def split_by_stage(
         ran = [node for node in nodes.get(stage.name, ()) if node in spans]
         if not ran:
             continue
+        if stage.name not in peaks and build.samples:
+            nearest = [_nearest_sample(build.samples, *spans[node][:2]) for node in ran]
+            peaks[stage.name] = max(sample.tree_rss_bytes for sample in nearest)
+            loads[stage.name] = max(nearest, key=lambda sample: sample.at).load_average
         wall = sum(spans[node][2] for node in ran)
         count = rows.get(stage.rows_of, 0)
         stages[stage.name] = StageResult(
@@ -686,7 +702,7 @@ def run_pipeline(args: argparse.Namespace) -> dict[str, object]:
         "total_dbt_seconds": build.wall_seconds,
         "dbt_outside_nodes_seconds": outside,
         "dbt_load_average": build.load_average,
-        "peak_rss_gib": max(build.peak_rss_gib, generated.peak_rss_gib),
+        "peak_rss_gib": build.peak_rss_gib,  # the build's own (generate has its stage row)
         "feature_sql_vs_reference": features,
         "onnx_vs_lightgbm": scoring,
         "incremental_new_day": incremental,

@@ -9,7 +9,9 @@ import sys
 from pathlib import Path
 
 import duckdb
+import pytest
 
+import bench_publish
 import measure
 import run as bench_run
 
@@ -178,17 +180,19 @@ def test_every_stored_result_s_markdown_is_its_json_rendered() -> None:
 
 def test_one_build_is_cut_into_stages_by_its_nodes_times_and_samples() -> None:
     stages = [stage.name for stage in bench_run.STAGES]
-    first, second, last = stages[0], stages[1], stages[-1]
+    first, second, before_last, last = stages[0], stages[1], stages[-2], stages[-1]
     spans = {  # node: (start, end, execution time)
         "seed.p.a": (100.0, 101.0, 1.0),
         "model.p.b": (101.5, 110.0, 8.5),
         "test.p.b_unique": (110.2, 110.6, 0.4),
         "model.p.c": (111.0, 121.0, 10.0),
         "model.p.z": (122.0, 123.0, 1.0),
+        "model.p.quick": (123.1, 123.2, 0.1),  # between two samples: the nearer one counts
     }
     nodes = {
         first: {"seed.p.a", "model.p.b", "test.p.b_unique"},
         second: {"model.p.c", "model.p.never_ran"},
+        before_last: {"model.p.quick"},
         last: {"model.p.z"},
     }
     samples = [  # (at, GiB): between nodes, a sample counts for no stage
@@ -206,10 +210,26 @@ def test_one_build_is_cut_into_stages_by_its_nodes_times_and_samples() -> None:
     )
     cut = bench_run.split_by_stage(build, spans, nodes, {"raw_events": 1000, "training_rows": 40})
 
-    assert list(cut) == [first, second, last]
-    assert [stage.wall_seconds for stage in cut.values()] == [9.9, 10.0, 1.0]
-    assert [stage.peak_rss_gib for stage in cut.values()] == [2.5, 4.0, 0.5]
-    assert [stage.load_average for stage in cut.values()] == [1.104, 1.15, 1.225]
+    assert list(cut) == [first, second, before_last, last]
+    assert [stage.wall_seconds for stage in cut.values()] == [9.9, 10.0, 0.1, 1.0]
+    assert [stage.peak_rss_gib for stage in cut.values()] == [2.5, 4.0, 0.5, 0.5]
+    assert [stage.load_average for stage in cut.values()] == [1.104, 1.15, 1.225, 1.225]
     assert cut[first].model_seconds == {"b": 8.5}
     assert cut[first].rows == 1000
     assert cut[first].rows_per_second == 1000 / 9.9
+
+
+def test_the_publishing_bench_checks_both_copies_and_keeps_its_table(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    argv = ["bench_publish.py", "--users", "50", "--runs", "3", "--out", str(tmp_path)]
+    monkeypatch.setattr(sys, "argv", argv)
+    bench_publish.main()  # asserts that each copy holds the warehouse's rows
+    (stored,) = tmp_path.glob("*-publish.json")
+    result = json.loads(stored.read_text())
+    assert [p["rows"] for p in result["publications"]] == [150, 150, 200, 200, 200]
+    assert [p["runs"] for p in result["publications"]] == [3, 3, 4, 4, 4]
+    assert stored.with_suffix(".md").read_text() == bench_publish.render(result)
+    for path in bench_run.RESULTS.glob("*-publish.json"):
+        written = path.with_suffix(".md").read_text().splitlines()
+        assert bench_publish.render(json.loads(path.read_text())).splitlines() == written
