@@ -194,6 +194,7 @@ class _Partitions:
     already holds unchanged (kept from it rather than copied again)."""
 
     column: str
+    column_type: str  # the column's DuckDB type
     folder: Path  # one Parquet file per partition
     fingerprints: Mapping[str, tuple[int, str]]  # partition value -> (rows, fingerprint)
     kept: Mapping[str, Mapping[str, object]]  # partition value -> its last PARTITIONS row
@@ -205,6 +206,12 @@ class _Partitions:
     def parquet(self, value: str) -> Path:
         return _partition_file(self.folder, value)
 
+    def where(self, values: Iterable[str]) -> str:
+        """SQL that is true for a row of one of the partitions ``values``. They are compared
+        in the column's type, so that DuckDB skips row groups by their min and max."""
+        listed = ", ".join(f"cast({_quote(value)} as {self.column_type})" for value in values)
+        return f"{_identifier(self.column)} in ({listed})" if listed else "false"
+
 
 def _partition_file(folder: Path, value: str) -> Path:
     return folder / f"{quote(value, safe='')}.parquet"
@@ -212,12 +219,6 @@ def _partition_file(folder: Path, value: str) -> Path:
 
 def _identifier(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
-
-
-def _in_partitions(column: str, values: Iterable[str]) -> str:
-    """SQL that is true for a row whose partition is one of ``values``."""
-    listed = ", ".join(_quote(value) for value in values)
-    return f"cast({_identifier(column)} as varchar) in ({listed})" if listed else "false"
 
 
 def _fingerprints(
@@ -283,7 +284,13 @@ def _partitions(
             and parquet.is_file()
         ):
             kept[value] = row
-    return _Partitions(column=column, folder=folder, fingerprints=fingerprints, kept=kept)
+    return _Partitions(
+        column=column,
+        column_type=str(relation.types[relation.columns.index(column)]),
+        folder=folder,
+        fingerprints=fingerprints,
+        kept=kept,
+    )
 
 
 def _keep_only(
@@ -298,9 +305,7 @@ def _keep_only(
         if plan is None or not plan.kept:
             target.execute(f"drop table {table}")
         else:
-            target.execute(
-                f"delete from {table} where ({_in_partitions(plan.column, plan.kept)}) is not true"
-            )
+            target.execute(f"delete from {table} where ({plan.where(plan.kept)}) is not true")
 
 
 def _insert(
@@ -440,14 +445,14 @@ def publish(
                         " (format parquet)"
                     )
                 else:
-                    new = relation.filter(_in_partitions(plan.column, plan.written))
+                    new = relation.filter(plan.where(plan.written))
                     _insert(target, new if plan.kept else relation, table=table, key=key,
                             create=not plan.kept)  # fmt: skip
                     parquet_path = plan.folder
                     for value in plan.written:
                         target.execute(
                             f"copy (select * from {table} where"
-                            f" {_in_partitions(plan.column, [value])})"
+                            f" {plan.where([value])})"
                             f" to {_quote(str(staged_parquet[plan.parquet(value)]))}"
                             " (format parquet)"
                         )
