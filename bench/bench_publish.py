@@ -110,7 +110,8 @@ def _publish(
         assert copy.execute(CHECKSUM.format(f"marts.{HISTORY}")).fetchall() == expected, label
     parquet = settings.parquet_dir / (HISTORY if by_as_of else f"{HISTORY}.parquet")
     pattern = f"{parquet}/*.parquet" if by_as_of else str(parquet)
-    read = duckdb.execute(CHECKSUM.format(f"read_parquet('{pattern}')")).fetchall()
+    with duckdb.connect() as reader:
+        read = reader.execute(CHECKSUM.format(f"read_parquet('{pattern}')")).fetchall()
     assert read == expected, label
     ((runs,),) = connection.execute(f"select count(distinct as_of) from {HISTORY}").fetchall()
     return Publication(

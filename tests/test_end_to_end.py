@@ -68,9 +68,9 @@ def test_scores_follow_the_output_contract(built: DbtProject) -> None:
 
 
 def test_nothing_is_lost_between_raw_and_clean(built: DbtProject, small_raw: Path) -> None:
-    raw_rows = duckdb.execute(f"select count(*) from '{small_raw / 'events.parquet'}'").fetchone()[
-        0
-    ]
+    ((raw_rows,),) = duckdb.execute(
+        f"select count(*) from '{small_raw / 'events.parquet'}'"
+    ).fetchall()  # fetchall: a result left open would block the shared default connection
     with _connect(built) as connection:
         rows_in, clean, rejected, dropped = connection.execute(
             "select * from marts.data_quality_summary"
@@ -222,4 +222,4 @@ def test_a_folder_of_parquet_files_reads_like_one_file(small_raw: Path, tmp_path
     project.run("build", "--select", "+data_quality_summary", vars={"raw_path": str(raw)})
     with _connect(project) as connection:
         rows_in = connection.execute("select rows_in from marts.data_quality_summary").fetchone()[0]
-    assert rows_in == duckdb.execute(f"select count(*) from '{events}'").fetchone()[0]
+    assert [(rows_in,)] == duckdb.execute(f"select count(*) from '{events}'").fetchall()

@@ -253,9 +253,10 @@ def test_a_partitioned_table_copies_only_the_partitions_that_changed(
     assert sorted(after) == ["2026-01-02.parquet", "2026-01-03.parquet", "2026-01-04.parquet"]
     assert after["2026-01-03.parquet"] == before["2026-01-03.parquet"]
     assert after["2026-01-02.parquet"] != before["2026-01-02.parquet"]
-    parquet = duckdb.sql(
-        f"select * from read_parquet('{folder}/*.parquet') order by as_of, user_id"
-    ).fetchall()
+    with duckdb.connect() as reader:
+        parquet = reader.execute(
+            f"select * from read_parquet('{folder}/*.parquet') order by as_of, user_id"
+        ).fetchall()
     assert parquet == warehouse.execute(query).fetchall()
     assert _read(
         settings.database, "select comment from duckdb_tables() where table_name = 'history'"
