@@ -27,7 +27,7 @@ from pathlib import Path
 
 import duckdb
 
-from measure import REPO, Warehouse, count_rows, generate, machine
+from measure import REPO, Warehouse, count_rows, generate, machine, write_result
 
 RESULTS = REPO / "bench" / "results"
 CUTOFF_COUNTS = (4, 12)
@@ -181,11 +181,7 @@ def main() -> None:
     }
     table = render(result)
     print(table)
-    args.out.mkdir(parents=True, exist_ok=True)
-    stem = args.out / f"{today}-feature-cutoffs"
-    stem.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
-    stem.with_suffix(".md").write_text(table)
-    print(f"wrote {stem}.json and {stem}.md")
+    write_result(args.out, f"{today}-feature-cutoffs", result, table)
 
 
 if __name__ == "__main__":

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import tempfile
 import time
 from dataclasses import asdict, dataclass
@@ -32,7 +31,7 @@ from pathlib import Path
 
 import duckdb
 
-from measure import REPO, machine
+from measure import REPO, machine, write_result
 from purchasing_power.publish import PublishSettings, publish
 
 RESULTS = REPO / "bench" / "results"
@@ -191,11 +190,7 @@ def main() -> None:
     }
     table = render(result)
     print(table)
-    args.out.mkdir(parents=True, exist_ok=True)
-    stem = args.out / f"{result['date']}-publish"
-    stem.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
-    stem.with_suffix(".md").write_text(table)
-    print(f"wrote {stem}.json and {stem}.md")
+    write_result(args.out, f"{result['date']}-publish", result, table)
 
 
 if __name__ == "__main__":

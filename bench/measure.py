@@ -271,3 +271,19 @@ def machine() -> dict[str, object]:
         "memory_gib": round(memory_kib / 2**20, 1),
         "python": sys.version.split()[0],
     }
+
+
+def write_result(out: Path, name: str, result: dict, table: str) -> Path:
+    """Write ``result`` as ``<out>/<name>.json`` and its ``table`` as ``.md`` and print
+    where. A second run with the same name keeps the first (either file of it: a run's
+    .md was once kept without its .json, and the next run wrote over it): it is written
+    as ``<name>-2``, ``<name>-3`` and so on. Returns the path without its suffix."""
+    out.mkdir(parents=True, exist_ok=True)
+    stem, run = out / name, 1
+    while any(stem.with_suffix(suffix).exists() for suffix in (".json", ".md")):
+        run += 1
+        stem = out / f"{name}-{run}"
+    stem.with_suffix(".json").write_text(json.dumps(result, indent=2, default=str) + "\n")
+    stem.with_suffix(".md").write_text(table)
+    print(f"wrote {stem}.json and {stem}.md")
+    return stem

@@ -78,6 +78,7 @@ from measure import (
     generate,
     machine,
     measure,
+    write_result,
 )
 from purchasing_power.export import booster_to_onnx
 from purchasing_power.scoring import SCORING_OUTPUTS, make_session, predict, predict_outputs
@@ -910,17 +911,7 @@ def main() -> None:
     result = run_pipeline(args)
     table = render(result)
     print(table)
-    args.out.mkdir(parents=True, exist_ok=True)
-    stem = args.out / f"{result['date']}-{args.scale}"
-    run = 1
-    # a second run on the same day keeps the first (either file of it: a run's .md was
-    # once kept without its .json, and the next run wrote over it)
-    while any(stem.with_suffix(suffix).exists() for suffix in (".json", ".md")):
-        run += 1
-        stem = args.out / f"{result['date']}-{args.scale}-{run}"
-    stem.with_suffix(".json").write_text(json.dumps(result, indent=2, default=str) + "\n")
-    stem.with_suffix(".md").write_text(table)
-    print(f"wrote {stem}.json and {stem}.md")
+    write_result(args.out, f"{result['date']}-{args.scale}", result, table)
 
 
 if __name__ == "__main__":

@@ -233,3 +233,18 @@ def test_the_publishing_bench_checks_both_copies_and_keeps_its_table(
     for path in bench_run.RESULTS.glob("*-publish.json"):
         written = path.with_suffix(".md").read_text().splitlines()
         assert bench_publish.render(json.loads(path.read_text())).splitlines() == written
+
+
+def test_a_result_never_overwrites_an_earlier_one_of_the_same_name(tmp_path: Path) -> None:
+    first = measure.write_result(tmp_path, "2026-01-01-small", {"run": 1}, "one\n")
+    (tmp_path / "2026-01-01-medium.md").write_text("a table kept without its json\n")
+    second = measure.write_result(tmp_path, "2026-01-01-small", {"run": 2}, "two\n")
+    medium = measure.write_result(tmp_path, "2026-01-01-medium", {"run": 1}, "three\n")
+    assert [first.name, second.name, medium.name] == [
+        "2026-01-01-small",
+        "2026-01-01-small-2",
+        "2026-01-01-medium-2",
+    ]
+    assert json.loads(first.with_suffix(".json").read_text()) == {"run": 1}
+    assert second.with_suffix(".md").read_text() == "two\n"
+    assert (tmp_path / "2026-01-01-medium.md").read_text() == "a table kept without its json\n"
