@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import shutil
 import stat
 from pathlib import Path
 
@@ -323,3 +324,20 @@ def test_partitions_must_name_a_published_mart_and_a_column_without_nulls(
         publish(warehouse, _marts(warehouse, "scores"), schema="marts", settings=settings,
                 partitioned_by={"scores": "as_of"})  # fmt: skip
     assert not settings.database.exists()
+
+
+def test_the_parquet_of_a_mart_no_longer_published_goes_but_only_from_its_own_folder(
+    warehouse: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    settings = _settings(warehouse)
+    publish(warehouse, _marts(warehouse, "scores", "summary"), schema="marts", settings=settings)
+    publish(warehouse, _marts(warehouse, "scores"), schema="marts", settings=settings)
+    assert sorted(p.name for p in settings.parquet_dir.iterdir()) == ["scores.parquet"]
+
+    # A copy of the published file elsewhere lists this folder's files: not for removal.
+    elsewhere = PublishSettings(database=tmp_path / "elsewhere" / "bi.duckdb")
+    elsewhere.database.parent.mkdir()
+    shutil.copy(settings.database, elsewhere.database)
+    publish(warehouse, _marts(warehouse, "summary"), schema="marts", settings=elsewhere)
+    assert (settings.parquet_dir / "scores.parquet").is_file()
+    assert sorted(p.name for p in elsewhere.parquet_dir.iterdir()) == ["summary.parquet"]

@@ -250,18 +250,40 @@ def _fingerprints(
     }
 
 
-def _last_partitions(database: Path) -> dict[tuple[str, str], dict[str, object]]:
-    """The partitions the published file holds: (table, partition value) -> its row."""
+@dataclass(frozen=True)
+class _Last:
+    """What the published file says of the last publication."""
+
+    partitions: Mapping[tuple[str, str], Mapping[str, object]]  # (table, value) -> its row
+    parquet_paths: frozenset[Path]  # each table's Parquet file, or folder by partition
+
+
+def _rows(connection: duckdb.DuckDBPyConnection, sql: str) -> list[dict[str, object]]:
+    cursor = connection.execute(sql)
+    names = [column[0] for column in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def _last_publication(database: Path) -> _Last:
+    """The last publication in the file at ``database``: nothing if there is none, or it
+    cannot be read (then every partition is copied and no Parquet file removed)."""
     if not database.exists():
-        return {}
+        return _Last(partitions={}, parquet_paths=frozenset())
+    partitions = []
     try:
         with duckdb.connect(str(database), read_only=True) as last:
-            cursor = last.execute(f"select * from {PARTITIONS_TABLE}")
-            names = [column[0] for column in cursor.description]
-            rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
-    except duckdb.Error:  # none to build on (an older layout, or unreadable): copy in full
-        return {}
-    return {(row["table_name"], row["partition_value"]): row for row in rows}
+            paths = _rows(last, f"select parquet_path from {PUBLICATION_TABLE}")
+            tables = {
+                row["table_name"] for row in _rows(last, "select table_name from duckdb_tables()")
+            }
+            if PARTITIONS_TABLE in tables:  # not before tables were published by partition
+                partitions = _rows(last, f"select * from {PARTITIONS_TABLE}")
+    except duckdb.Error:
+        return _Last(partitions={}, parquet_paths=frozenset())
+    return _Last(
+        partitions={(row["table_name"], row["partition_value"]): row for row in partitions},
+        parquet_paths=frozenset(Path(row["parquet_path"]) for row in paths),
+    )
 
 
 def _partitions(
@@ -350,21 +372,23 @@ def _comment(
 
 
 def _remove_stale(
-    parquet_dir: Path, names: Iterable[str], plans: Mapping[str, _Partitions]
+    parquet_dir: Path, last: _Last, current: Iterable[Path], plans: Mapping[str, _Partitions]
 ) -> None:
-    """Remove Parquet files the new publication no longer lists: partitions gone, and a
-    table's file or folder when it changed between whole and partitioned."""
-    for name in names:
-        whole, folder = parquet_dir / f"{name}.parquet", parquet_dir / name
-        plan = plans.get(name)
-        if plan is None:
-            if folder.is_dir():
-                shutil.rmtree(folder)
+    """Remove the Parquet the new publication no longer lists: a table's file or folder
+    that the last publication wrote (a table no longer published, or one that changed
+    between whole and partitioned), and the files of partitions gone. Only what lies in
+    ``parquet_dir`` (a published file copied from elsewhere lists another folder)."""
+    for path in last.parquet_paths - set(current):
+        if path.parent != parquet_dir:
             continue
-        whole.unlink(missing_ok=True)
-        current = {plan.parquet(value) for value in plan.fingerprints}
-        for path in folder.glob("*.parquet"):
-            if path not in current:
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink(missing_ok=True)
+    for plan in plans.values():
+        files = {plan.parquet(value) for value in plan.fingerprints}
+        for path in plan.folder.glob("*.parquet"):
+            if path not in files:
                 path.unlink()
 
 
@@ -398,7 +422,7 @@ def publish(
     publication_id = uuid.uuid4().hex
     key = settings.pseudonym_key
     database, parquet_dir = settings.database, settings.parquet_dir
-    last = _last_partitions(database) if partitioned_by else {}
+    last = _last_publication(database)
     plans = {
         name: _partitions(
             marts[name],
@@ -406,7 +430,7 @@ def publish(
             column=column,
             key=key,
             folder=parquet_dir / name,
-            last=last,
+            last=last.partitions,
         )
         for name, column in partitioned_by.items()
     }
@@ -505,7 +529,7 @@ def publish(
         _replace(staged_database, database)
         for final, staged in staged_parquet.items():
             _replace(staged, final)
-        _remove_stale(parquet_dir, marts, plans)
+        _remove_stale(parquet_dir, last, (Path(row["parquet_path"]) for row in rows), plans)
     finally:
         for leftover in (staged_database, *staged_parquet.values()):
             with suppress(FileNotFoundError):
