@@ -42,6 +42,8 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from purchasing_power.warehouse import query, quote_identifier
+
 BI_DATABASE_ENV = "PURCHASING_POWER_BI_DB"
 PSEUDONYM_KEY_ENV = "PURCHASING_POWER_PSEUDONYM_KEY"
 DEFAULT_BI_DATABASE_NAME = "purchasing_power_bi.duckdb"
@@ -210,15 +212,11 @@ class _Partitions:
         """SQL that is true for a row of one of the partitions ``values``. They are compared
         in the column's type, so that DuckDB skips row groups by their min and max."""
         listed = ", ".join(f"cast({_quote(value)} as {self.column_type})" for value in values)
-        return f"{_identifier(self.column)} in ({listed})" if listed else "false"
+        return f"{quote_identifier(self.column)} in ({listed})" if listed else "false"
 
 
 def _partition_file(folder: Path, value: str) -> Path:
     return folder / f"{quote(value, safe='')}.parquet"
-
-
-def _identifier(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def _fingerprints(
@@ -236,8 +234,8 @@ def _fingerprints(
     )
     partitions = relation.query(
         "partitioned",
-        f"select cast({_identifier(column)} as varchar), count(*), sum(hash(*columns(*))::hugeint)"
-        " from partitioned group by all",
+        f"select cast({quote_identifier(column)} as varchar), count(*),"
+        " sum(hash(*columns(*))::hugeint) from partitioned group by all",
     ).fetchall()
     nulls = [rows for value, rows, _ in partitions if value is None]
     if nulls:
@@ -259,9 +257,8 @@ class _Last:
 
 
 def _rows(connection: duckdb.DuckDBPyConnection, sql: str) -> list[dict[str, object]]:
-    cursor = connection.execute(sql)
-    names = [column[0] for column in cursor.description]
-    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+    names, rows = query(connection, sql)
+    return [dict(zip(names, row, strict=True)) for row in rows]
 
 
 def _last_publication(database: Path) -> _Last:
@@ -322,7 +319,7 @@ def _keep_only(
     their rows but those of the partitions kept."""
     tables = target.execute("select schema_name, table_name from duckdb_tables()").fetchall()
     for table_schema, name in tables:
-        table = f"{_identifier(table_schema)}.{_identifier(name)}"
+        table = f"{quote_identifier(table_schema)}.{quote_identifier(name)}"
         plan = plans.get(name) if table_schema == schema else None
         if plan is None or not plan.kept:
             target.execute(f"drop table {table}")
@@ -469,9 +466,9 @@ def publish(
                         " (format parquet)"
                     )
                 else:
-                    new = relation.filter(plan.where(plan.written))
-                    _insert(target, new if plan.kept else relation, table=table, key=key,
-                            create=not plan.kept)  # fmt: skip
+                    # kept partitions are in the copied file: insert only the others
+                    source = relation.filter(plan.where(plan.written)) if plan.kept else relation
+                    _insert(target, source, table=table, key=key, create=not plan.kept)
                     parquet_path = plan.folder
                     for value in plan.written:
                         target.execute(

@@ -31,6 +31,7 @@ import pyarrow.compute as pc
 
 from purchasing_power import baselines, metrics
 from purchasing_power.features import FeatureSchema
+from purchasing_power.warehouse import quote_identifier
 
 MODEL_METHOD = "lightgbm"
 HEADS = ("purchase", "spend_given_purchase")
@@ -203,10 +204,6 @@ EXAMPLE_BATCH_ROWS = 1 << 17
 _KEYS = ("cutoff_date", "user_id")
 
 
-def _quoted(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
 def _positioned_batches(
     examples: duckdb.DuckDBPyRelation, columns: Sequence[str]
 ) -> pa.RecordBatchReader:
@@ -216,7 +213,7 @@ def _positioned_batches(
     Only the two keys are sorted (DuckDB, a window); the wide rows stream past a hash
     join on them in whatever order the scan gives, so no sorted copy of the table is
     made, by DuckDB or here."""
-    selected = ", ".join(f"_examples.{_quoted(name)}" for name in columns)
+    selected = ", ".join(f"_examples.{quote_identifier(name)}" for name in columns)
     positioned = examples.query(
         "_examples",
         f"""
@@ -260,7 +257,8 @@ def time_split(
     ]
     # The narrow columns come first, in one sorted read (a column kept from a streamed
     # batch would keep the whole batch alive: DuckDB hands each over as one allocation).
-    ordered = f"select {', '.join(map(_quoted, kept))} from _examples order by cutoff_date, user_id"
+    selected = ", ".join(map(quote_identifier, kept))
+    ordered = f"select {selected} from _examples order by cutoff_date, user_id"
     kept_table = examples.query("_examples", ordered).to_arrow_table()
     rows = kept_table.num_rows
     features = np.empty((rows, len(schema.names)), dtype=np.float64)

@@ -34,6 +34,11 @@ def read_table(
     return relation.to_arrow_table()
 
 
+def quote_identifier(name: str) -> str:
+    """``name`` as a SQL identifier, double-quoted (a column or table name of any spelling)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
 def query(connection: duckdb.DuckDBPyConnection, sql: str) -> tuple[list[str], list[tuple]]:
     """Column names and rows of a query."""
     relation = connection.sql(sql)
