@@ -227,6 +227,16 @@ def test_rerun_with_new_and_late_events_equals_a_full_rebuild(
             f" where event_id <> 'shrinking-old') to '{vanishing.with_stem('part-1-vanishing')}'"
         )
     incremental.run(*SELECT, vars={"raw_path": str(raw)})
+    # the rerun rebuilt the users with new events from their last session before them on:
+    # their earlier sessions kept the first run's rows
+    with duckdb.connect(str(incremental.warehouse), read_only=True) as connection:
+        kept, rebuilt = connection.execute(
+            f"select count(*) filter (where validated_at < last_run), count(*) filter"
+            f" (where validated_at = last_run) from {SESSIONIZED}, (select max(validated_at)"
+            f" as last_run from {VALIDATED}) where user_id in (select user_id from {VALIDATED}"
+            f" where validated_at = last_run)"
+        ).fetchone()
+    assert kept > rebuilt > 0
 
     full = make_project(tmp_path / "full")
     full.run(*SELECT, vars={"raw_path": str(raw)})
@@ -486,6 +496,10 @@ def test_a_delivery_of_rejected_rows_only_is_seen_and_not_rebuilt_again(
             ).fetchone()
             assert seen > 0, table
     assert reasons == ["unknown_event_type"]
+    # a table sessionized before is_session_inferred: the rerun stops and says how to rebuild it
+    _assert_rerun_stops_without(
+        project, SESSIONIZED, "is_session_inferred", VALIDATE, {"raw_path": str(raw)}
+    )
 
 
 def test_a_delivery_of_copies_only_is_seen_and_not_validated_again(
