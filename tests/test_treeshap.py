@@ -90,6 +90,22 @@ def test_leaves_kept_as_factors_give_the_same_values(
     assert shap.max_path_features >= 6
 
 
+@pytest.mark.parametrize("objective", ["binary", "tweedie"])
+def test_leaves_that_work_their_values_out_give_the_same_values(
+    objective: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    x, y = _data(seed=11, features=12)
+    label = (y > np.median(y)).astype(float) if objective == "binary" else y
+    booster = _train({"objective": objective, "num_leaves": 63, "min_data_in_leaf": 5}, x, label)
+    monkeypatch.setattr(treeshap, "FULL_TABLE_FEATURES", 1)
+    monkeypatch.setattr(treeshap, "TABLE_FEATURES", 3)  # every leaf with 4+ features
+    shap = _assert_equal_to_lightgbm(booster, x)
+    assert shap.computed_leaves > 100
+    assert shap.factored_leaves > 100
+    assert shap.max_path_features >= 6
+    assert shap.trees_left_to_lightgbm == 0
+
+
 def test_trees_with_long_paths_are_left_to_lightgbm(monkeypatch: pytest.MonkeyPatch) -> None:
     x, y = _data(seed=5)
     booster = _train({"objective": "regression", "num_leaves": 31}, x, y)

@@ -20,7 +20,12 @@ with ``R(A)`` the product of ``r_k`` over ``A`` and ``G(A) = sum_{S subset of A}
 patterns, built once per model, and a row costs one pattern and one table lookup per
 leaf and path feature (a leaf with many path features keeps ``G`` and ``R`` instead,
 ``2 x 2^d`` values rather than ``d x 2^d``, and looks up ``G(Z - {j})`` per feature). A
-tree whose paths split on more than ``MAX_PATH_FEATURES`` features is left to LightGBM.
+leaf with more path features than ``TABLE_FEATURES`` keeps its cover ratios only, and
+``G`` and ``R`` are worked out for each pattern the rows bring: ``G(A)`` is the weighted
+sum of the coefficients of ``prod_{k in A} (t + r_k)``, and ``G(A - {j})`` those of the
+same polynomial divided by ``(t + r_j)``, ``O(d^2)`` in all. A tree whose paths split on
+more than ``MAX_PATH_FEATURES`` features (a pattern is the bits of one 64-bit integer)
+is left to LightGBM.
 
 The tables are evaluated by one compiled kernel (``_kernel``). Rows are cut into one
 block per thread; within a block, each tree first records every row's decision at each
@@ -46,11 +51,27 @@ import numpy as np
 
 from purchasing_power.export import _K_ZERO, _Ensemble, _Leaf, _parse_booster, _Split, _Tree
 
-# A leaf with up to this many path features keeps the full table, 2^d x d values (16
-# KB at 8); one with more keeps G and R, 2 x 2^d values, and pays a few more steps
-# per row. Beyond MAX_PATH_FEATURES (2 MB at 16) the tree is left to LightGBM.
+# A leaf with up to FULL_TABLE_FEATURES path features keeps the full table, 2^d x d
+# values (16 KB at 8); one with up to TABLE_FEATURES keeps G and R, 2 x 2^d values (1 MB
+# at 16), and pays a few more steps per row; one with more keeps its d cover ratios and
+# works G and R out per pattern, O(d^2). On the large bench model 9 of 57,722 leaves had
+# more than 16 (up to 18); their 3 trees, left to LightGBM before, took 11.3 s of 97.0 s.
+# Beyond MAX_PATH_FEATURES the tree is left to LightGBM.
 FULL_TABLE_FEATURES = 8
-MAX_PATH_FEATURES = 16
+TABLE_FEATURES = 16
+MAX_PATH_FEATURES = 62
+# how a leaf keeps its values (_Tables.leaf_kind)
+_FULL, _FACTORED, _COMPUTED = 0, 1, 2
+
+
+@numba.njit(cache=True)
+def _weights(d: int) -> np.ndarray:
+    """``|S|! (d - |S| - 1)! / d!`` for ``|S| = 0..d - 1``: the Shapley weight of a
+    coalition of ``|S|`` of a leaf's ``d`` path features."""
+    weights = np.zeros(d)
+    for s in range(d):
+        weights[s] = math.gamma(s + 1) * math.gamma(d - s) / math.gamma(d + 1)
+    return weights
 
 
 @numba.njit(cache=True)
@@ -61,9 +82,7 @@ def _leaf_values(value: float, ratios: np.ndarray, full: bool) -> tuple[np.ndarr
     else ``G(Z)`` then ``R(P - Z)``."""
     d = len(ratios)
     size = 1 << d
-    weights = np.zeros(d + 1)  # |S|! (d - |S| - 1)! / d! for |S| = 0..d (0 for |S| = d)
-    for s in range(d):
-        weights[s] = math.gamma(s + 1) * math.gamma(d - s) / math.gamma(d + 1)
+    weights = np.append(_weights(d), 0.0)  # and 0 for |S| = d
     # Built by doubling: the patterns with bit k set follow those without, as in binary.
     # poly: coefficients of prod_{k in Z} (t + r_k), whose [t^s] is the sum over S
     # subset of Z with |S| = s of R(Z - S).
@@ -108,8 +127,9 @@ class _Tables:
     where its splits (``tree_node``), features (``tree_feature``) and leaves
     (``tree_leaf``) end; per leaf, where its path's splits (``leaf_split``) and path
     features (``leaf_slot``: their positions among the tree's features) end, and where
-    its values start: the full table ``[d, 2^d]`` where ``leaf_full``, else ``G`` then
-    ``R`` (``2 x 2^d``), with ``present``, ``v (1 - r_k)``, and the leaf's value."""
+    its values start (by ``leaf_kind``: the full table ``[d, 2^d]``; ``G`` then ``R``,
+    ``2 x 2^d``; or the cover ratios ``r_k`` then the weights ``|S|! (d - |S| - 1)! / d!``,
+    ``2 x d``), with ``present``, ``v (1 - r_k)``, and the leaf's value."""
 
     tree_node: list[int] = field(default_factory=_starts)
     node_column: list[int] = field(default_factory=list)
@@ -125,12 +145,13 @@ class _Tables:
     leaf_slot: list[int] = field(default_factory=_starts)
     slots: list[int] = field(default_factory=list)
     present: list[float] = field(default_factory=list)
-    leaf_full: list[bool] = field(default_factory=list)
+    leaf_kind: list[int] = field(default_factory=list)
     leaf_value: list[float] = field(default_factory=list)
     leaf_values_at: list[int] = field(default_factory=list)
     values: list[np.ndarray] = field(default_factory=list)
     size: int = 0
     factored_leaves: int = 0
+    computed_leaves: int = 0
     max_path_features: int = 0
 
     def add(self, tree: _Tree, ensemble: _Ensemble) -> bool:
@@ -182,8 +203,13 @@ class _Tables:
         self.features.extend(used)
         self.tree_feature.append(len(self.features))
         for value, path, features, ratios in leaves:
-            small = len(features) <= FULL_TABLE_FEATURES
-            present, table = _leaf_values(value, ratios, small)
+            d = len(features)
+            kind = _FULL if d <= FULL_TABLE_FEATURES else _FACTORED
+            if d > TABLE_FEATURES:
+                kind = _COMPUTED
+                present, table = value * (1.0 - ratios), np.concatenate((ratios, _weights(d)))
+            else:
+                present, table = _leaf_values(value, ratios, kind == _FULL)
             self.split_node.extend(step[0] for step in path)
             self.split_left.extend(step[1] for step in path)
             self.split_slot.extend(features.index(step[2]) for step in path)
@@ -191,12 +217,13 @@ class _Tables:
             self.slots.extend(local[feature] for feature in features)
             self.present.extend(present)
             self.leaf_slot.append(len(self.slots))
-            self.leaf_full.append(small)
+            self.leaf_kind.append(kind)
             self.leaf_value.append(value)
             self.leaf_values_at.append(self.size)
             self.values.append(table)
             self.size += len(table)
-            self.factored_leaves += not small
+            self.factored_leaves += kind == _FACTORED
+            self.computed_leaves += kind == _COMPUTED
             self.max_path_features = max(self.max_path_features, len(features))
         self.tree_leaf.append(len(self.leaf_value))
         return True
@@ -222,7 +249,7 @@ class _Tables:
             ints(self.leaf_slot),
             ints(self.slots),
             np.asarray(self.present, dtype=np.float64),
-            np.asarray(self.leaf_full, dtype=np.bool_),
+            np.asarray(self.leaf_kind, dtype=np.int8),
             np.asarray(self.leaf_value, dtype=np.float64),
             ints(self.leaf_values_at),
             np.concatenate(self.values) if self.values else np.zeros(0),
@@ -251,17 +278,19 @@ def _kernel(
     leaf_slot,
     slots,
     present,
-    leaf_full,
+    leaf_kind,
     leaf_value,
     leaf_values_at,
     values,
 ):
     n = base.shape[1]
     trees = len(tree_node) - 1
-    most_nodes, most_features = 1, 1
+    most_nodes, most_features, most_path = 1, 1, 1
     for t in range(trees):
         most_nodes = max(most_nodes, tree_node[t + 1] - tree_node[t])
         most_features = max(most_features, tree_feature[t + 1] - tree_feature[t])
+    for leaf in range(len(leaf_kind)):
+        most_path = max(most_path, leaf_slot[leaf + 1] - leaf_slot[leaf])
     most_words = (most_nodes + 63) // 64
     block = (n + blocks - 1) // blocks
     for b in numba.prange(blocks):
@@ -275,6 +304,8 @@ def _kernel(
         left = np.empty((most_nodes, m), dtype=np.bool_)  # each group's decisions
         pattern = np.empty(m, dtype=np.int64)
         part = np.empty((most_features, m))  # each group's values
+        poly = np.empty(most_path + 1)  # a computed leaf's polynomial over the pattern
+        less = np.empty(most_path + 1)  # the same divided by one of its factors
         slots_size = 1
         while slots_size < 2 * m:
             slots_size *= 2
@@ -346,12 +377,46 @@ def _kernel(
                             pattern[g] &= clear
                 at = leaf_values_at[leaf]
                 value = leaf_value[leaf]
-                if leaf_full[leaf]:  # the full table
+                if leaf_kind[leaf] == _FULL:  # the full table
                     for k in range(d):
                         row = slots[slot0 + k]
                         table = at + k * size
                         for g in range(groups):
                             part[row, g] += values[table + pattern[g]]
+                elif leaf_kind[leaf] == _COMPUTED:  # ratios, then weights: G and R worked out
+                    for g in range(groups):
+                        p = pattern[g]
+                        # prod over the pattern of (t + r_k), and R over the rest
+                        poly[0] = 1.0
+                        degree = 0
+                        outside = 1.0
+                        for k in range(d):
+                            ratio = values[at + k]
+                            if p & (1 << k):
+                                poly[degree + 1] = poly[degree]
+                                for s in range(degree, 0, -1):
+                                    poly[s] = poly[s] * ratio + poly[s - 1]
+                                poly[0] *= ratio
+                                degree += 1
+                            else:
+                                outside *= ratio
+                        g_all = 0.0  # G(Z), needed where some path feature is not in Z
+                        for s in range(min(degree + 1, d)):
+                            g_all += poly[s] * values[at + d + s]
+                        for k in range(d):
+                            row = slots[slot0 + k]
+                            if p & (1 << k):
+                                # divided by (t + r_k), from the top: stable for r_k <= 1
+                                ratio = values[at + k]
+                                less[degree - 1] = poly[degree]
+                                for s in range(degree - 1, 0, -1):
+                                    less[s - 1] = poly[s] - ratio * less[s]
+                                g_less = 0.0
+                                for s in range(degree):
+                                    g_less += less[s] * values[at + d + s]
+                                part[row, g] += present[slot0 + k] * g_less * outside
+                            else:
+                                part[row, g] += -value * g_all * outside
                 else:  # G, then R
                     for k in range(d):
                         row = slots[slot0 + k]
@@ -397,6 +462,7 @@ class TreeShap:
         self._arrays = tables.arrays()  # the lists go: only the arrays are kept
         self._trees_with_tables = len(tables.tree_leaf) - 1
         self.factored_leaves = tables.factored_leaves  # leaves that keep G and R
+        self.computed_leaves = tables.computed_leaves  # leaves that work them out
         self.max_path_features = tables.max_path_features
         self._expected = float(sum(_expected_value(tree) for tree in self._ensemble.trees))
 
