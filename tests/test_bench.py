@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -12,8 +13,10 @@ import duckdb
 import pytest
 
 import bench_publish
+import bench_tree_count
 import measure
 import run as bench_run
+from dbt_runner import DbtProject
 
 
 def test_measure_counts_the_peak_memory_of_the_whole_process_tree(tmp_path: Path) -> None:
@@ -248,3 +251,34 @@ def test_a_result_never_overwrites_an_earlier_one_of_the_same_name(tmp_path: Pat
     assert json.loads(first.with_suffix(".json").read_text()) == {"run": 1}
     assert second.with_suffix(".md").read_text() == "two\n"
     assert (tmp_path / "2026-01-01-medium.md").read_text() == "a table kept without its json\n"
+
+
+@pytest.mark.slow
+def test_the_tree_count_bench_fits_the_registered_model_and_cuts_it(
+    built: DbtProject, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    argv = ["bench_tree_count.py", "--warehouse", str(built.warehouse), "--reason-rows", "300"]
+    monkeypatch.setattr(sys, "argv", [*argv, "--out", str(tmp_path)])
+    bench_tree_count.main()
+    (stored,) = tmp_path.glob("*-tree-count.json")
+    result = json.loads(stored.read_text())
+    with duckdb.connect(str(built.warehouse), read_only=True) as connection:
+        registered = dict(
+            connection.execute(
+                "select metric, metric_value from marts.model_evaluations"
+                " where method = 'lightgbm' and metric in ('auc', 'normalized_gini')"
+            ).fetchall()
+        )
+    # the whole model is the one training fitted and judged: the same trees, the same figures
+    whole = result["cuts"][-1]
+    assert whole["trees"] == {head: fit["trees"] for head, fit in result["fits"].items()}
+    assert math.isclose(whole["auc"], registered["auc"], rel_tol=1e-12)
+    assert math.isclose(whole["normalized_gini"], registered["normalized_gini"], rel_tol=1e-12)
+    trees = [max(cut["trees"].values()) for cut in result["cuts"]]
+    assert trees == sorted(set(trees))
+    assert trees[0] <= bench_tree_count.CUTS[0]
+    assert all(cut["reason_ms_per_thousand_users"] > 0 for cut in result["cuts"])
+    assert stored.with_suffix(".md").read_text() == bench_tree_count.render(result)
+    for path in bench_run.RESULTS.glob("*-tree-count.json"):
+        written = path.with_suffix(".md").read_text().splitlines()
+        assert bench_tree_count.render(json.loads(path.read_text())).splitlines() == written
