@@ -78,31 +78,19 @@ def test_contributions_equal_lightgbm(params: dict[str, Any]) -> None:
 
 
 @pytest.mark.parametrize("objective", ["binary", "tweedie"])
-def test_leaves_kept_as_factors_give_the_same_values(
-    objective: str, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("table_features", [16, 3], ids=["factors", "worked-out"])
+def test_leaves_kept_as_factors_or_worked_out_give_the_same_values(
+    objective: str, table_features: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     x, y = _data(seed=11, features=12)
     label = (y > np.median(y)).astype(float) if objective == "binary" else y
     booster = _train({"objective": objective, "num_leaves": 63, "min_data_in_leaf": 5}, x, label)
     monkeypatch.setattr(treeshap, "FULL_TABLE_FEATURES", 1)  # every leaf with 2+ features
+    monkeypatch.setattr(treeshap, "TABLE_FEATURES", table_features)  # 3: those with 4+ worked out
     shap = _assert_equal_to_lightgbm(booster, x)
     assert shap.factored_leaves > 100
     assert shap.max_path_features >= 6
-
-
-@pytest.mark.parametrize("objective", ["binary", "tweedie"])
-def test_leaves_that_work_their_values_out_give_the_same_values(
-    objective: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    x, y = _data(seed=11, features=12)
-    label = (y > np.median(y)).astype(float) if objective == "binary" else y
-    booster = _train({"objective": objective, "num_leaves": 63, "min_data_in_leaf": 5}, x, label)
-    monkeypatch.setattr(treeshap, "FULL_TABLE_FEATURES", 1)
-    monkeypatch.setattr(treeshap, "TABLE_FEATURES", 3)  # every leaf with 4+ features
-    shap = _assert_equal_to_lightgbm(booster, x)
-    assert shap.computed_leaves > 100
-    assert shap.factored_leaves > 100
-    assert shap.max_path_features >= 6
+    assert (shap.computed_leaves > 100) if table_features < 12 else (shap.computed_leaves == 0)
     assert shap.trees_left_to_lightgbm == 0
 
 
