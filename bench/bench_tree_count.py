@@ -9,8 +9,8 @@ a head and whole, reports on the validation cutoff: AUC, normalized Gini, top-de
 capture, RMSE and total bias of predicted spend (``metrics``), and the reasons' cost per
 thousand users (``treeshap.TreeShap`` on both heads' cut boosters, ``--reason-rows``
 validation rows). Training, scoring, the parity recheck and the reasons all grow with
-the trees; this is the evidence for choosing fewer of them (a quality trade-off, so a
-decision, not a setting changed here).
+the trees; this is the evidence for choosing fewer of them with the dbt var
+``max_boost_rounds`` (a quality trade-off: its default stays 1000).
 
     python bench/bench_tree_count.py \
         --warehouse /tmp/purchasing-power-bench/large/dbt/warehouse.duckdb

@@ -125,7 +125,7 @@ def test_a_rebuild_scores_with_the_accepted_model_unless_told_to_retrain(
 
     retrained = project.run(
         "build", "--select", "ml_models",
-        vars={**variables, "retrain": True, "training_threads": 1},
+        vars={**variables, "retrain": True, "training_threads": 1, "max_boost_rounds": 25},
     )  # fmt: skip
     assert "training a new model (retrain: true)" in retrained.stdout
     with _connect(project) as connection:
@@ -137,6 +137,8 @@ def test_a_rebuild_scores_with_the_accepted_model_unless_told_to_retrain(
         "purchase": 1,
         "spend_given_purchase": 1,
     }
+    assert card["max_boost_rounds"] == 25
+    assert all(0 < rounds <= 25 for rounds in card["best_iterations"].values())
 
     pinned = project.run(
         "build", "--select", "ml_models", vars={**variables, "model_version": "pp-nope"},

@@ -19,6 +19,7 @@ def model(dbt, session):
         model_version=pinned or None,
         tune_trials=int(dbt.config.get("tune_trials")),
         num_threads=int(dbt.config.get("training_threads")),
+        max_boost_rounds=int(dbt.config.get("max_boost_rounds")),
     )
     as_of = dbt.ref("int_cutoffs_derived").filter("is_scoring_cutoff").select("as_of_date")
     registry = dbt.ref("feature_registry").to_arrow_table()

@@ -102,6 +102,9 @@ def train(
         int, typer.Option(min=0, help="Optuna trials per head on the time split (0: none).")
     ] = 0,
     seed: int = 42,
+    max_boost_rounds: Annotated[
+        int, typer.Option(min=1, help="The most trees each head grows (dbt var max_boost_rounds).")
+    ] = 1000,
     db: WarehouseOption = None,
 ) -> None:
     """Train and register a model from a built warehouse (as `dbt build` with retrain)."""
@@ -114,7 +117,11 @@ def train(
             console.status("training, exporting, proving parity"),
         ):
             registered = pipeline.train_from_warehouse(
-                connection, artifacts_dir=artifacts, seed=seed, tune_trials=tune_trials
+                connection,
+                artifacts_dir=artifacts,
+                seed=seed,
+                tune_trials=tune_trials,
+                max_boost_rounds=max_boost_rounds,
             )
     except Exception as error:
         _fail(f"{path}: {error}")

@@ -103,6 +103,7 @@ class RunSettings:
     retrain: bool = False
     model_version: str | None = None
     tune_trials: int = 0
+    max_boost_rounds: int = 1000  # var max_boost_rounds; see TrainingSettings
 
 
 @dataclass(frozen=True)
@@ -172,7 +173,10 @@ def _train(
     say: Say = say_to_stderr,
 ) -> RegisteredModel:
     training = TrainingSettings(
-        horizon_days=settings.horizon_days, seed=settings.seed, num_threads=settings.num_threads
+        horizon_days=settings.horizon_days,
+        seed=settings.seed,
+        num_threads=settings.num_threads,
+        max_boost_rounds=settings.max_boost_rounds,
     )
     split = time_split(read_examples(), schema=schema, settings=training)
     _return_freed_memory()
@@ -368,7 +372,13 @@ def explain(
 
 
 def train_from_warehouse(
-    connection, *, artifacts_dir: Path, seed: int = 42, tune_trials: int = 0, num_threads: int = 2
+    connection,
+    *,
+    artifacts_dir: Path,
+    seed: int = 42,
+    tune_trials: int = 0,
+    num_threads: int = 2,
+    max_boost_rounds: int = 1000,
 ) -> RegisteredModel:
     """Train and register a model from the tables of a built warehouse (the CLI's
     ``train``): the same steps as a dbt build with ``retrain: true``, without scoring."""
@@ -389,6 +399,7 @@ def train_from_warehouse(
         seed=seed,
         num_threads=num_threads,
         tune_trials=tune_trials,
+        max_boost_rounds=max_boost_rounds,
     )
     return _train(
         lambda: connection.table("ml.training_examples"),

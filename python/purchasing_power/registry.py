@@ -510,6 +510,7 @@ def _card(
         "validation_rows": result.validation_rows,
         "features": schema.to_card(),
         "params": result.params,
+        "max_boost_rounds": settings.max_boost_rounds,
         "best_iterations": result.best_iterations,
         "tuning": tuning,
         "metrics": [

@@ -77,11 +77,22 @@ class TrainingSettings:
     # on this 2-core machine, shared with other work, 100 rounds took 3-4 s with one
     # thread and 26-64 s with two.
     num_threads: int = 2
+    # The most trees a head grows; early stopping on the validation cutoff picks fewer
+    # where more stop helping (the dbt var max_boost_rounds). Training, scoring, the
+    # parity recheck and the reasons all grow with the trees: bench/bench_tree_count.py
+    # shows what a lower cap costs in quality.
     max_boost_rounds: int = 1000
     early_stopping_rounds: int = 50
     tweedie_variance_power: float = 1.5
     purchase: HeadParams = field(default_factory=HeadParams)
     spend_given_purchase: HeadParams = field(default_factory=HeadParams)
+
+    def __post_init__(self) -> None:
+        if self.max_boost_rounds < 1:
+            raise ValueError(
+                f"max_boost_rounds must be at least 1, got {self.max_boost_rounds}: it is the "
+                "most trees each head grows"
+            )
 
     @property
     def purchase_label(self) -> str:
