@@ -41,7 +41,14 @@ from purchasing_power.registry import (
     register_models,
 )
 from purchasing_power.scoring import SCORE_SCHEMA, load_scoring_model, score_batches
-from purchasing_power.train import ACCEPTED, Examples, TrainingSettings, time_split, train_models
+from purchasing_power.train import (
+    ACCEPTED,
+    MAX_BOOST_ROUNDS,
+    Examples,
+    TrainingSettings,
+    time_split,
+    train_models,
+)
 from purchasing_power.tuning import tune
 
 log = logging.getLogger("purchasing_power")
@@ -103,7 +110,7 @@ class RunSettings:
     retrain: bool = False
     model_version: str | None = None
     tune_trials: int = 0
-    max_boost_rounds: int = 1000  # var max_boost_rounds; see TrainingSettings
+    max_boost_rounds: int = MAX_BOOST_ROUNDS  # var max_boost_rounds; see TrainingSettings
 
 
 @dataclass(frozen=True)
@@ -378,7 +385,7 @@ def train_from_warehouse(
     seed: int = 42,
     tune_trials: int = 0,
     num_threads: int = 2,
-    max_boost_rounds: int = 1000,
+    max_boost_rounds: int = MAX_BOOST_ROUNDS,
 ) -> RegisteredModel:
     """Train and register a model from the tables of a built warehouse (the CLI's
     ``train``): the same steps as a dbt build with ``retrain: true``, without scoring."""

@@ -37,6 +37,8 @@ MODEL_METHOD = "lightgbm"
 HEADS = ("purchase", "spend_given_purchase")
 ACCEPTED = "accepted"
 UNPROVEN = "unproven"
+# The most trees a head grows by default (the dbt var max_boost_rounds, the CLI's option).
+MAX_BOOST_ROUNDS = 1000
 # The model must beat every baseline on both of these to be accepted.
 GATING_METRICS = ("auc", "normalized_gini")
 GAIN_CURVE_POINTS = 101
@@ -81,7 +83,7 @@ class TrainingSettings:
     # where more stop helping (the dbt var max_boost_rounds). Training, scoring, the
     # parity recheck and the reasons all grow with the trees: bench/bench_tree_count.py
     # shows what a lower cap costs in quality.
-    max_boost_rounds: int = 1000
+    max_boost_rounds: int = MAX_BOOST_ROUNDS
     early_stopping_rounds: int = 50
     tweedie_variance_power: float = 1.5
     purchase: HeadParams = field(default_factory=HeadParams)
