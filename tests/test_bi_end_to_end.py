@@ -340,3 +340,28 @@ def test_a_failed_build_leaves_the_published_copy_in_place(
     assert "has no column 'event_type'" in result.stdout
     assert _read_published(_bi_file(rebuilt.project)) == before
     assert {p: p.read_bytes() for p in parquet.rglob("*") if p.is_file()} == files_before
+
+
+def test_a_full_refresh_keeps_the_score_history_unless_reset_on_purpose(
+    built: DbtProject, small_raw: Path, tmp_path: Path
+) -> None:
+    """No raw file can rebuild past scores: `--full-refresh` rebuilds everything else and
+    keeps every as_of of the history, in the warehouse and in the published copy;
+    `reset_score_history` empties it on purpose."""
+    project = _copy_project(built, tmp_path)
+    _add_earlier_scores(project)
+    history = "select as_of, count(*) from marts.purchasing_power_score_history group by all"
+    before = sorted(_rows(project.warehouse, history))
+    assert len(before) == 2
+
+    project.run("build", "--full-refresh", "--select", "ml_scores+", vars=_vars(small_raw))
+    assert sorted(_rows(project.warehouse, history)) == before
+    published = project.work / "purchasing_power_bi_parquet" / "purchasing_power_score_history"
+    assert len(list(published.glob("*.parquet"))) == 2
+    assert sorted(_rows(_bi_file(project), history)) == before
+
+    project.run(
+        "build", "--full-refresh", "--select", "purchasing_power_score_history",
+        vars=_vars(small_raw, reset_score_history=True),
+    )  # fmt: skip
+    assert sorted(_rows(project.warehouse, history)) == before[1:]

@@ -3,7 +3,13 @@
     where it was computed. Incremental: a build adds this build's scores and
     replaces the rows of the same user, as_of and model_version (delete+insert on
     that key), so rerunning an as_of never duplicates.
+
+    History: no raw file can rebuild past scores, so `--full-refresh` leaves this table
+    as it is (full_refresh false). Emptying it on purpose takes the var as well:
+    `dbt build --full-refresh --select purchasing_power_score_history
+    --vars '{reset_score_history: true}'`.
 -#}
+{{ config(full_refresh=none if var('reset_score_history') else false) }}
 with
 
 purchasing_power_scores as (
