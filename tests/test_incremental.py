@@ -5,6 +5,9 @@ equals a full rebuild, and what it cannot add fails the build."""
 from __future__ import annotations
 
 import math
+import os
+import shutil
+import time
 from dataclasses import replace
 from datetime import date, timedelta
 from pathlib import Path
@@ -389,6 +392,48 @@ def test_a_raw_file_changed_or_removed_fails_the_build_naming_it(
     full = make_project(tmp_path / "full")
     full.run(*VALIDATE, vars={"raw_path": str(raw)})
     _assert_event_tables_equal(project.warehouse, full.warehouse)
+
+
+def test_a_raw_file_touched_copied_or_moved_is_the_same_file(
+    small_raw: Path, tmp_path: Path
+) -> None:
+    """A file is known by its bytes: a touch, a copy without its times and a moved raw_path
+    validate nothing again; the rows take the files' new paths and times, as a full build
+    from the new folder has them. A copy under a new name is a new delivery of copies."""
+    raw = tmp_path / "raw"
+    old_day = f"event_time::date = date '{_last_day(small_raw)}' - interval 60 day"
+    first = _deliver(small_raw, raw, "part-0", f"not coalesce({old_day}, false)")
+    second = _deliver(small_raw, raw, "part-1", old_day)
+    project = make_project(tmp_path / "project")
+    project.run(*VALIDATE, vars={"raw_path": str(raw)})
+
+    def runs() -> list[tuple]:
+        with duckdb.connect(str(project.warehouse), read_only=True) as connection:
+            return connection.execute(
+                f"select validated_at, count(*) from {VALIDATED} group by all order by all"
+            ).fetchall()
+
+    validated_runs = runs()
+    later = time.time() + 120
+    os.utime(first, (later, later))  # touched
+    shutil.copyfile(second, second.with_suffix(".tmp"))  # copied back without its times
+    second.with_suffix(".tmp").replace(second)
+    moved = tmp_path / "moved" / "raw"
+    moved.parent.mkdir()
+    raw.rename(moved)
+    project.run(*VALIDATE, vars={"raw_path": str(moved)})
+    assert runs() == validated_runs  # no row validated again
+    full = make_project(tmp_path / "full")
+    full.run(*VALIDATE, vars={"raw_path": str(moved)})
+    _assert_event_tables_equal(project.warehouse, full.warehouse)
+
+    # the same bytes under a new name: a redelivery, its rows collapsed into the first copies
+    shutil.copyfile(moved / "events" / "part-1.parquet", moved / "events" / "part-2.parquet")
+    project.run(*VALIDATE, vars={"raw_path": str(moved)})
+    assert len(runs()) == len(validated_runs) + 1
+    refreshed = make_project(tmp_path / "full-2")
+    refreshed.run(*VALIDATE, vars={"raw_path": str(moved)})
+    _assert_event_tables_equal(project.warehouse, refreshed.warehouse)
 
 
 def test_duplicates_across_files_and_a_moved_as_of_equal_a_full_rebuild(

@@ -7,8 +7,9 @@
     all) pass straight through; only repeated ids are grouped.
 
     Incremental: a rerun validates the raw files it has not seen (each row keeps its
-    file's size and modification time, those of the other files its copies came from,
-    and validated_at, when the dbt run that validated it started) and, read again from
+    file's size, modification time and content hash, those of the other files its
+    copies came from, and validated_at, when the dbt run that validated it started; a
+    file is known by its content, so a copied, touched or moved file is not new) and, read again from
     every file, each event_id whose verdict they or a changed setting could alter: ids
     of the new files already built, every id of a type the event_types seed now maps
     otherwise, and with var('as_of') set, ids at or after it or rejected for it
@@ -27,8 +28,9 @@
     'has_unparseable_event_time', 'has_unparseable_number', 'unparseable_raw_values',
 ] -%}
 {%- if is_incremental() -%}
-    {{- require_built_columns(['other_source_files']) -}}
-    {%- set new_files = find_new_raw_files(this, ref('stg_raw__event_files')) -%}
+    {{- require_built_columns(['other_source_files', 'source_file_hash']) -}}
+    {%- set raw_files = find_new_raw_files(this, ref('stg_raw__event_files')) -%}
+    {%- set new_files = raw_files['new_files'] -%}
     {%- set in_new_files = "source_file in (" ~ sql_string_list(new_files) ~ ")" if new_files else "false" -%}
 {%- endif %}
 
@@ -46,13 +48,20 @@ stg_raw__events as not materialized (
 
 ),
 
-stg_raw__event_files as (
+{# the files as listed now; a rerun has their hashes from find_new_raw_files, which read
+   only the files no built row knows by path and times -#}
+stg_raw__event_files as materialized (
 
     select
         source_file,
         source_file_bytes,
-        source_file_modified_at
-    from {{ ref('stg_raw__event_files') }}
+        source_file_modified_at,
+        source_file_hash
+    {% if is_incremental() -%}
+        from {{ raw_files['files'] }}
+    {%- else -%}
+        from {{ ref('stg_raw__event_files') }}
+    {%- endif %}
 
 ),
 
@@ -202,7 +211,8 @@ repeated_rows_collapsed as (
         list(distinct {
             'source_file': stg_raw__event_files.source_file,
             'source_file_bytes': stg_raw__event_files.source_file_bytes,
-            'source_file_modified_at': stg_raw__event_files.source_file_modified_at
+            'source_file_modified_at': stg_raw__event_files.source_file_modified_at,
+            'source_file_hash': stg_raw__event_files.source_file_hash
         }) as files_with_copies
     from rows_with_repeated_ids
     left join stg_raw__event_files
@@ -234,7 +244,8 @@ types_mapped as (
         rows_combined.*,
         event_types.event_type,
         stg_raw__event_files.source_file_bytes,
-        stg_raw__event_files.source_file_modified_at
+        stg_raw__event_files.source_file_modified_at,
+        stg_raw__event_files.source_file_hash
     from rows_combined
     left join event_types
         on rows_combined.raw_event_type = event_types.raw_event_type
@@ -293,6 +304,7 @@ defaults_applied as (
         source_file,
         source_file_bytes,
         source_file_modified_at,
+        source_file_hash,
         nullif(
             list_filter(files_with_copies, lambda held: held['source_file'] != source_file), []
         ) as other_source_files,

@@ -11,7 +11,8 @@ listed as (
     select
         source_file,
         source_file_bytes,
-        source_file_modified_at
+        source_file_modified_at,
+        source_file_hash
     from source
 
 )
