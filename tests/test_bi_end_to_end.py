@@ -365,3 +365,20 @@ def test_a_full_refresh_keeps_the_score_history_unless_reset_on_purpose(
         vars=_vars(small_raw, reset_score_history=True),
     )  # fmt: skip
     assert sorted(_rows(project.warehouse, history)) == before[1:]
+
+
+def test_every_history_table_is_kept_by_a_full_refresh(built: DbtProject) -> None:
+    """An incremental table after the layers built from raw files (marts, monitoring)
+    keeps what no raw file can rebuild: each one, now or added later, sets full_refresh
+    false."""
+    rebuilt_from_raw_files = ("staging", "intermediate", "features", "ml")
+    manifest = json.loads((built.work / "target" / "manifest.json").read_text())
+    history = {
+        node["name"]: node["config"].get("full_refresh")
+        for node in manifest["nodes"].values()
+        if node["resource_type"] == "model"
+        and node["config"]["materialized"] == "incremental"
+        and Path(node["original_file_path"]).parts[1] not in rebuilt_from_raw_files
+    }
+    assert "purchasing_power_score_history" in history
+    assert all(setting is False for setting in history.values()), history
