@@ -12,7 +12,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from purchasing_power.generate import EVENT_TYPES, GeneratedData, GeneratorSettings, generate
+from purchasing_power.generate import (
+    EVENT_TYPES,
+    PRESETS,
+    GeneratedData,
+    GeneratorSettings,
+    generate,
+)
 
 EVENT_COLUMNS = [
     "event_id",
@@ -567,6 +573,7 @@ def test_category_price_levels(clean: GeneratedData) -> None:
         GeneratorSettings(dirty_fraction=-0.1),
         GeneratorSettings(dirty_fraction=1.0),
         GeneratorSettings(file_format="json"),  # type: ignore[arg-type]
+        GeneratorSettings(preset="bakery"),  # type: ignore[arg-type]
     ],
 )
 def test_invalid_settings(tmp_path: Path, settings: GeneratorSettings) -> None:
@@ -597,3 +604,187 @@ def _ranks(x: np.ndarray) -> np.ndarray:
     ranks = np.empty(len(x))
     ranks[order] = mean_rank[group]
     return ranks
+
+
+# --------------------------------------------------------------------------------------
+# presets: a zoo of shops
+# --------------------------------------------------------------------------------------
+
+_REGIME_STATS = """
+with ev as (select * from '{events}'),
+purchases as (select * from ev where event_type = 'purchase'),
+orders as (
+    select order_id, user_id, min(event_time) as ordered_at, sum(amount) as order_value,
+           count(distinct category) as categories
+    from purchases group by all
+),
+customers as (
+    select user_id, min(event_time) as first_purchase_at,
+           count(distinct event_time::date) as purchase_days
+    from purchases group by 1
+),
+quarters as (
+    select distinct user_id, datediff('day', date '{start}', event_time::date) // 91 as qtr
+    from purchases
+),
+users as (select * from '{users}')
+select
+    (select list(distinct event_type order by event_type) from ev) as event_types,
+    (select count(*) from orders) / (select count(*) from customers) as orders_per_customer,
+    (select median(order_value) from orders) as median_order_value,
+    (select quantile_cont(order_value, 0.9) from orders) as p90_order_value,
+    (select quantile_cont(order_value, 0.9) / median(order_value) from orders)
+        as p90_over_median_order_value,
+    (select avg(categories) from orders) as categories_per_order,
+    (select avg(n) from (select count(*) / (select count(*) from customers) as n
+                         from quarters where qtr < 4 group by qtr)) as quarter_buyer_share,
+    (select count(*) filter (where event_type = 'page_view') from ev)
+        / (select count(*) from purchases) as views_per_purchase_line,
+    (select count(*) filter (where event_type = 'refund') from ev)
+        / (select count(*) from purchases) as refunds_per_purchase_line,
+    (select sum(amount) filter (where month(event_time) = 12) / sum(amount) from purchases)
+        as december_spend_share,
+    (select max(datediff('day', date '{start}', first_purchase_at)) from customers)
+        as last_first_purchase_day,
+    (select avg((purchase_days <= 2)::int) from customers) as share_two_purchase_days_or_fewer,
+    (select count(*) filter (where event_time <> event_time::date) from ev) as not_at_midnight,
+    (select count(session_id) from ev) as with_session_id,
+    (select count(*) filter (where event_time >= date '{start}' + {days} - 91)
+            / count(*) filter (where event_time >= date '{start}' + 91
+                               and event_time < date '{start}' + 182) from purchases)
+        as last_over_second_quarter_purchases,
+    (select datediff('day', min(event_time), max(event_time)) from ev) as span_days,
+    (select count(*) filter (where signed_up_at < date '{start}') from users) as signed_up_before,
+    (select count(*) filter (where signed_up_at >= date '{start}' + {days} - 30)
+            / count(*) filter (where signed_up_at >= date '{start}'
+                               and signed_up_at < date '{start}' + 30) from users)
+        as late_over_early_signups
+"""
+
+# each preset's signature; the default shop fails every one of them (see the last test)
+_SIGNATURES: dict[str, dict[str, tuple[float, float]]] = {
+    "grocery": {
+        "quarter_buyer_share": (0.7, 1.0),  # most customers buy in any quarter
+        "orders_per_customer": (25.0, math.inf),  # weekly baskets
+        "p90_order_value": (0.0, 160.0),  # low basket values: no large baskets
+        "p90_over_median_order_value": (0.0, 3.5),  # low variance
+        "categories_per_order": (1.8, math.inf),
+    },
+    "cdnow": {
+        "last_first_purchase_day": (0, 83),  # one 12-week cohort
+        "share_two_purchase_days_or_fewer": (0.6, 1.0),
+        "last_over_second_quarter_purchases": (0.0, 0.6),  # customers drop out (BG/NBD)
+        "not_at_midnight": (0, 0),  # date-only timestamps
+        "with_session_id": (0, 0),
+        "span_days": (500, 545),  # 78 weeks
+    },
+    "fashion": {
+        "views_per_purchase_line": (60.0, math.inf),
+        "december_spend_share": (0.15, 1.0),  # a uniform year would give 0.085
+        "refunds_per_purchase_line": (0.2, 1.0),
+        "median_order_value": (55.0, math.inf),
+    },
+    "young": {
+        "span_days": (110, 119),  # four months
+        "signed_up_before": (0, 0),
+        "late_over_early_signups": (1.3, math.inf),  # still acquiring
+    },
+}
+
+
+def _regime_stats(data: GeneratedData, *, start: datetime.date, days: int) -> dict[str, object]:
+    query = _REGIME_STATS.format(
+        events=data.events_path, users=data.users_path, start=start, days=days
+    )
+    cursor = duckdb.connect().execute(query)
+    return dict(zip([c[0] for c in cursor.description], cursor.fetchone(), strict=True))
+
+
+@pytest.fixture(scope="module")
+def zoo(tmp_path_factory: pytest.TempPathFactory) -> dict[str, GeneratedData]:
+    out = tmp_path_factory.mktemp("zoo")
+    return {
+        preset: generate(
+            out / preset,
+            settings=GeneratorSettings(users=800, seed=5, dirty_fraction=0.0, preset=preset),
+        )
+        for preset in PRESETS
+    }
+
+
+@pytest.mark.parametrize("preset", sorted(_SIGNATURES))
+def test_preset_signature(zoo: dict[str, GeneratedData], preset: str) -> None:
+    stats = _regime_stats(zoo[preset], start=datetime.date(2025, 1, 1), days=PRESETS[preset].days)
+    for name, (lo, hi) in _SIGNATURES[preset].items():
+        assert lo <= stats[name] <= hi, (name, stats[name])
+    expected_types = ["purchase"] if preset == "cdnow" else sorted(EVENT_TYPES)
+    assert stats["event_types"] == expected_types
+
+
+@pytest.mark.parametrize("preset", sorted(_SIGNATURES))
+def test_default_shop_lacks_each_signature(zoo: dict[str, GeneratedData], preset: str) -> None:
+    stats = _regime_stats(zoo["default"], start=datetime.date(2025, 1, 1), days=365)
+    for name, (lo, hi) in _SIGNATURES[preset].items():
+        if name not in ("span_days", "signed_up_before"):  # not defined on a shorter history
+            assert not lo <= stats[name] <= hi, (name, stats[name])
+
+
+@pytest.mark.parametrize("preset", list(PRESETS))
+def test_preset_ground_truth_matches_realised_spend(
+    zoo: dict[str, GeneratedData], preset: str
+) -> None:
+    """Realised spend over each user's active window ~ expected_daily_spend x active days.
+
+    expected_daily_spend leaves out the sign-up session, which in a purchase cohort (cdnow)
+    always ends in an order: there the first order is left out of the realised spend too.
+    """
+    data = zoo[preset]
+    end = datetime.date(2025, 1, 1) + datetime.timedelta(days=PRESETS[preset].days)
+    skip_first = PRESETS[preset].acquisition.first_session_buys
+    ratio, correlation = _sql(
+        f"""
+        with orders as (
+            select user_id, order_id, min(event_time) as t, sum(amount) as order_value
+            from ev where event_type = 'purchase' group by all
+        ),
+        spend as (
+            select user_id, sum(order_value) filter (
+                where not {skip_first} or t > (select min(o.t) from orders o
+                                               where o.user_id = orders.user_id)
+            ) as spend
+            from orders group by 1
+        ),
+        active as (
+            select g.user_id, g.expected_daily_spend as expected,
+                   greatest(0, datediff('second',
+                       greatest(us.signed_up_at, timestamp '2025-01-01'),
+                       least(coalesce(g.churned_at, timestamp '{end}'), timestamp '{end}'))
+                   ) / 86400 as active_days
+            from g inner join us using (user_id)
+        )
+        select sum(coalesce(spend, 0)) / sum(expected * active_days),
+               corr(expected, coalesce(spend, 0) / nullif(active_days, 0))
+        from active left join spend using (user_id)
+        """,
+        ev=data.events_path,
+        g=data.ground_truth_path,
+        us=data.users_path,
+    )[0]
+    assert 0.85 < ratio < 1.2, ratio
+    assert correlation > 0.4, correlation
+
+
+def test_preset_is_a_setting_of_the_cli(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from purchasing_power.cli import app
+
+    ok = CliRunner().invoke(
+        app, ["generate", "--out", str(tmp_path), "--users", "60", "--preset", "cdnow"]
+    )
+    assert ok.exit_code == 0, ok.output
+    types = _sql("select distinct event_type from ev", ev=tmp_path / "events.parquet")
+    assert types == [("purchase",)]
+    bad = CliRunner().invoke(app, ["generate", "--out", str(tmp_path), "--preset", "bakery"])
+    assert bad.exit_code == 1
+    assert "--preset must be one of default, grocery, cdnow, fashion, young" in bad.output
