@@ -19,6 +19,7 @@ from purchasing_power.generate import (
     GeneratorSettings,
     generate,
 )
+from zoo import shop_stats
 
 EVENT_COLUMNS = [
     "event_id",
@@ -610,57 +611,6 @@ def _ranks(x: np.ndarray) -> np.ndarray:
 # presets: a zoo of shops
 # --------------------------------------------------------------------------------------
 
-_REGIME_STATS = """
-with ev as (select * from '{events}'),
-purchases as (select * from ev where event_type = 'purchase'),
-orders as (
-    select order_id, user_id, min(event_time) as ordered_at, sum(amount) as order_value,
-           count(distinct category) as categories
-    from purchases group by all
-),
-customers as (
-    select user_id, min(event_time) as first_purchase_at,
-           count(distinct event_time::date) as purchase_days
-    from purchases group by 1
-),
-quarters as (
-    select distinct user_id, datediff('day', date '{start}', event_time::date) // 91 as qtr
-    from purchases
-),
-users as (select * from '{users}')
-select
-    (select list(distinct event_type order by event_type) from ev) as event_types,
-    (select count(*) from orders) / (select count(*) from customers) as orders_per_customer,
-    (select median(order_value) from orders) as median_order_value,
-    (select quantile_cont(order_value, 0.9) from orders) as p90_order_value,
-    (select quantile_cont(order_value, 0.9) / median(order_value) from orders)
-        as p90_over_median_order_value,
-    (select avg(categories) from orders) as categories_per_order,
-    (select avg(n) from (select count(*) / (select count(*) from customers) as n
-                         from quarters where qtr < 4 group by qtr)) as quarter_buyer_share,
-    (select count(*) filter (where event_type = 'page_view') from ev)
-        / (select count(*) from purchases) as views_per_purchase_line,
-    (select count(*) filter (where event_type = 'refund') from ev)
-        / (select count(*) from purchases) as refunds_per_purchase_line,
-    (select sum(amount) filter (where month(event_time) = 12) / sum(amount) from purchases)
-        as december_spend_share,
-    (select max(datediff('day', date '{start}', first_purchase_at)) from customers)
-        as last_first_purchase_day,
-    (select avg((purchase_days <= 2)::int) from customers) as share_two_purchase_days_or_fewer,
-    (select count(*) filter (where event_time <> event_time::date) from ev) as not_at_midnight,
-    (select count(session_id) from ev) as with_session_id,
-    (select count(*) filter (where event_time >= date '{start}' + {days} - 91)
-            / count(*) filter (where event_time >= date '{start}' + 91
-                               and event_time < date '{start}' + 182) from purchases)
-        as last_over_second_quarter_purchases,
-    (select datediff('day', min(event_time), max(event_time)) from ev) as span_days,
-    (select count(*) filter (where signed_up_at < date '{start}') from users) as signed_up_before,
-    (select count(*) filter (where signed_up_at >= date '{start}' + {days} - 30)
-            / count(*) filter (where signed_up_at >= date '{start}'
-                               and signed_up_at < date '{start}' + 30) from users)
-        as late_over_early_signups
-"""
-
 # each preset's signature; the default shop fails every one of them (see the last test)
 _SIGNATURES: dict[str, dict[str, tuple[float, float]]] = {
     "grocery": {
@@ -692,14 +642,6 @@ _SIGNATURES: dict[str, dict[str, tuple[float, float]]] = {
 }
 
 
-def _regime_stats(data: GeneratedData, *, start: datetime.date, days: int) -> dict[str, object]:
-    query = _REGIME_STATS.format(
-        events=data.events_path, users=data.users_path, start=start, days=days
-    )
-    cursor = duckdb.connect().execute(query)
-    return dict(zip([c[0] for c in cursor.description], cursor.fetchone(), strict=True))
-
-
 @pytest.fixture(scope="module")
 def zoo(tmp_path_factory: pytest.TempPathFactory) -> dict[str, GeneratedData]:
     out = tmp_path_factory.mktemp("zoo")
@@ -714,7 +656,7 @@ def zoo(tmp_path_factory: pytest.TempPathFactory) -> dict[str, GeneratedData]:
 
 @pytest.mark.parametrize("preset", sorted(_SIGNATURES))
 def test_preset_signature(zoo: dict[str, GeneratedData], preset: str) -> None:
-    stats = _regime_stats(zoo[preset], start=datetime.date(2025, 1, 1), days=PRESETS[preset].days)
+    stats = shop_stats(zoo[preset], start=datetime.date(2025, 1, 1), days=PRESETS[preset].days)
     for name, (lo, hi) in _SIGNATURES[preset].items():
         assert lo <= stats[name] <= hi, (name, stats[name])
     expected_types = ["purchase"] if preset == "cdnow" else sorted(EVENT_TYPES)
@@ -723,7 +665,7 @@ def test_preset_signature(zoo: dict[str, GeneratedData], preset: str) -> None:
 
 @pytest.mark.parametrize("preset", sorted(_SIGNATURES))
 def test_default_shop_lacks_each_signature(zoo: dict[str, GeneratedData], preset: str) -> None:
-    stats = _regime_stats(zoo["default"], start=datetime.date(2025, 1, 1), days=365)
+    stats = shop_stats(zoo["default"], start=datetime.date(2025, 1, 1), days=365)
     for name, (lo, hi) in _SIGNATURES[preset].items():
         if name not in ("span_days", "signed_up_before"):  # not defined on a shorter history
             assert not lo <= stats[name] <= hi, (name, stats[name])
