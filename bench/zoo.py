@@ -4,7 +4,8 @@ A plain script (not a test). For each preset (``purchasing_power.regimes.PRESETS
 writes ``<out>/<preset>/`` (events, users, items, ground_truth) with the same users and
 seed, each over the preset's own history, and prints what it wrote and the figures that
 tell the shops apart (``SHOP_STATS``). It runs no dbt: point a
-build at one shop with ``--vars '{raw_path: <out>/<preset>}'``.
+build at one shop with ``--vars '{raw_path: <out>/<preset>}'`` (``young``, four months,
+also needs ``horizon_days: 30``: a 90-day horizon leaves it fewer than two labelled cutoffs).
 
     python bench/zoo.py --out /tmp/zoo --users 2000 --seed 42
 """
