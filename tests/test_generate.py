@@ -12,7 +12,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from purchasing_power.generate import EVENT_TYPES, GeneratedData, GeneratorSettings, generate
+from purchasing_power.generate import (
+    EVENT_TYPES,
+    PRESETS,
+    GeneratedData,
+    GeneratorSettings,
+    generate,
+)
+from zoo import shop_stats
 
 EVENT_COLUMNS = [
     "event_id",
@@ -567,6 +574,7 @@ def test_category_price_levels(clean: GeneratedData) -> None:
         GeneratorSettings(dirty_fraction=-0.1),
         GeneratorSettings(dirty_fraction=1.0),
         GeneratorSettings(file_format="json"),  # type: ignore[arg-type]
+        GeneratorSettings(preset="bakery"),  # type: ignore[arg-type]
     ],
 )
 def test_invalid_settings(tmp_path: Path, settings: GeneratorSettings) -> None:
@@ -597,3 +605,128 @@ def _ranks(x: np.ndarray) -> np.ndarray:
     ranks = np.empty(len(x))
     ranks[order] = mean_rank[group]
     return ranks
+
+
+# --------------------------------------------------------------------------------------
+# presets: a zoo of shops
+# --------------------------------------------------------------------------------------
+
+# each preset's signature; the default shop fails every one of them (see the last test)
+_SIGNATURES: dict[str, dict[str, tuple[float, float]]] = {
+    "grocery": {
+        "quarter_buyer_share": (0.7, 1.0),  # most customers buy in any quarter
+        "orders_per_customer": (25.0, math.inf),  # weekly baskets
+        "p90_order_value": (0.0, 160.0),  # low basket values: no large baskets
+        "p90_over_median_order_value": (0.0, 3.5),  # low variance
+        "categories_per_order": (1.8, math.inf),
+    },
+    "cdnow": {
+        "last_first_purchase_day": (0, 83),  # one 12-week cohort
+        "share_two_purchase_days_or_fewer": (0.6, 1.0),
+        "last_over_second_quarter_purchases": (0.0, 0.6),  # customers drop out (BG/NBD)
+        "not_at_midnight": (0, 0),  # date-only timestamps
+        "with_session_id": (0, 0),
+        "span_days": (500, 545),  # 78 weeks
+    },
+    "fashion": {
+        "views_per_purchase_line": (60.0, math.inf),
+        "december_spend_share": (0.15, 1.0),  # a uniform year would give 0.085
+        "refunds_per_purchase_line": (0.2, 1.0),
+        "median_order_value": (55.0, math.inf),
+    },
+    "young": {
+        "span_days": (110, 119),  # four months
+        "signed_up_before": (0, 0),
+        "late_over_early_signups": (1.3, math.inf),  # still acquiring
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def zoo(tmp_path_factory: pytest.TempPathFactory) -> dict[str, GeneratedData]:
+    out = tmp_path_factory.mktemp("zoo")
+    return {
+        preset: generate(
+            out / preset,
+            settings=GeneratorSettings(users=800, seed=5, dirty_fraction=0.0, preset=preset),
+        )
+        for preset in PRESETS
+    }
+
+
+@pytest.mark.parametrize("preset", sorted(_SIGNATURES))
+def test_preset_signature(zoo: dict[str, GeneratedData], preset: str) -> None:
+    stats = shop_stats(zoo[preset], start=datetime.date(2025, 1, 1), days=PRESETS[preset].days)
+    for name, (lo, hi) in _SIGNATURES[preset].items():
+        assert lo <= stats[name] <= hi, (name, stats[name])
+    expected_types = ["purchase"] if preset == "cdnow" else sorted(EVENT_TYPES)
+    assert stats["event_types"] == expected_types
+
+
+@pytest.mark.parametrize("preset", sorted(_SIGNATURES))
+def test_default_shop_lacks_each_signature(zoo: dict[str, GeneratedData], preset: str) -> None:
+    stats = shop_stats(zoo["default"], start=datetime.date(2025, 1, 1), days=365)
+    for name, (lo, hi) in _SIGNATURES[preset].items():
+        if name not in ("span_days", "signed_up_before"):  # not defined on a shorter history
+            assert not lo <= stats[name] <= hi, (name, stats[name])
+
+
+@pytest.mark.parametrize("preset", list(PRESETS))
+def test_preset_ground_truth_matches_realised_spend(
+    zoo: dict[str, GeneratedData], preset: str
+) -> None:
+    """Realised spend over each user's active window ~ expected_daily_spend x active days.
+
+    expected_daily_spend leaves out the sign-up session, which in a purchase cohort (cdnow)
+    always ends in an order: there the first order is left out of the realised spend too.
+    """
+    data = zoo[preset]
+    end = datetime.date(2025, 1, 1) + datetime.timedelta(days=PRESETS[preset].days)
+    skip_first = PRESETS[preset].acquisition.first_session_buys
+    ratio, correlation = _sql(
+        f"""
+        with orders as (
+            select user_id, order_id, min(event_time) as t, sum(amount) as order_value
+            from ev where event_type = 'purchase' group by all
+        ),
+        spend as (
+            select user_id, sum(order_value) filter (
+                where not {skip_first} or t > (select min(o.t) from orders o
+                                               where o.user_id = orders.user_id)
+            ) as spend
+            from orders group by 1
+        ),
+        active as (
+            select g.user_id, g.expected_daily_spend as expected,
+                   greatest(0, datediff('second',
+                       greatest(us.signed_up_at, timestamp '2025-01-01'),
+                       least(coalesce(g.churned_at, timestamp '{end}'), timestamp '{end}'))
+                   ) / 86400 as active_days
+            from g inner join us using (user_id)
+        )
+        select sum(coalesce(spend, 0)) / sum(expected * active_days),
+               corr(expected, coalesce(spend, 0) / nullif(active_days, 0))
+        from active left join spend using (user_id)
+        """,
+        ev=data.events_path,
+        g=data.ground_truth_path,
+        us=data.users_path,
+    )[0]
+    assert 0.85 < ratio < 1.2, ratio
+    assert correlation > 0.4, correlation
+
+
+def test_preset_is_a_setting_of_the_cli(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from purchasing_power.cli import app
+
+    ok = CliRunner().invoke(
+        app, ["generate", "--out", str(tmp_path), "--users", "60", "--preset", "cdnow"]
+    )
+    assert ok.exit_code == 0, ok.output
+    types = _sql("select distinct event_type from ev", ev=tmp_path / "events.parquet")
+    assert types == [("purchase",)]
+    bad = CliRunner().invoke(app, ["generate", "--out", str(tmp_path), "--preset", "bakery"])
+    assert bad.exit_code == 1
+    assert "--preset must be one of default, grocery, cdnow, fashion, young" in bad.output

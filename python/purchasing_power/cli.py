@@ -34,15 +34,22 @@ def _fail(message: str) -> None:
 def generate(
     out: Annotated[Path, typer.Option(help="Folder to write events, users, items into.")],
     users: Annotated[int, typer.Option(min=1)] = 20_000,
-    days: Annotated[int, typer.Option(min=1)] = 365,
+    days: Annotated[
+        int | None, typer.Option(min=1, help="History length; default the preset's (365 days).")
+    ] = None,
     seed: int = 42,
     start_date: Annotated[str, typer.Option(help="First day, YYYY-MM-DD.")] = "2025-01-01",
     file_format: Annotated[str, typer.Option("--format", help="parquet or csv.")] = "parquet",
     dirty_fraction: Annotated[float, typer.Option(min=0.0, max=0.5)] = 0.002,
+    preset: Annotated[
+        str, typer.Option(help="Kind of shop: default, grocery, cdnow, fashion or young.")
+    ] = "default",
 ) -> None:
     """Write synthetic shop data in the input contract (and a ground-truth file)."""
     if file_format not in ("parquet", "csv"):
         _fail(f"--format must be parquet or csv, not {file_format!r}")
+    if preset not in generator.PRESETS:
+        _fail(f"--preset must be one of {', '.join(generator.PRESETS)}, not {preset!r}")
     try:
         first_day = dt.date.fromisoformat(start_date)
     except ValueError:
@@ -54,8 +61,9 @@ def generate(
         start_date=first_day,
         file_format=file_format,  # type: ignore[arg-type]
         dirty_fraction=dirty_fraction,
+        preset=preset,  # type: ignore[arg-type]
     )
-    with console.status(f"generating {users:,} users over {days} days"):
+    with console.status(f"generating a {preset} shop of {users:,} users"):
         result = generator.generate(out, settings=settings)
     console.print(
         f"wrote {result.events:,} events, {result.users:,} users, {result.items:,} items "

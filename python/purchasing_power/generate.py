@@ -20,6 +20,12 @@ Generative story (the full page is ``docs/generator.md``):
 5. **Dirty rows** (``dirty_fraction`` of the clean rows) are copies of real rows broken in
    one of several ways and placed at random positions.
 
+The kind of shop is a preset (``GeneratorSettings.preset``): a frozen
+:class:`~purchasing_power.regimes.Regime` whose parts (population, acquisition, dropout,
+basket, funnel, seasonality, what the log records) the steps below take; the numbers above
+are the ``default`` preset's. Presets also imitate an online supermarket, CDNOW's purchase
+log, a fashion store and a four-month-old shop.
+
 Everything is vectorised numpy driven by one ``SeedSequence``; same settings give identical
 rows. Nothing runs at import time; call :func:`generate`.
 """
@@ -38,7 +44,19 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-__all__ = ["EVENT_TYPES", "GeneratedData", "GeneratorSettings", "generate"]
+from purchasing_power.regimes import (
+    PRESETS,
+    Acquisition,
+    Basket,
+    Dropout,
+    Funnel,
+    Preset,
+    Recording,
+    Regime,
+    Seasonality,
+)
+
+__all__ = ["EVENT_TYPES", "PRESETS", "GeneratedData", "GeneratorSettings", "Preset", "generate"]
 
 
 @dataclass(frozen=True)
@@ -46,11 +64,12 @@ class GeneratorSettings:
     """Knobs of the generator; the defaults give roughly 3 million events."""
 
     users: int = 20_000
-    days: int = 365
+    days: int | None = None  # None: the preset's history (365 days; cdnow 546, young 120)
     seed: int = 42
     start_date: datetime.date = datetime.date(2025, 1, 1)
     file_format: Literal["parquet", "csv"] = "parquet"
     dirty_fraction: float = 0.002  # share of extra bad raw rows injected (0 disables)
+    preset: Preset = "default"  # the kind of shop, see purchasing_power.regimes.PRESETS
 
 
 @dataclass(frozen=True)
@@ -145,23 +164,11 @@ _WEB, _APP, _MOBILE_WEB = range(3)
 # probability that the tracker of a channel loses the session id (cookie consent etc.)
 _SESSION_ID_MISSING = np.array([0.48, 0.04, 0.36])
 
-# latent budget: log-normal monthly discretionary budget
-_BUDGET_MEDIAN = 110.0
+# latent budget: log-normal monthly discretionary budget around the regime's median
 _BUDGET_LOG_SIGMA = 0.70
 _BUDGET_Z_SCALE = 0.73  # sd of log budget incl. region and age offsets
-# sessions per active day (gamma) and purchase propensity (gamma); never-buyer share
-_ACTIVITY_MEAN = 0.10
-_ACTIVITY_SHAPE = 0.9
-_PURCHASE_SHAPE = 2.0
-_NEVER_BUYER_SHARE = 0.20
-_PRE_PERIOD_SHARE = 0.45  # users who signed up before start_date (up to two years)
-_MEAN_LIFETIME_DAYS = 600.0  # churn hazard at average activity
 
-# session shape
-_VIEW_P = 0.26  # geometric number of product views per session (mean ~3.8)
-_MAX_VIEWS = 60
-_SEARCH_MEAN = 0.7
-_CROSS_CATEGORY = 0.15  # share of views outside the session's main category
+# session shape (the rest is the regime's Basket and Funnel)
 _CANDIDATES = 3  # popular items considered per view; the best price fit is viewed
 _DISCOUNT_SHARE = 0.18
 _DISCOUNTS = np.array([0.10, 0.15, 0.20, 0.30])
@@ -173,8 +180,6 @@ _HOUR_PROFILE = np.array(
         0.85, 0.85, 0.80, 0.80, 0.85, 0.95, 1.05, 1.20, 1.30, 1.25, 0.95, 0.55,
     ]
 )  # fmt: skip
-# Monday .. Sunday
-_WEEKDAY_PROFILE = np.array([0.92, 0.90, 0.93, 0.97, 1.02, 1.15, 1.13])
 
 _REVIEW_TEXTS: tuple[tuple[str, ...], ...] = (
     (  # 1
@@ -229,6 +234,7 @@ _BRAND_SUFFIXES = (
 _SECONDS_PER_DAY = 86_400
 _INT_NULL = np.iinfo(np.int32).min
 _TIME_NULL = np.iinfo(np.int64).min
+_NEVER = np.iinfo(np.int64).max // 4  # a churn time that never comes
 _DIRTY_KINDS = (
     "exact_duplicate",
     "conflicting_duplicate",
@@ -255,13 +261,23 @@ def generate(out_dir: Path, *, settings: GeneratorSettings = GeneratorSettings()
     out_dir.mkdir(parents=True, exist_ok=True)
     streams = [np.random.default_rng(s) for s in np.random.SeedSequence(settings.seed).spawn(8)]
 
-    cal = _Calendar(settings.start_date, settings.days)
-    cat = _Cat()
-    users = _make_users(streams[0], settings.users, cal)
+    regime = PRESETS[settings.preset]
+    days = regime.days if settings.days is None else settings.days
+    world = _World(
+        regime=regime,
+        cal=_Calendar(settings.start_date, days, regime.seasonality),
+        cat=_Cat(regime.basket),
+    )
+    cal, cat = world.cal, world.cat
+    users = _make_users(streams[0], settings.users, cal, regime)
     items = _make_items(streams[1], settings.users, cat)
     prefs_keys = _user_category_keys(streams[2], users, cat)
-    events = _simulate_events(streams[3], cal, cat, users, items, prefs_keys)
-    users["expected_daily_spend"] = _expected_daily_spend(streams[4], cat, users, items, prefs_keys)
+    # stream 6 draws only what the default regime does not use (the BG/NBD dropout)
+    events, dropout_sec = _simulate_events(streams[3], streams[6], world, users, items, prefs_keys)
+    users["churn_sec"] = np.minimum(users["churn_sec"], dropout_sec)
+    users["expected_daily_spend"] = _expected_daily_spend(
+        streams[4], world, users, items, prefs_keys
+    )
     n_clean = len(events["time"])
     events, bad_time_rows = _inject_dirty(
         streams[5], events, settings.dirty_fraction, csv=settings.file_format == "csv"
@@ -277,7 +293,9 @@ def generate(out_dir: Path, *, settings: GeneratorSettings = GeneratorSettings()
     csv = ext == "csv"
     start = settings.start_date
     n_users, n_items = len(users["power"]), len(items["category"])
-    event_table = _events_table(events, bad_time_rows, n_clean, start, n_users, n_items, csv)
+    event_table = _events_table(
+        events, bad_time_rows, n_clean, start, n_users, n_items, cat.names, csv=csv
+    )
     _write(event_table, paths["events"], csv)
     _write(_users_table(users, start, csv), paths["users"], csv)
     _write(_items_table(items, cat), paths["items"], csv)
@@ -297,8 +315,10 @@ def generate(out_dir: Path, *, settings: GeneratorSettings = GeneratorSettings()
 def _validate(settings: GeneratorSettings) -> None:
     if settings.users < 1:
         raise ValueError(f"users must be >= 1, got {settings.users}")
-    if settings.days < 1:
+    if settings.days is not None and settings.days < 1:
         raise ValueError(f"days must be >= 1, got {settings.days}")
+    if settings.preset not in PRESETS:
+        raise ValueError(f"preset must be one of {', '.join(PRESETS)}, got {settings.preset!r}")
     if settings.file_format not in ("parquet", "csv"):
         raise ValueError(f"file_format must be 'parquet' or 'csv', got {settings.file_format!r}")
     if not 0.0 <= settings.dirty_fraction < 1.0:
@@ -311,9 +331,9 @@ def _validate(settings: GeneratorSettings) -> None:
 
 
 class _Calendar:
-    """Day weights (weekly, yearly, trend) normalised to mean 1 and their cumulative sum."""
+    """Day weights (weekday, yearly, holiday, trend), normalised to mean 1, and their cumsum."""
 
-    def __init__(self, start_date: datetime.date, days: int) -> None:
+    def __init__(self, start_date: datetime.date, days: int, season: Seasonality) -> None:
         self.start_date = start_date
         self.days = days
         self.end_sec = days * _SECONDS_PER_DAY
@@ -321,9 +341,14 @@ class _Calendar:
         dates = np.datetime64(start_date, "D") + d
         weekday = (dates.astype(np.int64) + 3) % 7  # 1970-01-01 was a Thursday; Monday = 0
         day_of_year = (dates - dates.astype("datetime64[Y]")).astype(np.int64)
-        yearly = 1.0 + 0.12 * np.cos(2 * np.pi * (day_of_year - 350) / 365.25)  # December peak
-        trend = 1.0 + 0.10 * d / 365.0  # the shop grows ~10% a year
-        weights = _WEEKDAY_PROFILE[weekday] * yearly * trend
+        wave = np.cos(2 * np.pi * (day_of_year - season.yearly_peak_day) / 365.25)
+        holiday = np.exp(
+            season.holiday_concentration
+            * (np.cos(2 * np.pi * (day_of_year - season.holiday_day) / 365.25) - 1.0)
+        )
+        yearly = 1.0 + season.yearly_amplitude * wave + season.holiday_peak * holiday
+        trend = 1.0 + season.trend_per_year * d / 365.0
+        weights = np.array(season.weekday)[weekday] * yearly * trend
         self.weights = weights / weights.mean()
         self.grid = np.arange(days + 1, dtype=np.float64)
         self.cum = np.concatenate([[0.0], np.cumsum(self.weights)])
@@ -337,19 +362,25 @@ class _Calendar:
 
 
 class _Cat:
-    def __init__(self) -> None:
-        self.names = [c[0] for c in _CATEGORIES]
-        self.level = np.array([c[1] for c in _CATEGORIES])
-        self.sigma = np.array([c[2] for c in _CATEGORIES])
-        self.popularity = np.array([c[3] for c in _CATEGORIES])
-        self.extra_qty = np.array([c[4] for c in _CATEGORIES])
-        self.refund_rate = np.array([c[5] for c in _CATEGORIES])
+    """The regime's categories with their price level, spread, popularity, quantity, refunds."""
+
+    def __init__(self, basket: Basket) -> None:
+        rows = [c for c in _CATEGORIES if basket.categories is None or c[0] in basket.categories]
+        self.names = [c[0] for c in rows]
+        self.level = np.array([c[1] for c in rows])
+        self.sigma = np.array([c[2] for c in rows]) * basket.price_spread
+        self.popularity = np.array([c[3] for c in rows])
+        self.extra_qty = np.array([c[4] for c in rows]) * basket.quantity_scale
+        self.refund_rate = np.minimum(np.array([c[5] for c in rows]) * basket.refund_scale, 0.95)
         log_level = np.log(self.level)
-        self.level_z = (log_level - log_level.mean()) / log_level.std()
-        self.n = len(_CATEGORIES)
+        self.level_z = (log_level - log_level.mean()) / (log_level.std() or 1.0)
+        self.n = len(rows)
 
 
-def _make_users(rng: np.random.Generator, n: int, cal: _Calendar) -> dict[str, np.ndarray]:
+def _make_users(
+    rng: np.random.Generator, n: int, cal: _Calendar, regime: Regime
+) -> dict[str, np.ndarray]:
+    pop = regime.population
     region = rng.choice(len(_REGIONS), size=n, p=_shares(_REGIONS))
     age = rng.choice(len(_AGE_BANDS), size=n, p=_shares(_AGE_BANDS))
     region_off = np.array([r[2] for r in _REGIONS])[region]
@@ -358,37 +389,30 @@ def _make_users(rng: np.random.Generator, n: int, cal: _Calendar) -> dict[str, n
     app_affinity = np.array([a[4] for a in _AGE_BANDS])[age]
 
     log_power = (
-        math.log(_BUDGET_MEDIAN)
+        math.log(pop.budget_median)
         + region_off
         + age_budget
         + _BUDGET_LOG_SIGMA * rng.standard_normal(n)
     )
     power = np.round(np.exp(log_power), 2)
-    z = (log_power - math.log(_BUDGET_MEDIAN)) / _BUDGET_Z_SCALE
+    z = (log_power - math.log(pop.budget_median)) / _BUDGET_Z_SCALE
 
     activity = (
-        _ACTIVITY_MEAN
-        * rng.gamma(_ACTIVITY_SHAPE, 1.0 / _ACTIVITY_SHAPE, n)
+        pop.activity_mean
+        * rng.gamma(pop.activity_shape, 1.0 / pop.activity_shape, n)
         * np.exp(0.30 * z - 0.045 + age_activity)
     )
     # never-buyers are more common among low budgets
-    buyer = rng.random(n) >= np.minimum(0.6, _NEVER_BUYER_SHARE * np.exp(-0.5 * z - 0.125))
+    buyer = rng.random(n) >= np.minimum(0.6, pop.never_buyer_share * np.exp(-0.5 * z - 0.125))
     purchase_rate = np.where(
-        buyer, rng.gamma(_PURCHASE_SHAPE, 1.0 / _PURCHASE_SHAPE, n) * np.exp(0.30 * z - 0.045), 0.0
+        buyer,
+        rng.gamma(pop.purchase_shape, 1.0 / pop.purchase_shape, n) * np.exp(0.30 * z - 0.045),
+        0.0,
     )
 
-    # sign-up: some before the period (up to two years), the rest during it, following traffic
-    pre = rng.random(n) < _PRE_PERIOD_SHARE
-    pre_days = -rng.uniform(0.0, 730.0, n)
-    in_sec = np.floor(cal.inverse(rng.random(n) * cal.cum[-1])).astype(np.int64) * _SECONDS_PER_DAY
-    in_sec += _time_of_day(rng, n)
-    pre_sec = np.floor(pre_days * _SECONDS_PER_DAY).astype(np.int64)
-    signup_sec = np.where(pre, pre_sec, in_sec)
-    signup_sec = np.minimum(signup_sec, cal.end_sec - 1)
+    signup_sec = _signup_times(rng, n, cal, regime.acquisition, regime.recording)
     active_from = np.maximum(signup_sec, 0)
-    # churn: constant hazard from the start of the active window, faster for less active users
-    lifetime_days = rng.exponential(_MEAN_LIFETIME_DAYS * (activity / _ACTIVITY_MEAN) ** 0.3)
-    churn_sec = active_from + np.ceil(lifetime_days * _SECONDS_PER_DAY).astype(np.int64)
+    churn_sec = _time_hazard_churn(rng, active_from, activity, regime)
     active_to = np.minimum(churn_sec, cal.end_sec)
 
     primary_channel = np.where(
@@ -407,6 +431,44 @@ def _make_users(rng: np.random.Generator, n: int, cal: _Calendar) -> dict[str, n
         "churn_sec": churn_sec,
         "channel": primary_channel,
     }
+
+
+def _signup_times(
+    rng: np.random.Generator, n: int, cal: _Calendar, acq: Acquisition, rec: Recording
+) -> np.ndarray:
+    """Sign-up seconds: some before the period, the rest during it following traffic.
+
+    In-period sign-ups follow the day weights over the acquisition window (the whole period
+    unless ``window_days``), tilted by ``growth`` towards the end of the period.
+    """
+    pre = rng.random(n) < acq.pre_period_share
+    pre_days = -rng.uniform(0.0, acq.pre_period_days, n)
+    window = min(acq.window_days or cal.days, cal.days)
+    d = np.arange(window)
+    cum = np.concatenate(
+        [[0.0], np.cumsum(cal.weights[:window] * (1.0 + acq.growth * d / cal.days))]
+    )
+    in_days = np.interp(rng.random(n) * cum[-1], cum, cal.grid[: window + 1])
+    in_sec = np.floor(in_days).astype(np.int64) * _SECONDS_PER_DAY
+    in_sec += _time_of_day(rng, n)
+    pre_sec = np.floor(pre_days * _SECONDS_PER_DAY).astype(np.int64)
+    signup_sec = np.minimum(np.where(pre, pre_sec, in_sec), cal.end_sec - 1)
+    return signup_sec // rec.time_resolution_s * rec.time_resolution_s
+
+
+def _time_hazard_churn(
+    rng: np.random.Generator, active_from: np.ndarray, activity: np.ndarray, regime: Regime
+) -> np.ndarray:
+    """Churn time under a constant hazard from the start of the active window.
+
+    Less active users churn sooner; without a time hazard nobody churns in time (a BG/NBD
+    dropout may still end a customer after a purchase, see :func:`_dropout`).
+    """
+    mean_days = regime.dropout.mean_lifetime_days
+    if mean_days is None:
+        return np.full(len(active_from), _NEVER, dtype=np.int64)
+    lifetime_days = rng.exponential(mean_days * (activity / regime.population.activity_mean) ** 0.3)
+    return active_from + np.ceil(lifetime_days * _SECONDS_PER_DAY).astype(np.int64)
 
 
 def _time_of_day(rng: np.random.Generator, n: int) -> np.ndarray:
@@ -526,15 +588,15 @@ def _choose_items(
 
 
 def _funnel_probabilities(
-    power: np.ndarray, purchase_rate: np.ndarray, price: np.ndarray
+    power: np.ndarray, purchase_rate: np.ndarray, price: np.ndarray, funnel: Funnel
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Click, cart (given click), remove (given cart) and buy (given kept in cart)."""
     headroom = np.log(power) - np.log(price)
     afford = 1.0 / (1.0 + np.exp(-(1.0 + 1.1 * headroom)))
-    p_click = np.full(len(price), 0.42)
-    p_cart = 0.34 * (0.35 + 0.65 * afford)
-    p_remove = 0.12 + 0.25 * (1.0 - afford)
-    p_buy = np.minimum(0.92, 0.62 * purchase_rate * afford)
+    p_click = np.full(len(price), funnel.click)
+    p_cart = funnel.cart * (0.35 + 0.65 * afford)
+    p_remove = funnel.remove + funnel.remove_unaffordable * (1.0 - afford)
+    p_buy = np.minimum(funnel.buy_cap, funnel.buy * purchase_rate * afford)
     return p_click, p_cart, p_remove, p_buy
 
 
@@ -554,8 +616,11 @@ def _segment_positions(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.n
 
 def _session_starts(
     rng: np.random.Generator, cal: _Calendar, users: dict
-) -> tuple[np.ndarray, np.ndarray]:
-    """Poisson number of sessions per user over its active window, seasonal start times."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Poisson number of sessions per user over its active window, seasonal start times.
+
+    Returns user, start second and whether it is the user's sign-up session, chronologically.
+    """
     a = users["active_from"] / _SECONDS_PER_DAY
     b = users["active_to"] / _SECONDS_PER_DAY
     alive = b > a
@@ -576,7 +641,7 @@ def _session_starts(
     first_is_signup = signup_session[s_user] & (inside == 0)
     t = np.where(first_is_signup, users["signup_sec"][s_user], t)
     order = np.lexsort((s_user, t))  # sessions numbered chronologically
-    return s_user[order], t[order]
+    return s_user[order], t[order], first_is_signup[order]
 
 
 def _gaps(rng: np.random.Generator, n: int, median_s: float, sigma: float) -> np.ndarray:
@@ -584,177 +649,405 @@ def _gaps(rng: np.random.Generator, n: int, median_s: float, sigma: float) -> np
     return np.clip(np.round(g), 1, 1200).astype(np.int64)
 
 
+@dataclass(frozen=True, eq=False)
+class _World:
+    """The fixed frame of one run: the regime, its calendar and its catalogue's categories."""
+
+    regime: Regime
+    cal: _Calendar
+    cat: _Cat
+
+
+@dataclass(frozen=True, eq=False)
+class _Sessions:
+    """One row per session, numbered chronologically."""
+
+    user: np.ndarray
+    time: np.ndarray  # start, seconds since start_date
+    is_signup: np.ndarray
+    channel: np.ndarray
+    session_id: np.ndarray  # the logged id (-1: the tracker lost it)
+    cat: np.ndarray  # main category
+    n_search: np.ndarray
+    n_views: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.user)
+
+
+@dataclass(frozen=True, eq=False)
+class _Lines:
+    """One row per product viewed, grouped by session, with its funnel outcome."""
+
+    sess: np.ndarray
+    offsets: np.ndarray  # first line of each session
+    user: np.ndarray
+    cat: np.ndarray
+    item: np.ndarray
+    price: np.ndarray  # unit price shown (after any discount)
+    qty: np.ndarray
+    clicked: np.ndarray
+    carted: np.ndarray
+    removed: np.ndarray
+    bought: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.sess)
+
+
+@dataclass(frozen=True, eq=False)
+class _Timeline:
+    """Times of the browsing events (searches first, then each line's steps) and checkouts."""
+
+    time: np.ndarray  # one per browsing event, sessions one after the other
+    session_offsets: np.ndarray  # first browsing event of each session
+    line_first: np.ndarray  # browsing event of each line's view
+    order: np.ndarray  # order number per session (-1: nothing bought)
+    checkout: np.ndarray  # per session
+
+
+@dataclass(frozen=True, eq=False)
+class _Purchases:
+    """One row per bought line, logged at its session's checkout."""
+
+    sess: np.ndarray
+    user: np.ndarray
+    time: np.ndarray
+    item: np.ndarray
+    cat: np.ndarray
+    price: np.ndarray
+    qty: np.ndarray
+    order: np.ndarray
+    session_id: np.ndarray
+    channel: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.sess)
+
+
 def _simulate_events(
     rng: np.random.Generator,
-    cal: _Calendar,
-    cat: _Cat,
+    dropout_rng: np.random.Generator,
+    world: _World,
     users: dict,
     items: dict,
     prefs_keys: np.ndarray,
-) -> dict[str, np.ndarray]:
-    s_user, s_time = _session_starts(rng, cal, users)
-    n_sessions = len(s_user)
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Sessions, their view lines and funnel, orders and after-purchase events.
 
-    # session attributes
+    Returns the recorded events in time order and each user's dropout time (``_NEVER`` when
+    the BG/NBD coin never ended the customer).
+    """
+    sessions = _sessions(rng, world, users, prefs_keys)
+    lines = _view_lines(rng, world, sessions, users, items, prefs_keys)
+    timeline = _timeline(rng, sessions, lines)
+    last_session, dropout_sec = _dropout(
+        dropout_rng, sessions, timeline, len(users["power"]), world.regime.dropout
+    )
+    purchases = _purchases(sessions, lines, timeline)
+    blocks = [
+        *_browsing_blocks(sessions, lines, timeline),
+        _purchase_block(purchases),
+        *_after_purchase_blocks(rng, world.cat, items, purchases),
+    ]
+    return _record(blocks, world, last_session), dropout_sec
+
+
+def _sessions(
+    rng: np.random.Generator, world: _World, users: dict, prefs_keys: np.ndarray
+) -> _Sessions:
+    """Session starts and attributes: channel, logged id, main category, searches, views."""
+    basket = world.regime.basket
+    s_user, s_time, is_signup = _session_starts(rng, world.cal, users)
+    n = len(s_user)
     primary = users["channel"][s_user]
-    s_channel = np.where(rng.random(n_sessions) < 0.8, primary, rng.integers(0, 3, n_sessions))
-    s_has_id = rng.random(n_sessions) >= _SESSION_ID_MISSING[s_channel]
-    s_cat = _sample_categories(rng, prefs_keys, s_user, cat.n)
-    n_search = rng.poisson(_SEARCH_MEAN, n_sessions)
-    n_views = np.minimum(rng.geometric(_VIEW_P, n_sessions), _MAX_VIEWS)
+    channel = np.where(rng.random(n) < 0.8, primary, rng.integers(0, 3, n))
+    has_id = rng.random(n) >= _SESSION_ID_MISSING[channel]
+    has_id &= world.regime.recording.session_ids
+    return _Sessions(
+        user=s_user,
+        time=s_time,
+        is_signup=is_signup,
+        channel=channel,
+        session_id=np.where(has_id, np.arange(n), -1),
+        cat=_sample_categories(rng, prefs_keys, s_user, world.cat.n),
+        n_search=rng.poisson(basket.search_mean, n),
+        n_views=_views_per_session(rng, n, basket),
+    )
 
-    # view lines: one per product viewed
-    l_sess, _, line_offsets = _segment_positions(n_views)
-    l_user = s_user[l_sess]
+
+def _views_per_session(rng: np.random.Generator, n: int, basket: Basket) -> np.ndarray:
+    """Product views per session: geometric, or 1 + negative binomial (same mean) when the
+    regime asks for steadier sessions; at most ``max_views``."""
+    if basket.views_dispersion is None:
+        views = rng.geometric(basket.view_p, n)
+    else:
+        k = basket.views_dispersion
+        views = 1 + rng.negative_binomial(k, _nb_p(basket.view_p, k), n)
+    return np.minimum(views, basket.max_views)
+
+
+def _nb_p(view_p: float, k: float) -> float:
+    """Success probability of the negative binomial(k) with mean ``1 / view_p - 1``."""
+    return k / (k + 1.0 / view_p - 1.0)
+
+
+def _mean_views_per_session(basket: Basket) -> float:
+    """E[min(views, max_views)] under the distribution :func:`_views_per_session` draws."""
+    k = np.arange(1, basket.max_views + 1)
+    if basket.views_dispersion is None:
+        pmf = basket.view_p * (1 - basket.view_p) ** (k - 1)
+    else:
+        r, j = basket.views_dispersion, k - 1
+        p = _nb_p(basket.view_p, r)
+        log_choose = np.array([math.lgamma(x + r) - math.lgamma(x + 1) - math.lgamma(r) for x in j])
+        pmf = np.exp(log_choose + r * math.log(p) + j * math.log1p(-p))
+    return float((k * pmf).sum() + basket.max_views * (1 - pmf.sum()))
+
+
+def _view_lines(
+    rng: np.random.Generator,
+    world: _World,
+    sessions: _Sessions,
+    users: dict,
+    items: dict,
+    prefs_keys: np.ndarray,
+) -> _Lines:
+    """The products each session views (mostly in its main category) and the funnel."""
+    regime, cat = world.regime, world.cat
+    l_sess, inside, offsets = _segment_positions(sessions.n_views)
+    l_user = sessions.user[l_sess]
     n_lines = len(l_sess)
-    cross = rng.random(n_lines) < _CROSS_CATEGORY
-    l_cat = s_cat[l_sess].copy()
+    cross = rng.random(n_lines) < regime.basket.cross_category
+    l_cat = sessions.cat[l_sess].copy()
     l_cat[cross] = _sample_categories(rng, prefs_keys, l_user[cross], cat.n)
     l_item = _choose_items(rng, items, l_cat, users["z"][l_user])
     discounted = rng.random(n_lines) < _DISCOUNT_SHARE
     discount = np.where(discounted, _DISCOUNTS[rng.integers(0, len(_DISCOUNTS), n_lines)], 0.0)
     l_price = np.round(items["list_price"][l_item] * (1.0 - discount), 2)
     p_click, p_cart, p_remove, p_buy = _funnel_probabilities(
-        users["power"][l_user], users["purchase_rate"][l_user], l_price
+        users["power"][l_user], users["purchase_rate"][l_user], l_price, regime.funnel
     )
     clicked = rng.random(n_lines) < p_click
     carted = clicked & (rng.random(n_lines) < p_cart)
     removed = carted & (rng.random(n_lines) < p_remove)
     bought = carted & ~removed & (rng.random(n_lines) < p_buy)
-    l_qty = (1 + rng.poisson(cat.extra_qty[l_cat])).astype(np.int32)
+    # a purchase cohort: the first product of the sign-up session is bought
+    forced = (inside == 0) & sessions.is_signup[l_sess] & regime.acquisition.first_session_buys
+    return _Lines(
+        sess=l_sess,
+        offsets=offsets,
+        user=l_user,
+        cat=l_cat,
+        item=l_item,
+        price=l_price,
+        qty=(1 + rng.poisson(cat.extra_qty[l_cat])).astype(np.int32),
+        clicked=clicked | forced,
+        carted=carted | forced,
+        removed=removed & ~forced,
+        bought=bought | forced,
+    )
 
-    # browsing event positions inside each session: searches, then view/click/cart/remove
-    line_events = 1 + clicked.astype(np.int64) + carted + removed
+
+def _timeline(rng: np.random.Generator, sessions: _Sessions, lines: _Lines) -> _Timeline:
+    """Browsing event times (searches, then view/click/cart/remove per line) and orders."""
+    n_sessions = len(sessions)
+    line_events = 1 + lines.clicked.astype(np.int64) + lines.carted + lines.removed
     excl = np.cumsum(line_events) - line_events
-    line_pos = n_search[l_sess] + excl - excl[line_offsets[l_sess]]
-    per_session = n_search + np.bincount(l_sess, weights=line_events, minlength=n_sessions)
+    line_pos = sessions.n_search[lines.sess] + excl - excl[lines.offsets[lines.sess]]
+    per_session = sessions.n_search + np.bincount(
+        lines.sess, weights=line_events, minlength=n_sessions
+    )
     per_session = per_session.astype(np.int64)
     b_sess, b_inside, b_offsets = _segment_positions(per_session)
     gaps = _gaps(rng, len(b_sess), 25.0, 0.9)
     gaps[b_inside == 0] = 0
     cum = np.cumsum(gaps)
-    b_time = s_time[b_sess] + cum - cum[b_offsets[b_sess]]
+    b_time = sessions.time[b_sess] + cum - cum[b_offsets[b_sess]]
     last_time = b_time[b_offsets + per_session - 1]
-
     # orders: all bought lines of a session, at checkout
-    has_order = np.bincount(l_sess, weights=bought, minlength=n_sessions) > 0
-    s_order = np.where(has_order, np.cumsum(has_order) - 1, -1)
-    checkout = last_time + rng.integers(30, 400, n_sessions)
+    has_order = np.bincount(lines.sess, weights=lines.bought, minlength=n_sessions) > 0
+    return _Timeline(
+        time=b_time,
+        session_offsets=b_offsets,
+        line_first=b_offsets[lines.sess] + line_pos,
+        order=np.where(has_order, np.cumsum(has_order) - 1, -1),
+        checkout=last_time + rng.integers(30, 400, n_sessions),
+    )
 
-    s_session_id = np.where(s_has_id, np.arange(n_sessions), -1)
-    blocks: list[dict[str, np.ndarray]] = []
 
-    # searches
-    srch_sess, srch_inside, _ = _segment_positions(n_search)
-    blocks.append(
+def _dropout(
+    rng: np.random.Generator,
+    sessions: _Sessions,
+    timeline: _Timeline,
+    n_users: int,
+    dropout: Dropout,
+) -> tuple[np.ndarray, np.ndarray]:
+    """BG/NBD dropout: after each repeat order a customer leaves with its own probability p.
+
+    Returns each user's last kept session (``len(sessions)``: all kept) and the second it
+    dropped out (``_NEVER``: it did not).
+    """
+    n_sessions = len(sessions)
+    last = np.full(n_users, n_sessions, dtype=np.int64)
+    dropped_at = np.full(n_users, _NEVER, dtype=np.int64)
+    if dropout.after_repeat_order is None:
+        return last, dropped_at
+    p = rng.beta(*dropout.after_repeat_order, n_users)
+    o_sess = np.flatnonzero(timeline.order >= 0)  # chronological
+    o_user = sessions.user[o_sess]
+    repeat = np.ones(len(o_sess), dtype=bool)
+    repeat[np.unique(o_user, return_index=True)[1]] = False  # each user's first order
+    drops = repeat & (rng.random(len(o_sess)) < p[o_user])
+    np.minimum.at(last, o_user[drops], o_sess[drops])
+    gone = last < n_sessions
+    dropped_at[gone] = timeline.checkout[last[gone]] + 1
+    return last, dropped_at
+
+
+def _purchases(sessions: _Sessions, lines: _Lines, timeline: _Timeline) -> _Purchases:
+    idx = np.flatnonzero(lines.bought)
+    sess = lines.sess[idx]
+    return _Purchases(
+        sess=sess,
+        user=lines.user[idx],
+        time=timeline.checkout[sess],
+        item=lines.item[idx],
+        cat=lines.cat[idx],
+        price=lines.price[idx],
+        qty=lines.qty[idx],
+        order=timeline.order[sess],
+        session_id=sessions.session_id[sess],
+        channel=sessions.channel[sess],
+    )
+
+
+def _browsing_blocks(
+    sessions: _Sessions, lines: _Lines, timeline: _Timeline
+) -> list[dict[str, np.ndarray]]:
+    """Searches, then page_view / product_click / add_to_cart / remove_from_cart."""
+    srch_sess, srch_inside, _ = _segment_positions(sessions.n_search)
+    blocks = [
         _block(
             _SEARCH,
-            user=s_user[srch_sess],
-            time=b_time[b_offsets[srch_sess] + srch_inside],
-            cat=s_cat[srch_sess],
-            session=s_session_id[srch_sess],
-            channel=s_channel[srch_sess],
+            sess=srch_sess,
+            user=sessions.user[srch_sess],
+            time=timeline.time[timeline.session_offsets[srch_sess] + srch_inside],
+            cat=sessions.cat[srch_sess],
+            session=sessions.session_id[srch_sess],
+            channel=sessions.channel[srch_sess],
         )
-    )
-    # view / click / cart / remove
-    base = b_offsets[l_sess] + line_pos
+    ]
+    n_lines = len(lines)
     step = np.zeros(n_lines, dtype=np.int64)
     for etype, mask in (
         (_PAGE_VIEW, np.ones(n_lines, dtype=bool)),
-        (_CLICK, clicked),
-        (_CART, carted),
-        (_REMOVE, removed),
+        (_CLICK, lines.clicked),
+        (_CART, lines.carted),
+        (_REMOVE, lines.removed),
     ):
         idx = np.flatnonzero(mask)
-        sess = l_sess[idx]
+        sess = lines.sess[idx]
         with_qty = etype in (_CART, _REMOVE)
         blocks.append(
             _block(
                 etype,
-                user=l_user[idx],
-                time=b_time[base[idx] + step[idx]],
-                item=l_item[idx],
-                cat=l_cat[idx],
-                price=l_price[idx],
-                qty=l_qty[idx] if with_qty else None,
-                session=s_session_id[sess],
-                channel=s_channel[sess],
+                sess=sess,
+                user=lines.user[idx],
+                time=timeline.time[timeline.line_first[idx] + step[idx]],
+                item=lines.item[idx],
+                cat=lines.cat[idx],
+                price=lines.price[idx],
+                qty=lines.qty[idx] if with_qty else None,
+                session=sessions.session_id[sess],
+                channel=sessions.channel[sess],
             )
         )
         step += mask
-    # purchases
-    pidx = np.flatnonzero(bought)
-    p_sess = l_sess[pidx]
-    p_time = checkout[p_sess]
-    p_amount = np.round(l_price[pidx] * l_qty[pidx], 2)
-    blocks.append(
-        _block(
-            _PURCHASE,
-            user=l_user[pidx],
-            time=p_time,
-            item=l_item[pidx],
-            cat=l_cat[pidx],
-            price=l_price[pidx],
-            qty=l_qty[pidx],
-            amount=p_amount,
-            order=s_order[p_sess],
-            session=s_session_id[p_sess],
-            channel=s_channel[p_sess],
-        )
+    return blocks
+
+
+def _purchase_block(purchases: _Purchases) -> dict[str, np.ndarray]:
+    return _block(
+        _PURCHASE,
+        sess=purchases.sess,
+        user=purchases.user,
+        time=purchases.time,
+        item=purchases.item,
+        cat=purchases.cat,
+        price=purchases.price,
+        qty=purchases.qty,
+        amount=np.round(purchases.price * purchases.qty, 2),
+        order=purchases.order,
+        session=purchases.session_id,
+        channel=purchases.channel,
     )
-    # refunds of some purchase lines, a few days later (no session: back-office event)
-    n_bought = len(pidx)
-    p_item = l_item[pidx]
-    p_cat = l_cat[pidx]
-    quality = items["quality"][p_item]
-    refunded = rng.random(n_bought) < cat.refund_rate[p_cat] * np.exp(-0.5 * quality)
+
+
+def _after_purchase_blocks(
+    rng: np.random.Generator, cat: _Cat, items: dict, purchases: _Purchases
+) -> list[dict[str, np.ndarray]]:
+    """Refunds some days later and reviews whose rating follows item quality (no session)."""
+    n_bought = len(purchases)
+    quality = items["quality"][purchases.item]
+    refunded = rng.random(n_bought) < cat.refund_rate[purchases.cat] * np.exp(-0.5 * quality)
     delay = (2.0 + rng.lognormal(math.log(5.0), 0.6, n_bought)) * _SECONDS_PER_DAY
-    r_time = p_time + delay.astype(np.int64)
-    qty = l_qty[pidx]
+    r_time = purchases.time + delay.astype(np.int64)
+    qty = purchases.qty
     partial = (qty > 1) & (rng.random(n_bought) < 0.3)
     r_qty = np.where(partial, 1 + (rng.random(n_bought) * (qty - 1)).astype(np.int32), qty)
     r_qty = r_qty.astype(np.int32)
     ridx = np.flatnonzero(refunded)
-    blocks.append(
-        _block(
-            _REFUND,
-            user=l_user[pidx][ridx],
-            time=r_time[ridx],
-            item=p_item[ridx],
-            cat=p_cat[ridx],
-            price=l_price[pidx][ridx],
-            qty=r_qty[ridx],
-            amount=np.round(l_price[pidx][ridx] * r_qty[ridx], 2),
-            order=s_order[p_sess][ridx],
-            channel=s_channel[p_sess][ridx],
-        )
+    refunds = _block(
+        _REFUND,
+        sess=purchases.sess[ridx],
+        user=purchases.user[ridx],
+        time=r_time[ridx],
+        item=purchases.item[ridx],
+        cat=purchases.cat[ridx],
+        price=purchases.price[ridx],
+        qty=r_qty[ridx],
+        amount=np.round(purchases.price[ridx] * r_qty[ridx], 2),
+        order=purchases.order[ridx],
+        channel=purchases.channel[ridx],
     )
     # reviews: rating from item quality, refunded lines rate low and review more often
     reviewed = rng.random(n_bought) < np.where(refunded, 0.22, 0.10)
     latent = 4.1 + 0.9 * quality - 2.2 * refunded + rng.normal(0.0, 0.9, n_bought)
     rating = np.clip(np.round(latent), 1, 5).astype(np.int32)
     v_delay = (3.0 + rng.lognormal(math.log(7.0), 0.7, n_bought)) * _SECONDS_PER_DAY
-    v_time = np.maximum(p_time + v_delay.astype(np.int64), np.where(refunded, r_time + 3600, 0))
+    v_time = np.maximum(
+        purchases.time + v_delay.astype(np.int64), np.where(refunded, r_time + 3600, 0)
+    )
     text_counts = np.array([len(t) for t in _REVIEW_TEXTS])
     text_offsets = np.concatenate([[0], np.cumsum(text_counts)[:-1]])
     text = text_offsets[rating - 1] + (rng.random(n_bought) * text_counts[rating - 1]).astype(int)
     vidx = np.flatnonzero(reviewed)
-    blocks.append(
-        _block(
-            _REVIEW,
-            user=l_user[pidx][vidx],
-            time=v_time[vidx],
-            item=p_item[vidx],
-            cat=p_cat[vidx],
-            rating=rating[vidx],
-            text=text[vidx],
-            channel=s_channel[p_sess][vidx],
-        )
+    reviews = _block(
+        _REVIEW,
+        sess=purchases.sess[vidx],
+        user=purchases.user[vidx],
+        time=v_time[vidx],
+        item=purchases.item[vidx],
+        cat=purchases.cat[vidx],
+        rating=rating[vidx],
+        text=text[vidx],
+        channel=purchases.channel[vidx],
     )
+    return [refunds, reviews]
 
+
+def _record(
+    blocks: list[dict[str, np.ndarray]], world: _World, last_session: np.ndarray
+) -> dict[str, np.ndarray]:
+    """What the shop's log keeps: its event types and time resolution, inside the period,
+    nothing after a user's dropout; in time order (ties keep in-session order)."""
+    rec = world.regime.recording
     events = {k: np.concatenate([b[k] for b in blocks]) for k in blocks[0]}
-    keep = events["time"] < cal.end_sec
-    # chronological order; ties keep generation order (which is in-session order)
+    sess = events.pop("sess")
+    events["time"] = events["time"] // rec.time_resolution_s * rec.time_resolution_s
+    recorded = np.isin(events["type"], [EVENT_TYPES.index(t) for t in rec.event_types])
+    keep = (events["time"] < world.cal.end_sec) & recorded & (sess <= last_session[events["user"]])
     seq = np.arange(len(keep), dtype=np.int64)
     order = np.lexsort((seq[keep], events["time"][keep]))
     kept = np.flatnonzero(keep)[order]
@@ -764,6 +1057,7 @@ def _simulate_events(
 def _block(
     etype: int,
     *,
+    sess: np.ndarray,
     user: np.ndarray,
     time: np.ndarray,
     cat: np.ndarray,
@@ -777,6 +1071,7 @@ def _block(
     rating: np.ndarray | None = None,
     text: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
+    """Columns of one event type; ``sess`` is the simulated session it stems from (internal)."""
     n = len(user)
 
     def filled(values: np.ndarray | None, dtype: type, null: float) -> np.ndarray:
@@ -785,6 +1080,7 @@ def _block(
         return values.astype(dtype, copy=False)
 
     return {
+        "sess": sess.astype(np.int64, copy=False),
         "user": user.astype(np.int64, copy=False),
         "time": time.astype(np.int64, copy=False),
         "type": np.full(n, etype, dtype=np.int8),
@@ -802,13 +1098,14 @@ def _block(
 
 
 def _expected_daily_spend(
-    rng: np.random.Generator, cat: _Cat, users: dict, items: dict, prefs_keys: np.ndarray
+    rng: np.random.Generator, world: _World, users: dict, items: dict, prefs_keys: np.ndarray
 ) -> np.ndarray:
     """Gross expected purchase amount per active day at average seasonality.
 
     Monte Carlo over 64 browsing lines per user through the same item choice and funnel
     probabilities as the simulation (sessions/day x views/session x E[value per view]).
     """
+    cat, basket = world.cat, world.regime.basket
     n = len(users["z"])
     draws = 64
     user = np.repeat(np.arange(n), draws)
@@ -817,15 +1114,15 @@ def _expected_daily_spend(
     mean_discount = _DISCOUNT_SHARE * _DISCOUNTS.mean()
     price = items["list_price"][item]
     p_click, p_cart, p_remove, p_buy = _funnel_probabilities(
-        users["power"][user], users["purchase_rate"][user], price * (1.0 - mean_discount)
+        users["power"][user],
+        users["purchase_rate"][user],
+        price * (1.0 - mean_discount),
+        world.regime.funnel,
     )
     value = p_click * p_cart * (1 - p_remove) * p_buy * price * (1 - mean_discount)
     value *= 1.0 + cat.extra_qty[cats]
     per_view = value.reshape(n, draws).mean(axis=1)
-    k = np.arange(1, _MAX_VIEWS + 1)
-    pmf = _VIEW_P * (1 - _VIEW_P) ** (k - 1)
-    views_per_session = float((k * pmf).sum() + _MAX_VIEWS * (1 - pmf.sum()))
-    return users["activity"] * views_per_session * per_view
+    return users["activity"] * _mean_views_per_session(basket) * per_view
 
 
 # --------------------------------------------------------------------------------------
@@ -989,6 +1286,8 @@ def _events_table(
     start_date: datetime.date,
     n_users: int,
     n_items: int,
+    category_names: list[str],
+    *,
     csv: bool,
 ) -> pa.Table:
     n = len(ev["time"])
@@ -1011,7 +1310,7 @@ def _events_table(
             "event_time": event_time,
             "event_type": _dictionary(ev["type"], EVENT_TYPES + _UNKNOWN_EVENT_TYPES),
             "item_id": _id_strings("i", ev["item"], 5, n_items - 1),
-            "category": _dictionary(ev["cat"], [c[0] for c in _CATEGORIES]),
+            "category": _dictionary(ev["cat"], category_names),
             "price": pa.array(ev["price"], pa.float64(), mask=np.isnan(ev["price"])),
             "quantity": pa.array(ev["qty"], pa.int32(), mask=ev["qty"] == _INT_NULL),
             "amount": pa.array(ev["amount"], pa.float64(), mask=np.isnan(ev["amount"])),
