@@ -15,12 +15,13 @@ export DO_NOT_TRACK := 1
 export DBT_PROFILES_DIR := $(CURDIR)
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 
-.PHONY: help install demo build summary test lint format bench clean
+.PHONY: help install demo build summary test lint docs format bench clean
 
 help:
 	@echo "make demo    install, generate demo data, dbt build, print a summary"
-	@echo "make test    lint and the test suite (what CI runs)"
+	@echo "make test    lint, the docs site and the test suite (what CI runs)"
 	@echo "make lint    ruff, ruff format --check, SQLFluff, yamllint"
+	@echo "make docs    the documentation site into site/ (mkdocs --strict: broken links fail)"
 	@echo "make format  ruff format and SQLFluff fix"
 	@echo "make bench   benchmarks under bench/ (BENCH_SCALE=small|medium|large)"
 
@@ -55,7 +56,11 @@ format: $(INSTALLED)
 	$(BIN)/ruff check --fix python tests bench models
 	PURCHASING_POWER_DB=$$(mktemp -d)/lint.duckdb $(BIN)/sqlfluff fix models tests/dbt
 
-test: lint
+# --strict turns every warning into an error: a link to a missing page or anchor fails.
+docs: $(INSTALLED)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
+test: lint docs
 	$(BIN)/python -m pytest
 
 # lleaves, the compiled scorer the bench compares with, needs an llvmlite older than
@@ -72,4 +77,4 @@ bench: $(LLEAVES_INSTALLED)
 	$(BIN)/python bench/run.py --scale $${BENCH_SCALE:-small} --lleaves-python $(LLEAVES_VENV)/bin/python
 
 clean:
-	rm -rf target logs warehouse artifacts data .pytest_cache .ruff_cache
+	rm -rf target logs warehouse artifacts data site .pytest_cache .ruff_cache
