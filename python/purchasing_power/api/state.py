@@ -27,6 +27,11 @@ def publication_info(publication: Publication) -> PublicationInfo:
     )
 
 
+@lru_cache(maxsize=8)
+def publication_json(publication: Publication) -> dict[str, object]:
+    return publication_info(publication).model_dump()
+
+
 @dataclass
 class ApiState:
     settings: ApiSettings
