@@ -255,8 +255,9 @@ def render(result: dict) -> str:
         f"{result['machine']['cpus']} CPUs / {result['machine']['memory_gib']} GiB, the load "
         f"generator on the same machine; 1-minute load average {result['load_before']} before",
         "",
-        "| users | request | clients | requests/s | p50 ms | p95 ms | p99 ms | errors | load avg |",
-        "|---:|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| users | request | clients | requests/s | p50 ms | p95 ms | p99 ms"
+        " | server CPU ms / request | errors | load avg |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for run in result["runs_measured"]:
         kind = "single lookup" if run["kind"] == "single" else f"batch of {BATCH}"
