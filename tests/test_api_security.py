@@ -343,3 +343,16 @@ def test_serve_without_keys_warns_and_refuses(published: Path, tmp_path: Path) -
     with running_server(settings) as running:
         response = httpx.get(running.url + "/healthz")
     assert response.status_code == 401
+
+
+def test_a_declared_oversized_body_is_refused_before_it_is_sent(
+    server: Running, tokens: dict[str, str]
+) -> None:
+    host, port = server.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=5) as connection:
+        connection.sendall(
+            f"POST /v1/scores/batch HTTP/1.1\r\nHost: {host}\r\nX-API-Key: {tokens['all']}\r\n"
+            "Content-Type: application/json\r\nContent-Length: 100000000\r\n\r\n".encode()
+        )  # and no body: the server must answer without waiting for it
+        head = connection.recv(4096).decode()
+    assert head.startswith("HTTP/1.1 413 ")
