@@ -62,6 +62,7 @@ def test_clients_see_whole_publications_while_dbt_build_publishes(
     settings = ApiSettings(database=bi, keys_file=keys_file, poll_seconds=0.2)
     answers: list[tuple[str, str, str, bool]] = []  # publication id, its as_of, score's, model
     failures: list[str] = []
+    not_found: list[str] = []  # must be users the new as_of no longer scores
     stop = threading.Event()
 
     def query(url: str, number: int) -> None:
@@ -108,7 +109,7 @@ def test_clients_see_whole_publications_while_dbt_build_publishes(
                 vars={"raw_path": str(small_raw), "horizon_days": 60, "as_of": str(new_as_of)},
                 check=False,
             )
-            after_id, after_as_of, _ = _published(bi)
+            after_id, after_as_of, users_after = _published(bi)
             wait_for(lambda: answers[-1][0] == after_id, timeout=30)
             switched = len(answers)
             wait_for(lambda: len(answers) > switched + 200, timeout=30)
@@ -120,6 +121,8 @@ def test_clients_see_whole_publications_while_dbt_build_publishes(
     assert after_id != before_id
     assert after_as_of == new_as_of
     assert failures == []
+    # a user whose first event came on the day dropped is not scored at the earlier as_of
+    assert not set(not_found) & set(users_after)
     as_of_of = {before_id: str(before_as_of), after_id: str(after_as_of)}
     mixed = [
         answer for answer in answers
