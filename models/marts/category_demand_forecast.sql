@@ -301,7 +301,8 @@ forecasts_checked as (
         coalesce(expected_spend_summed.category, actual_spend_summed.category) as category,
         coalesce(expected_spend_summed.region, actual_spend_summed.region) as region,
         coalesce(expected_spend_summed.channel, actual_spend_summed.channel) as channel,
-        coalesce(expected_spend_summed.expected_spend, 0) as expected_spend,
+        -- in cents: a forecast is no more precise, and sums of shares carry float noise
+        round(coalesce(expected_spend_summed.expected_spend, 0), 2) as expected_spend,
         case
             when forecast_dates_listed.is_horizon_complete
                 then coalesce(actual_spend_summed.actual_spend, 0)
