@@ -3,7 +3,7 @@
     {segment, priority, condition}, each condition checked before any user is
     segmented: it must parse as one SQL expression, name only columns of `inputs`
     (column name -> data type: the documented input columns of customer_segments),
-    hold no subquery or window, and be boolean. A rule that fails stops the build with
+    hold no subquery or window, evaluate on them and be boolean. A rule that fails stops the build with
     its segment and priority named. No rules while parsing, in a unit test (whose
     `rules` is a fixture name: give them with overrides: macros: get_segment_rules) or
     before the seed is loaded (linting an empty warehouse).
@@ -69,7 +69,12 @@
                 ) }}
             {%- endif -%}
         {%- endfor -%}
-        {%- set data_type = run_query(
+        {#- binding fails on an unknown function or operator, a type mismatch or an
+            aggregate: DuckDB's error would not name the rule, this one does -#}
+        {%- set data_type = try_or_compiler_error(
+            rule ~ ": the condition cannot be evaluated on the input columns (an unknown"
+            ~ " function or operator, a type mismatch or an aggregate?): " ~ condition,
+            run_query,
             "select typeof((" ~ condition ~ ")) from (" ~ typed_nulls ~ ") as segment_inputs"
             ~ " where (" ~ condition ~ ") or true"
         ).rows[0][0] -%}

@@ -77,7 +77,8 @@ def test_every_scored_user_gets_one_default_segment(built: DbtProject) -> None:
 @pytest.mark.parametrize(
     ("condition", "says"),
     [
-        ("predicted_spend >>> 3", "does not parse"),
+        ("predicted_spend >", "does not parse"),
+        ("predicted_spend >>> 3", "cannot be evaluated on the input columns"),
         ("shoe_size > 3", "names shoe_size, which is not an input column"),
         ("predicted_spend * 2", "is DOUBLE, not a boolean"),
         (
