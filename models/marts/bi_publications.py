@@ -17,6 +17,11 @@ def model(dbt, session):
         "model_evaluations": dbt.ref("model_evaluations"),
         "data_quality_daily": dbt.ref("data_quality_daily"),
         "data_quality_summary": dbt.ref("data_quality_summary"),
+        "customer_segments": dbt.ref("customer_segments"),
+        "user_price_bands": dbt.ref("user_price_bands"),
+        "user_item_price_fit": dbt.ref("user_item_price_fit"),
+        "category_demand_forecast": dbt.ref("category_demand_forecast"),
+        "category_demand_accuracy": dbt.ref("category_demand_accuracy"),
     }
     settings = PublishSettings.from_environment(warehouse=database_path(session))
     # The history only grows, by one as_of a build: published by as_of, only what changed.
