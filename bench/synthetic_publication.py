@@ -4,8 +4,8 @@ columns and types (``models/marts/_marts__models.yml``), published by the real
 the tables and the file layout a build leaves.
 
 ``--users`` users scored every day for ``--runs`` days (the history); the scores, the
-reasons (three a user) and the changes flagged are those of the last day. Random values
-from a fixed seed.
+reasons (three a user), the segments and the changes flagged are those of the last day.
+Random values from a fixed seed.
 """
 
 from __future__ import annotations
@@ -64,6 +64,18 @@ def _marts(
             purchase_probability, power_index, tier, scored_at
         from marts.purchasing_power_score_history
         where as_of = (select max(as_of) from marts.purchasing_power_score_history)
+        """
+    )
+    connection.execute(
+        """
+        create table marts.customer_segments as
+        select user_id, as_of, horizon_days, model_version,
+            case when power_index >= 80 then 'high_value' when power_index < 20 then 'dormant'
+                else 'steady' end as segment,
+            cast(case when power_index >= 80 then 2 when power_index < 20 then 5 else 6 end
+                as integer) as segment_priority,
+            'synthetic' as segment_description
+        from marts.purchasing_power_scores
         """
     )
     features = ", ".join(f"('{name}', '{text}', {code})" for code, (name, text) in
@@ -147,10 +159,11 @@ def publish_synthetic(
     first_as_of: dt.date = dt.date(2026, 1, 1),
     pseudonym_key: bytes | None = None,
     work: Path | None = None,
+    segments: bool = True,
 ) -> str:
     """Publish a synthetic shop's marts to ``database`` (and its Parquet folder) as a
-    build would; the last day scored is ``first_as_of + runs - 1``. Returns the
-    publication_id."""
+    build would; the last day scored is ``first_as_of + runs - 1``; without
+    ``segments``, as a build before customer_segments. Returns the publication_id."""
     warehouse = (work or database.parent) / f".synthetic-{users}-{runs}.duckdb"
     warehouse.parent.mkdir(parents=True, exist_ok=True)
     warehouse.unlink(missing_ok=True)
@@ -162,6 +175,7 @@ def publish_synthetic(
                 "purchasing_power_score_changes", "purchasing_power_reasons",
                 "model_performance", "model_evaluations",
             )  # fmt: skip
+            names += ("customer_segments",) if segments else ()
             published = publish(
                 connection,
                 {name: connection.table(f"marts.{name}") for name in names},

@@ -71,6 +71,12 @@ def test_a_score_is_the_published_row_with_its_reasons_and_publication(
         status, spend, probability,
     )  # fmt: skip
     assert (score.power_index, score.tier, score.scored_at) == (index, tier, scored_at)
+    segment = _one(
+        published,
+        "select segment from published.marts.customer_segments where user_id = ?",
+        "u0000042",
+    )
+    assert [(score.segment,)] == segment
     reasons = _one(
         published,
         "select reason_rank, feature_name, feature_description, feature_value, contribution,"
@@ -89,6 +95,21 @@ def test_a_score_is_the_published_row_with_its_reasons_and_publication(
     assert answer.publication.publication_id == publication_id
     assert answer.publication.as_of == FIRST + dt.timedelta(days=RUNS - 1) == score.as_of
     assert answer.publication.model_version == version
+
+
+def test_a_copy_published_before_segments_answers_a_null_segment(tmp_path: Path) -> None:
+    database = tmp_path / "purchasing_power_bi.duckdb"
+    publish_synthetic(database, users=20, runs=1, segments=False)
+    keys_file = tmp_path / "keys.json"
+    token = add_key(keys_file, name="all", scopes=keys.SCOPES).token
+    settings = ApiSettings(database=database, keys_file=keys_file, poll_seconds=0.1)
+    with (
+        running_server(settings) as running,
+        httpx.Client(base_url=running.url, headers={"X-API-Key": token}) as http,
+    ):
+        answer = ScoreResponse.model_validate(http.get("/v1/users/u0000003/score").json())
+    assert answer.score.user_id == "u0000003"
+    assert answer.score.segment is None
 
 
 def test_the_last_change_is_the_published_change_or_null(

@@ -68,6 +68,10 @@ class Score(_Body):
     purchase_probability: float
     power_index: float = Field(description="0-100, higher is more purchasing power.")
     tier: str | None
+    segment: str | None = Field(
+        description="The user's segment (customer_segments: high_value, at_risk, ...); null"
+        " where the publication has none."
+    )
     scored_at: dt.datetime
     reasons: list[Reason] | None = Field(
         description="The top reasons; null unless the key holds the reasons scope."

@@ -42,6 +42,7 @@ CHANGES = "purchasing_power_score_changes"
 HISTORY = "purchasing_power_score_history"
 EVALUATIONS = "model_evaluations"
 PERFORMANCE = "model_performance"
+SEGMENTS = "customer_segments"
 _PSEUDONYM = re.compile(r"[0-9a-f]{64}")
 
 
@@ -71,6 +72,11 @@ def _codes(column: pa.ChunkedArray) -> tuple[np.ndarray, list[Any]]:
     codes = encoded.indices.to_numpy(zero_copy_only=False)
     codes = np.where(encoded.indices.is_null().to_numpy(zero_copy_only=False), -1, codes)
     return codes.astype(np.int32), encoded.dictionary.to_pylist()
+
+
+def _decoded(values: list[Any], code: int) -> Any:
+    """The value a dictionary code stands for; None for a null (-1)."""
+    return values[code] if code >= 0 else None
 
 
 def _floats(column: pa.ChunkedArray) -> np.ndarray:
@@ -142,7 +148,8 @@ class Snapshot:
             "predicted_spend": float(columns["predicted_spend"][row]),
             "purchase_probability": float(columns["purchase_probability"][row]),
             "power_index": float(columns["power_index"][row]),
-            "tier": values["tier"][columns["tier"][row]],
+            "tier": _decoded(values["tier"], columns["tier"][row]),
+            "segment": _decoded(values["segment"], columns["segment"][row]),
             "scored_at": values["scored_at"][columns["scored_at"][row]],
             "reasons": self._reasons(row) if with_reasons else None,
             "last_change": self._change(change) if change >= 0 else None,
@@ -182,7 +189,7 @@ class Snapshot:
             "direction": values["direction"][columns["direction"][change]],
             "previous_power_index": float(columns["previous_power_index"][change]),
             "power_index_change": float(columns["power_index_change"][change]),
-            "previous_tier": values["previous_tier"][columns["previous_tier"][change]],
+            "previous_tier": _decoded(values["previous_tier"], columns["previous_tier"][change]),
             "is_tier_changed": bool(columns["is_tier_changed"][change]),
             "tier_rank_change": None if rank_change == np.iinfo(np.int32).min else rank_change,
             "previous_predicted_spend": float(columns["previous_predicted_spend"][change]),
@@ -260,11 +267,20 @@ def _read(
     def name(table: str) -> str:
         return f"published.{schema}.{table}"
 
+    # the user's segment where the publication has customer_segments (null otherwise)
+    segments = (
+        f"(select user_id, as_of, model_version, segment from {name(SEGMENTS)})"
+        if SEGMENTS in tables
+        else "(select null::varchar as user_id, null::date as as_of,"
+        " null::varchar as model_version, null::varchar as segment where false)"
+    )
     scores = _table(
         connection,
-        f"select user_id, as_of, horizon_days, model_version, model_status, predicted_spend,"
-        f" purchase_probability, power_index, tier, scored_at from {name(SCORES)}"
-        f" order by user_id",
+        f"select scores.user_id, scores.as_of, scores.horizon_days, scores.model_version,"
+        f" scores.model_status, scores.predicted_spend, scores.purchase_probability,"
+        f" scores.power_index, scores.tier, scores.scored_at, segments.segment"
+        f" from {name(SCORES)} as scores left join {segments} as segments"
+        f" using (user_id, as_of, model_version) order by scores.user_id",
     )
     user_ids = scores.column("user_id").to_pylist()
     index = {user_id: row for row, user_id in enumerate(user_ids)}
@@ -272,7 +288,7 @@ def _read(
         raise PublicationError(f"{path}: {SCORES} has more than one row for a user")
     columns: dict[str, np.ndarray] = {}
     values: dict[str, list[Any]] = {}
-    for column in ("as_of", "model_version", "model_status", "tier", "scored_at"):
+    for column in ("as_of", "model_version", "model_status", "tier", "scored_at", "segment"):
         columns[column], values[column] = _codes(scores.column(column))
     for column in ("predicted_spend", "purchase_probability", "power_index"):
         columns[column] = _floats(scores.column(column))
