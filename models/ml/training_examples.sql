@@ -1,8 +1,10 @@
 {#-
     One row per user_id and training cutoff_date: the features at the cutoff and
     the labels over the horizon that follows it. Labels read only clean purchase
-    and refund events in (cutoff, cutoff + horizon_days]; features read only
-    events strictly before the cutoff. Net spend is floored at zero. The baselines'
+    and refund events in [cutoff, cutoff + horizon_days); features read only
+    events strictly before the cutoff, so an event at exactly a cutoff is the
+    first instant of its labels and counts once (on date-only data such as
+    CDNOW, the cutoff's whole day). Net spend is floored at zero. The baselines'
     inputs ride along: the same net spend over the horizon's length before the
     cutoff, and the RFM and buy-till-you-die (btyd_*) inputs at the cutoff.
 
@@ -94,12 +96,13 @@ int_cutoffs_derived as (
 
 events_around_cutoffs as (
 
-    -- the horizon after each cutoff (labels) and the same length before it (baseline)
+    -- the horizon from each cutoff on (labels) and the same length before it (baseline):
+    -- [cutoff - horizon, cutoff) and [cutoff, cutoff + horizon), so every event counts once
     select
         int_events_validated.user_id,
         int_cutoffs_derived.cutoff_date,
         int_events_validated.event_type,
-        int_events_validated.event_at > cast(int_cutoffs_derived.cutoff_date as timestamp)
+        int_events_validated.event_at >= cast(int_cutoffs_derived.cutoff_date as timestamp)
             as is_after_cutoff,
         case
             when int_events_validated.event_type = 'purchase' then int_events_validated.amount
@@ -111,10 +114,9 @@ events_around_cutoffs as (
             int_events_validated.event_at >= cast(
                 int_cutoffs_derived.cutoff_date - to_days({{ horizon_days }}) as timestamp
             )
-            and int_events_validated.event_at <= cast(
+            and int_events_validated.event_at < cast(
                 int_cutoffs_derived.cutoff_date + to_days({{ horizon_days }}) as timestamp
             )
-            and int_events_validated.event_at != cast(int_cutoffs_derived.cutoff_date as timestamp)
 
 ),
 
