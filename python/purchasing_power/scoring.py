@@ -426,6 +426,16 @@ def stream_scores(
     device: Device = "auto",
     num_threads: int = 2,
 ) -> pa.RecordBatchReader:
-    """Stream scores for a stream of ``user_features`` batches (what ``ml_scores`` calls)."""
+    """Stream scores for a stream of ``user_features`` batches (what ``ml_scores`` calls):
+    with the ONNX spend graph, or in Python where the active model is the BTYD fallback."""
+    from purchasing_power import fallback
+
+    if fallback.is_fallback(model_dir):
+        return pa.RecordBatchReader.from_batches(
+            SCORE_SCHEMA,
+            fallback.score_batches(
+                features, model_dir=model_dir, schema=SCORE_SCHEMA, power_index=power_index
+            ),
+        )
     model = load_scoring_model(model_dir, num_threads=num_threads, device=device)
     return pa.RecordBatchReader.from_batches(SCORE_SCHEMA, score_batches(features, model=model))

@@ -217,6 +217,10 @@ EXAMPLE_BATCH_ROWS = 1 << 17
 _KEYS = ("cutoff_date", "user_id")
 
 
+class ShortHistoryError(ValueError):
+    """Fewer than two cutoffs have complete labels at the horizon: nothing to train on."""
+
+
 def _positioned_batches(
     examples: duckdb.DuckDBPyRelation, columns: Sequence[str]
 ) -> pa.RecordBatchReader:
@@ -298,7 +302,7 @@ def time_split(
     cutoff_dates = pc.unique(kept_table.column("cutoff_date")).to_pylist()
     cutoffs = sorted(str(value) for value in cutoff_dates)
     if len(cutoffs) < 2:
-        raise ValueError(
+        raise ShortHistoryError(
             f"training needs at least 2 cutoffs with complete {settings.horizon_days}-day labels "
             f"for a time split, found {len(cutoffs)} ({', '.join(cutoffs) or 'none'}): "
             "use more history, a shorter horizon_days, or a smaller cutoff_spacing_days"
