@@ -16,7 +16,7 @@ from purchasing_power.cli import app
 
 pytestmark = pytest.mark.slow
 
-METHODS = {"lightgbm", "last_period_spend", "rfm", "bg_nbd_gamma_gamma"}
+METHODS = {"lightgbm", "last_period_spend", "rfm", "rfm_decay", "bg_nbd_gamma_gamma"}
 
 
 def _connect(project: DbtProject) -> duckdb.DuckDBPyConnection:
