@@ -9,8 +9,9 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from purchasing_power import baselines, fallback
-from purchasing_power.registry import reference_quantiles
+from purchasing_power import baselines, extension, fallback
+from purchasing_power.pipeline import _best_baseline
+from purchasing_power.registry import RegisteredModel, reference_quantiles
 from purchasing_power.scoring import SCORE_SCHEMA, power_index
 
 
@@ -127,3 +128,43 @@ def test_the_artifact_scores_what_the_fit_predicts(tmp_path: Path) -> None:
     assert index.min() >= 0
     assert index.max() <= 100
     assert np.corrcoef(index, spend)[0, 1] > 0.5
+
+
+def test_the_extension_follows_the_btyd_curve_and_keeps_the_ranking() -> None:
+    table = _drawn_population(2000, seed=3)
+    extended = extension.fit(table, horizon_days=180, label_horizon_days=60)
+    scorer = fallback.fit(table, horizon_days=180)
+    bought = fallback.btyd_inputs(table).bought
+    spend_180 = scorer.predict(table)[0][bought].sum()
+    short = fallback.BtydScorer(scorer.bg_nbd, scorer.gamma_gamma, 60, scorer.users,
+                                scorer.buyers)  # fmt: skip
+    spend_60, probability_60 = short.predict(table)
+    assert extended.spend_factor == pytest.approx(spend_180 / spend_60[bought].sum())
+    # dropout bends the curve: three times the window, less than three times the spend
+    assert 1.0 < extended.spend_factor < 3.0
+    # the exponent carries the buyers' mean probability from 60 to 180 days
+    _, probability_180 = scorer.predict(table)
+    mapped = 1 - (1 - probability_60[bought].mean()) ** extended.probability_exponent
+    assert mapped == pytest.approx(probability_180[bought].mean())
+    spend = np.array([0.0, 1.0, 5.0, 2.0])
+    probability = np.array([0.0, 0.1, 0.9, 0.5])
+    new_spend, new_probability = extended.apply(spend, probability)
+    assert np.argsort(new_spend).tolist() == np.argsort(spend).tolist()
+    assert np.argsort(new_probability).tolist() == np.argsort(probability).tolist()
+    assert (new_probability >= probability).all()
+    assert new_probability[0] == 0.0
+    assert extension.Extension.from_card(extended.to_card()) == extended
+
+
+def _judged(**gini: float) -> RegisteredModel:
+    card = {"metrics": [{"method": m, "metric": "normalized_gini", "value": v}
+                        for m, v in gini.items()]}  # fmt: skip
+    return RegisteredModel("pp-x", Path("."), card)
+
+
+def test_the_best_baseline_is_the_one_ahead_of_the_model_by_the_most() -> None:
+    beaten = _judged(lightgbm=0.56, bg_nbd_gamma_gamma=0.57, rfm=0.50)
+    assert _best_baseline(beaten) == "bg_nbd_gamma_gamma"
+    assert _best_baseline(_judged(lightgbm=0.56, bg_nbd_gamma_gamma=0.57, rfm=0.58)) == "rfm"
+    assert _best_baseline(_judged(lightgbm=0.60, bg_nbd_gamma_gamma=0.57, rfm=0.58)) is None
+    assert _best_baseline(_judged(lightgbm=float("nan"), rfm=0.1)) == "rfm"

@@ -96,6 +96,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--skip-build", action="store_true", help="evaluate the last build's scores"
     )
+    parser.add_argument(
+        "--training-threads", type=int, default=None,
+        help="the dbt var training_threads (default: the project's)",
+    )  # fmt: skip
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results")
     args = parser.parse_args(argv)
     horizon = args.horizon_days
@@ -115,7 +119,8 @@ def main(argv: list[str] | None = None) -> None:
     succeeded = True
     if not args.skip_build:
         started = time.monotonic()
-        succeeded, seconds, tail = build(raw, work, horizon_days=horizon, extra_vars={})
+        extra = {} if args.training_threads is None else {"training_threads": args.training_threads}
+        succeeded, seconds, tail = build(raw, work, horizon_days=horizon, extra_vars=extra)
         print(f"dbt build (horizon_days {horizon}): {'ok' if succeeded else 'FAILED'} in "
               f"{time.monotonic() - started:.0f} s\n{tail}")  # fmt: skip
     model_name = (
@@ -171,6 +176,8 @@ def main(argv: list[str] | None = None) -> None:
     command = "python bench/cdnow/run.py" + (
         "" if horizon == data.HOLDOUT_DAYS else f" --horizon-days {horizon}"
     )
+    if args.training_threads is not None:
+        command += f" --training-threads {args.training_threads}"
     text = (
         f"# CDNOW, as_of {data.AS_OF}, holdout {data.HOLDOUT_DAYS} days, horizon_days {horizon}\n\n"
         f"`{command}` at {commit()}"

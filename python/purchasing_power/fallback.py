@@ -31,6 +31,8 @@ import pyarrow.compute as pc
 from purchasing_power import baselines
 
 FALLBACK = "fallback"
+# the status where BTYD scores because it beat the trained model, not for want of labels
+BASELINE = "baseline"
 METHOD = baselines.BTYD
 EXECUTION_PROVIDER = "python"
 INPUT_COLUMNS = (
@@ -142,6 +144,7 @@ def card(
     reason: str,
     reference_quantiles: np.ndarray,
     scores: dict[str, object],
+    status: str = FALLBACK,
 ) -> dict:
     """The fallback's model card: what scored, why, and its fitted parameters."""
     params = scorer.params()
@@ -150,7 +153,7 @@ def card(
     return {
         "model_version": f"pp-{as_of.replace('-', '')}-btyd-{digest}",
         "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="microseconds"),
-        "status": FALLBACK,
+        "status": status,
         "status_reasons": [reason],
         "method": METHOD,
         "form": (

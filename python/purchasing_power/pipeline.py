@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from purchasing_power import fallback
+from purchasing_power import extension, fallback
 from purchasing_power.explain import REASONS_SCHEMA, load_explainer, reason_batches
 from purchasing_power.features import FeatureSchema
 from purchasing_power.registry import (
@@ -121,6 +121,9 @@ class RunSettings:
     model_version: str | None = None
     tune_trials: int = 0
     max_boost_rounds: int = MAX_BOOST_ROUNDS  # var max_boost_rounds; see TrainingSettings
+    # int_cutoffs_derived.label_horizon_days: shorter than horizon_days where the history
+    # is (the model then learns it and its scores are extended); None: the horizon
+    label_horizon_days: int | None = None
 
 
 @dataclass(frozen=True)
@@ -188,9 +191,11 @@ def _train(
     as_of: str,
     settings: RunSettings,
     say: Say = say_to_stderr,
+    extended: extension.Extension | None = None,
 ) -> RegisteredModel:
     training = TrainingSettings(
         horizon_days=settings.horizon_days,
+        label_horizon_days=extended.label_horizon_days if extended else None,
         seed=settings.seed,
         num_threads=settings.num_threads,
         max_boost_rounds=settings.max_boost_rounds,
@@ -218,6 +223,7 @@ def _train(
         tiers=tiers,
         artifacts_dir=settings.artifacts_dir,
         tuning=tuning,
+        extension=extended.to_card() if extended else None,
     )
 
 
@@ -273,6 +279,20 @@ def choose_and_train(
 
     why = "retrain: true" if settings.retrain else "no accepted model for this horizon"
     say(f"training a new model ({why})", False)
+    extended = None
+    window = settings.label_horizon_days
+    if window is not None and window < settings.horizon_days:
+        extended = extension.fit(
+            scoring_features, horizon_days=settings.horizon_days, label_horizon_days=window
+        )
+        say(
+            f"the history holds no complete {settings.horizon_days}-day labels: the model "
+            f"learns {window}-day labels, and its scores are extended to {settings.horizon_days} "
+            f"days by the BG/NBD purchase-rate curve of today's users (spend x "
+            f"{extended.spend_factor:.3f}, P(no purchase) ^ {extended.probability_exponent:.3f}); "
+            "more history or a shorter horizon_days would train on the horizon itself",
+            True,
+        )
     try:
         trained = _train(
             read_examples,
@@ -282,6 +302,7 @@ def choose_and_train(
             as_of=as_of,
             settings=settings,
             say=say,
+            extended=extended,
         )
     except ShortHistoryError as short:
         active = _fall_back(scoring_features, as_of=as_of, settings=settings, reason=str(short))
@@ -311,6 +332,23 @@ def choose_and_train(
             True,
         )
         return Choice(active=active, trained=trained)
+    best = _best_baseline(trained)
+    if best == fallback.METHOD:
+        active = _fall_back(
+            scoring_features,
+            as_of=as_of,
+            settings=settings,
+            reason=f"{trained.model_version} does not beat every baseline ({reasons})",
+            status=fallback.BASELINE,
+        )
+        say(
+            f"BASELINE SCORES: {trained.model_version} does not beat every baseline "
+            f"({reasons}), no accepted model exists, and the best baseline, {best}, can score "
+            f"today's users: {active.model_version} (BG/NBD x Gamma-Gamma fitted on all history "
+            f"before {as_of}) scores them, with model_status '{fallback.BASELINE}'",
+            True,
+        )
+        return Choice(active=active, trained=trained)
     say(
         f"UNPROVEN MODEL SCORES: {trained.model_version} does not beat every baseline "
         f"({reasons}) and no accepted model exists; its scores carry model_status 'unproven'",
@@ -319,8 +357,28 @@ def choose_and_train(
     return Choice(active=trained, trained=trained)
 
 
+def _best_baseline(model: RegisteredModel) -> str | None:
+    """The baseline with the highest normalized Gini on the validation cutoff, where it
+    is higher than the model's."""
+    gini = {
+        m["method"]: m["value"] for m in model.card["metrics"] if m["metric"] == "normalized_gini"
+    }
+    ours = gini.pop("lightgbm", float("nan"))
+    ranked = sorted(
+        ((value, method) for method, value in gini.items() if value == value), reverse=True
+    )
+    if ranked and not ours >= ranked[0][0]:
+        return ranked[0][1]
+    return None
+
+
 def _fall_back(
-    scoring_features: pa.Table, *, as_of: str, settings: RunSettings, reason: str
+    scoring_features: pa.Table,
+    *,
+    as_of: str,
+    settings: RunSettings,
+    reason: str,
+    status: str = fallback.FALLBACK,
 ) -> RegisteredModel:
     """Fit and register the BTYD fallback on the scoring cutoff's own history."""
     scorer = fallback.fit(scoring_features, horizon_days=settings.horizon_days)
@@ -331,6 +389,7 @@ def _fall_back(
         reason=reason,
         reference_quantiles=reference_quantiles(spend),
         scores=fallback.summarize_scores(spend, probability),
+        status=status,
     )
     path = fallback.write_artifact(card, artifacts_dir=settings.artifacts_dir)
     return RegisteredModel(model_version=card["model_version"], path=path, card=card)

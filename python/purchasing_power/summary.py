@@ -26,6 +26,7 @@ class BuildSummary:
     evaluations: list[tuple[str, str, float]]
     model_status: str = "accepted"
     scoring_method: str = "lightgbm_hurdle"
+    label_horizon_days: int | None = None
 
 
 def read_summary(connection: duckdb.DuckDBPyConnection, *, warehouse: Path) -> BuildSummary:
@@ -61,7 +62,12 @@ def read_summary(connection: duckdb.DuckDBPyConnection, *, warehouse: Path) -> B
         f" where model_version = '{model_version}'",
     )
     model_status, scoring_method = active[0] if active else ("accepted", "lightgbm_hurdle")
+    _, windows = query(
+        connection,
+        "select label_horizon_days from intermediate.int_cutoffs_derived where is_scoring_cutoff",
+    )
     return BuildSummary(
+        label_horizon_days=windows[0][0] if windows else None,
         model_status=model_status,
         scoring_method=scoring_method,
         warehouse=warehouse,
@@ -87,6 +93,18 @@ def method_sentence(summary: BuildSummary) -> list[str]:
             f"labels, so {summary.scoring_method} (BG/NBD x Gamma-Gamma fitted on all history "
             "before as_of) scored every user over the whole horizon; use more history or a "
             "shorter horizon_days to train one."
+        ]
+    if summary.model_status == "baseline":
+        return [
+            "  The trained model did not beat the best baseline, BG/NBD x Gamma-Gamma, and no "
+            "accepted model exists, so that baseline (fitted on all history before as_of) "
+            "scored every user."
+        ]
+    if summary.scoring_method == "lightgbm_hurdle_extended":
+        return [
+            f"  The model learnt {summary.label_horizon_days}-day labels, the longest the history "
+            f"holds, and its scores were extended to {summary.horizon_days} days by the BG/NBD "
+            "purchase-rate curve of today's users."
         ]
     if summary.model_status == "unproven":
         return ["  The model that scored has not beaten every baseline (status 'unproven')."]
