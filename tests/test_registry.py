@@ -284,9 +284,9 @@ def test_registered_artifact_holds_both_graphs_and_a_card_with_the_proof(registe
         assert parity[graph]["spend"]["edge_cases"]["max_rel_diff"] <= 1e-9
     assert card["status"] == "accepted"
     assert {row["method"] for row in card["metrics"]} == {
-        "lightgbm", "last_period_spend", "rfm", "bg_nbd_gamma_gamma",
+        "lightgbm", "last_period_spend", "rfm", "rfm_decay", "bg_nbd_gamma_gamma",
     }  # fmt: skip
-    assert len(card["decile_calibration"]) == 40
+    assert len(card["decile_calibration"]) == 50
     assert sum(tier["users"] for tier in card["scores"]["tiers"]) == 300
     assert card["model_version"] in (registered.path / "report.html").read_text()
     model = onnx.load(registered.path / "purchase.onnx")

@@ -11,6 +11,10 @@ def model(dbt, session):
     # one plain dbt.config.get per key: dbt finds the keys a Python model reads statically
     retrain = dbt.config.get("retrain")
     pinned = dbt.config.get("model_version")
+    scoring_cutoff = dbt.ref("int_cutoffs_derived").filter("is_scoring_cutoff")
+    ((as_of_date, label_horizon_days),) = scoring_cutoff.select(
+        "as_of_date, label_horizon_days"
+    ).fetchall()
     settings = RunSettings(
         artifacts_dir=Path(dbt.config.get("artifacts_path")),
         horizon_days=int(dbt.config.get("horizon_days")),
@@ -20,8 +24,8 @@ def model(dbt, session):
         tune_trials=int(dbt.config.get("tune_trials")),
         num_threads=int(dbt.config.get("training_threads")),
         max_boost_rounds=int(dbt.config.get("max_boost_rounds")),
+        label_horizon_days=int(label_horizon_days),
     )
-    as_of = dbt.ref("int_cutoffs_derived").filter("is_scoring_cutoff").select("as_of_date")
     registry = dbt.ref("feature_registry").to_arrow_table()
     examples = dbt.ref("training_examples")  # read, in batches, only when a model is trained
     choice = choose_and_train(
@@ -29,7 +33,7 @@ def model(dbt, session):
         registry,
         dbt.ref("user_features").filter("is_scoring_cutoff").to_arrow_table(),
         dbt.ref("power_tiers").to_arrow_table(),
-        as_of=str(as_of.fetchall()[0][0]),
+        as_of=str(as_of_date),
         settings=settings,
         say=say_to_dbt,
     )

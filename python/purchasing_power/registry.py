@@ -571,8 +571,12 @@ def register_models(
     tiers: Sequence[Tier],
     artifacts_dir: Path,
     tuning: dict | None = None,
+    extension: dict | None = None,
 ) -> RegisteredModel:
-    """Export both heads, prove parity, write the artifact, its card and its report."""
+    """Export both heads, prove parity, write the artifact, its card and its report.
+    ``extension`` (``purchasing_power.extension``): where the heads learnt a shorter label
+    window than the horizon, how scoring extends them; the power index's reference is
+    extended with them, so a user's index is the same either way."""
     heads = result.heads
     exported = export_graphs(heads)
     tree_ensemble = exported["tree_ensemble"]
@@ -620,6 +624,10 @@ def register_models(
         scores=scores,
         tuning=tuning,
     )
+    if extension:
+        card["extension"] = extension
+        card["method"] = "lightgbm_hurdle_extended"
+        card["reference_spend_quantiles"] = (reference * extension["spend_factor"]).tolist()
 
     artifacts_dir.mkdir(parents=True, exist_ok=True)
     final_path = artifacts_dir / model_version

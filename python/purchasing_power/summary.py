@@ -24,6 +24,9 @@ class BuildSummary:
     model_version: str
     tiers: list[tuple[str, int, float]]
     evaluations: list[tuple[str, str, float]]
+    model_status: str = "accepted"
+    scoring_method: str = "lightgbm_hurdle"
+    label_horizon_days: int | None = None
 
 
 def read_summary(connection: duckdb.DuckDBPyConnection, *, warehouse: Path) -> BuildSummary:
@@ -53,7 +56,20 @@ def read_summary(connection: duckdb.DuckDBPyConnection, *, warehouse: Path) -> B
         " and metric in ('auc', 'normalized_gini', 'top_decile_capture')"
         " order by metric, method",
     )
+    _, active = query(
+        connection,
+        "select model_status, scoring_method from ml.ml_models"
+        f" where model_version = '{model_version}'",
+    )
+    model_status, scoring_method = active[0] if active else ("accepted", "lightgbm_hurdle")
+    _, windows = query(
+        connection,
+        "select label_horizon_days from intermediate.int_cutoffs_derived where is_scoring_cutoff",
+    )
     return BuildSummary(
+        label_horizon_days=windows[0][0] if windows else None,
+        model_status=model_status,
+        scoring_method=scoring_method,
         warehouse=warehouse,
         rows_in=rows_in,
         rows_clean=rows_clean,
@@ -69,6 +85,32 @@ def read_summary(connection: duckdb.DuckDBPyConnection, *, warehouse: Path) -> B
     )
 
 
+def method_sentence(summary: BuildSummary) -> list[str]:
+    """One plain sentence on what scored, where it was not the trained model."""
+    if summary.model_status == "fallback":
+        return [
+            f"  No model was trained: the history holds no complete {summary.horizon_days}-day "
+            f"labels, so {summary.scoring_method} (BG/NBD x Gamma-Gamma fitted on all history "
+            "before as_of) scored every user over the whole horizon; use more history or a "
+            "shorter horizon_days to train one."
+        ]
+    if summary.model_status == "baseline":
+        return [
+            "  The trained model did not beat the best baseline, BG/NBD x Gamma-Gamma, and no "
+            "accepted model exists, so that baseline (fitted on all history before as_of) "
+            "scored every user."
+        ]
+    if summary.scoring_method == "lightgbm_hurdle_extended":
+        return [
+            f"  The model learnt {summary.label_horizon_days}-day labels, the longest the history "
+            f"holds, and its scores were extended to {summary.horizon_days} days by the BG/NBD "
+            "purchase-rate curve of today's users."
+        ]
+    if summary.model_status == "unproven":
+        return ["  The model that scored has not beaten every baseline (status 'unproven')."]
+    return []
+
+
 def render_summary(summary: BuildSummary) -> str:
     reasons = ", ".join(f"{reason} {count:,}" for reason, count in summary.rejected_by_reason)
     lines = [
@@ -78,10 +120,12 @@ def render_summary(summary: BuildSummary) -> str:
         f"  rejected by reason: {reasons or 'none'}",
         f"Scored {summary.users_scored:,} users as of {summary.as_of} for the next "
         f"{summary.horizon_days} days with {summary.model_version}",
+        *method_sentence(summary),
         "  tier        users   mean predicted spend",
     ]
     lines += [f"  {tier:<10} {users:>6,}   {spend:>12,.2f}" for tier, users, spend in summary.tiers]
-    lines.append("Validation (latest complete cutoff), LightGBM vs the baselines:")
+    if summary.evaluations:
+        lines.append("Validation (latest complete cutoff), LightGBM vs the baselines:")
     by_metric: dict[str, dict[str, float]] = {}
     for method, metric, value in summary.evaluations:
         by_metric.setdefault(metric, {})[method] = value
