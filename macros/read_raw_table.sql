@@ -10,7 +10,7 @@
     Where arriving_kinds (a dict) is given, it is filled with how each typed column
     arrives: 'timestamp', 'integer' or 'number' where every file stores it so, else
     absent (text), for staging to skip the parsing of text where no text arrives.
-    A missing
+    An empty file (no header, no rows) is skipped with a warning naming it. A missing
     required column fails the build with the file and column named; an absent
     optional table gives an empty relation with the same columns.
 -#}
@@ -35,17 +35,27 @@
     {%- set files = [] -%}
     {%- for file in location['files'] -%}
         {%- set file_columns = columns_by_file[file] -%}
-        {%- for column in contract['required'] -%}
-            {%- if column not in file_columns -%}
-                {{ exceptions.raise_compiler_error(
-                    "Input contract: " ~ file ~ " has no column '" ~ column ~ "', which the '"
-                    ~ table_name ~ "' table requires (columns found: "
-                    ~ (file_columns.keys() | join(', ')) ~ ")"
-                ) }}
-            {%- endif -%}
-        {%- endfor -%}
-        {%- do files.append(file) -%}
+        {%- if not file_columns -%}
+            {%- do exceptions.warn(
+                "Input contract: " ~ file ~ " is empty (no columns, no rows) and was skipped:"
+                ~ " it holds nothing to lose. Remove it to silence this warning"
+            ) -%}
+        {%- else -%}
+            {%- for column in contract['required'] -%}
+                {%- if column not in file_columns -%}
+                    {{ exceptions.raise_compiler_error(
+                        "Input contract: " ~ file ~ " has no column '" ~ column ~ "', which the '"
+                        ~ table_name ~ "' table requires (columns found: "
+                        ~ (file_columns.keys() | join(', ')) ~ ")"
+                    ) }}
+                {%- endif -%}
+            {%- endfor -%}
+            {%- do files.append(file) -%}
+        {%- endif -%}
     {%- endfor -%}
+    {%- if not files -%}
+        {{ return(empty_raw_table(all_columns)) }}
+    {%- endif -%}
     {%- set integer_types = [
         'TINYINT', 'SMALLINT', 'INTEGER', 'BIGINT', 'HUGEINT', 'UTINYINT', 'USMALLINT',
         'UINTEGER', 'UBIGINT', 'UHUGEINT',

@@ -1,6 +1,6 @@
-"""The input contract's typed columns, Parquet and CSV alike: no value stops the build; each
-bad value is quarantined with its reason (read_raw_table, describe_raw_files,
-parse_timestamp, parse_whole_number, stg_raw__events)."""
+"""The input contract's typed columns and empty files, Parquet and CSV alike: no value and
+no file stops the build; each bad value is quarantined with its reason (read_raw_table,
+describe_raw_files, parse_timestamp, parse_whole_number, stg_raw__events)."""
 
 from __future__ import annotations
 
@@ -101,7 +101,8 @@ def _text(value: object) -> str:
 
 
 def _write(raw: Path, file_format: str) -> Path:
-    """FILES under raw/events/ in one format."""
+    """FILES under raw/events/ in one format, with an empty file beside them (and, in
+    CSV, a file of blank lines and one of a header only)."""
     folder = raw / "events"
     folder.mkdir(parents=True)
     for name in FILES:
@@ -115,6 +116,10 @@ def _write(raw: Path, file_format: str) -> Path:
                      for row in zip(*values, strict=True)]  # fmt: skip
             header = ",".join(column for column, _, _ in columns)
             (folder / f"{name}.csv").write_text("\n".join([header, *lines]) + "\n")
+    (folder / f"empty.{file_format}").write_bytes(b"")
+    if file_format == "csv":
+        (folder / "blank.csv").write_text("\n\n")
+        (folder / "header_only.csv").write_text("event_id,user_id,event_time,event_type\n")
     return raw
 
 
@@ -144,3 +149,13 @@ def test_typed_columns_of_any_kind_are_validated_not_failed(validated) -> None:
     _, _, verdicts, _ = validated
     assert verdicts == EXPECTED
 
+
+def test_empty_files_are_skipped_with_a_warning_naming_them(validated) -> None:
+    """A zero-byte file (either format) or a CSV of blank lines has no header and no rows:
+    the build skips it, says so naming it, and reads the other files (above); a
+    header-only CSV is an empty delivery, read without a warning."""
+    file_format, raw, _, output = validated
+    skipped = ["empty.parquet"] if file_format == "parquet" else ["empty.csv", "blank.csv"]
+    for name in skipped:
+        assert f"Input contract: {raw / 'events' / name} is empty" in output
+    assert "header_only.csv" not in output
