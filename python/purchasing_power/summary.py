@@ -11,6 +11,18 @@ from purchasing_power.warehouse import query
 
 
 @dataclass(frozen=True)
+class RejectedShare:
+    """A raw file or event date whose rejected share passed its bound (the build warned)."""
+
+    scope: str  # file or day
+    name: str  # the file's path, or the date
+    rows_in: int
+    rejected_share: float
+    top_reject_reason: str
+    max_rejected_share: float
+
+
+@dataclass(frozen=True)
 class BuildSummary:
     warehouse: Path
     rows_in: int
@@ -18,6 +30,7 @@ class BuildSummary:
     rows_rejected: int
     rows_duplicate_dropped: int
     rejected_by_reason: list[tuple[str, int]]
+    rejected_shares_above_bound: list[RejectedShare]
     users_scored: int
     as_of: str
     horizon_days: int
@@ -35,6 +48,13 @@ def read_summary(connection: duckdb.DuckDBPyConnection, *, warehouse: Path) -> B
     _, reasons = query(
         connection,
         "select reject_reason, count(*) from marts.rejected_events group by 1 order by 2 desc, 1",
+    )
+    _, above = query(
+        connection,
+        "select scope, coalesce(source_file, cast(event_date as varchar)) as name, rows_in,"
+        " rejected_share, top_reject_reason, max_rejected_share"
+        " from marts.data_quality_rejected_shares where is_rejected_share_above_bound"
+        " order by scope desc, name",
     )
     _, scored = query(
         connection,
@@ -76,6 +96,7 @@ def read_summary(connection: duckdb.DuckDBPyConnection, *, warehouse: Path) -> B
         rows_rejected=rows_rejected,
         rows_duplicate_dropped=rows_dropped,
         rejected_by_reason=reasons,
+        rejected_shares_above_bound=[RejectedShare(*row) for row in above],
         users_scored=users,
         as_of=as_of,
         horizon_days=horizon_days,
@@ -118,6 +139,7 @@ def render_summary(summary: BuildSummary) -> str:
         f"{summary.rows_rejected:,} rejected, {summary.rows_duplicate_dropped:,} exact duplicates "
         "dropped",
         f"  rejected by reason: {reasons or 'none'}",
+        *_render_rejected_shares(summary.rejected_shares_above_bound),
         f"Scored {summary.users_scored:,} users as of {summary.as_of} for the next "
         f"{summary.horizon_days} days with {summary.model_version}",
         *method_sentence(summary),
@@ -138,3 +160,21 @@ def render_summary(summary: BuildSummary) -> str:
         '"select tier, count(*) from marts.purchasing_power_scores group by tier"',
     ]
     return "\n".join(lines)
+
+
+def _render_rejected_shares(above: list[RejectedShare]) -> list[str]:
+    """The build's data-quality warnings: each file or day above its rejected-share bound."""
+    if not above:
+        return []
+    lines = [
+        f"  WARNING: {len(above):,} {'file or day' if len(above) == 1 else 'files or days'}"
+        " above the rejected share of seeds/data_quality_thresholds.csv"
+        " (rows in marts.rejected_events):"
+    ]
+    lines += [
+        f"    {share.scope} {share.name}: {share.rejected_share:.1%} of {share.rows_in:,} rows"
+        f" rejected, most often {share.top_reject_reason}"
+        f" (bound {share.max_rejected_share * 100:g}%)"
+        for share in above
+    ]
+    return lines
