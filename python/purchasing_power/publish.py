@@ -13,9 +13,9 @@ that fails before this step leaves the last published version in place.
 A publication killed midway (SIGKILL, a lost machine) leaves its staged files, as big
 as the copy, under hidden names (``.<name>.<publication id>.tmp``, and the DuckDB
 file's ``.wal``): the next publication to the same copy removes them before it
-starts, and only them. Publications to one copy take turns (an exclusive lock on its
-Parquet folder, which the system lets go of when the process dies), so the staged
-files of one that is running are never taken for leftovers.
+starts, and only them. Publications to one copy take turns (``staging.only_writer``
+on its Parquet folder), so the staged files of one that runs are never taken for
+leftovers.
 
 A table that only grows, such as the score history (one partition per ``as_of``), is
 published by partition, so that a build copies what changed rather than the whole
@@ -34,7 +34,6 @@ key, joinable across the published tables, and not reversible without the key.
 from __future__ import annotations
 
 import datetime as dt
-import fcntl
 import hashlib
 import hmac
 import os
@@ -42,7 +41,7 @@ import re
 import shutil
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
@@ -51,6 +50,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from purchasing_power import staging
 from purchasing_power.warehouse import query, quote_identifier
 
 BI_DATABASE_ENV = "PURCHASING_POWER_BI_DB"
@@ -428,25 +428,12 @@ def publish(
 
     parquet_dir = settings.parquet_dir
     parquet_dir.mkdir(parents=True, exist_ok=True)
-    with _sole_publication(parquet_dir):
-        for leftover in _leftovers(settings.database, parquet_dir):
-            _remove(leftover)
+    # Two builds on one warehouse cannot run (DuckDB locks it), but two warehouses may be
+    # given one PURCHASING_POWER_BI_DB: their publications then take turns.
+    with staging.only_writer(parquet_dir):
+        staging.remove(_leftovers(settings.database, parquet_dir))
         return _publish(session, marts, schema=schema, settings=settings,
                         partitioned_by=partitioned_by)  # fmt: skip
-
-
-@contextmanager
-def _sole_publication(parquet_dir: Path) -> Iterator[None]:
-    """Hold an exclusive lock on the Parquet folder of a published copy. Two builds on
-    one warehouse cannot run (DuckDB locks the warehouse), but two warehouses may be
-    given one ``PURCHASING_POWER_BI_DB``: their publications then take turns. The
-    system lets go of the lock when its process ends, however it ends."""
-    descriptor = os.open(parquet_dir, os.O_RDONLY)
-    try:
-        fcntl.flock(descriptor, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(descriptor)
 
 
 def _leftovers(database: Path, parquet_dir: Path) -> list[Path]:
@@ -456,25 +443,14 @@ def _leftovers(database: Path, parquet_dir: Path) -> list[Path]:
     only (``.<name>.<32 hex>.tmp``); another file, or another copy's, is never one."""
     staged_database = re.compile(rf"\.{re.escape(database.name)}{STAGED_SUFFIX}(\.wal|\.tmp)?")
     staged_parquet = re.compile(rf"\..+\.parquet{STAGED_SUFFIX}")
-    found = [path for path in database.parent.iterdir() if staged_database.fullmatch(path.name)]
     partition_folders = [
         path for path in parquet_dir.iterdir() if path.is_dir() and not path.is_symlink()
     ]
-    for folder in (parquet_dir, *partition_folders):
-        found += [
-            path
-            for path in folder.iterdir()
-            if staged_parquet.fullmatch(path.name) and not path.is_dir()
-        ]
-    return sorted(found)
-
-
-def _remove(leftover: Path) -> None:
-    if leftover.is_dir() and not leftover.is_symlink():  # DuckDB's spill folder
-        shutil.rmtree(leftover, ignore_errors=True)
-    else:
-        with suppress(FileNotFoundError):
-            leftover.unlink()
+    parquet = staging.leftovers([parquet_dir, *partition_folders], staged_parquet)
+    return [
+        *staging.leftovers([database.parent], staged_database),
+        *(path for path in parquet if not path.is_dir()),
+    ]
 
 
 def _publish(
