@@ -45,6 +45,7 @@ from purchasing_power.registry import (
     recheck_parity,
     reference_quantiles,
     register_models,
+    remove_leftovers,
 )
 from purchasing_power.scoring import SCORE_SCHEMA, load_scoring_model, score_batches
 from purchasing_power.train import (
@@ -241,6 +242,7 @@ def choose_and_train(
     schema = FeatureSchema.from_registry(registry)
     tiers = Tier.from_table(power_tiers)
     columns = set(scoring_features.schema.names)
+    remove_leftovers(settings.artifacts_dir)
     models = list_models(settings.artifacts_dir)
 
     if settings.model_version:

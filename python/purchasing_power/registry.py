@@ -1,7 +1,9 @@
 """The model registry: ``artifacts/<model_version>/`` with ONNX files, LightGBM text
 models, a JSON card and an HTML report. A model is exported, proven equal to
 LightGBM, and only then written; nothing half-written is ever listed (the folder is
-renamed into place).
+renamed into place, and a version registered again moved aside whole first). A
+registration killed midway leaves a hidden staged folder, which the next build
+removes (``remove_leftovers``; registrations to one folder take turns).
 
 Files of a model version:
 
@@ -34,7 +36,7 @@ import datetime as dt
 import hashlib
 import json
 import os
-import shutil
+import re
 import tempfile
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -47,7 +49,7 @@ import onnx
 import pyarrow as pa
 from onnx import helper
 
-from purchasing_power import report
+from purchasing_power import report, staging
 from purchasing_power.explain import feature_importance
 from purchasing_power.export import (
     INPUT_NAME,
@@ -87,6 +89,9 @@ GRAPHS: tuple[GraphKind, ...] = ("tree_ensemble", "tensor")
 GRAPH_SUFFIX = {"tree_ensemble": ".onnx", "tensor": ".tensor.onnx"}
 MAX_INDEX_ABSOLUTE_DIFF = 1e-9  # power index moves this small are on a tier bound
 REFERENCE_QUANTILES = 101
+# A registration's staged folder (tempfile.mkdtemp's ".<model_version>-<8 characters>"):
+# what a registration killed before its end leaves, and the next one removes.
+STAGED = re.compile(r"\.pp-\d{8}-[0-9a-f]{12}-[a-z0-9_]{8}")
 # The tensor graph scores only on CUDA. Where CUDA runs, it is gated there on every
 # row, like the TreeEnsemble graph. Elsewhere it is gated on the CPU, where it runs some
 # ten to twenty times slower than the TreeEnsemble, on every edge case but at most this
@@ -631,22 +636,40 @@ def register_models(
 
     artifacts_dir.mkdir(parents=True, exist_ok=True)
     final_path = artifacts_dir / model_version
-    staging = Path(tempfile.mkdtemp(prefix=f".{model_version}-", dir=artifacts_dir))
-    try:
-        for graph, files in exported.items():
-            for head, content in files.items():
-                (staging / f"{head}{GRAPH_SUFFIX[graph]}").write_bytes(content)
-        for head in BOOSTER_HEADS:
-            heads.booster(head).save_model(str(staging / card["lightgbm_files"][head]))
-        (staging / "card.json").write_text(json.dumps(card, indent=2, sort_keys=True) + "\n")
-        (staging / "report.html").write_text(report.render_report(card))
-        if final_path.exists():
-            shutil.rmtree(final_path)
-        os.replace(staging, final_path)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging)
+    with staging.only_writer(artifacts_dir):  # two builds may share the registry
+        staging.remove(staging.leftovers([artifacts_dir], STAGED))
+        staged = _staged_folder(model_version, artifacts_dir)
+        replaced = None
+        try:
+            for graph, files in exported.items():
+                for head, content in files.items():
+                    (staged / f"{head}{GRAPH_SUFFIX[graph]}").write_bytes(content)
+            for head in BOOSTER_HEADS:
+                heads.booster(head).save_model(str(staged / card["lightgbm_files"][head]))
+            (staged / "card.json").write_text(json.dumps(card, indent=2, sort_keys=True) + "\n")
+            (staged / "report.html").write_text(report.render_report(card))
+            if final_path.exists():
+                # moved aside whole (a folder renamed over an empty one), never deleted
+                # in place: a kill leaves the old version or the new one, not half of one
+                replaced = _staged_folder(model_version, artifacts_dir)
+                os.replace(final_path, replaced)
+            os.replace(staged, final_path)
+        finally:
+            staging.remove(folder for folder in (staged, replaced) if folder is not None)
     return RegisteredModel(model_version=model_version, path=final_path, card=card)
+
+
+def _staged_folder(model_version: str, artifacts_dir: Path) -> Path:
+    """A new empty folder with a hidden name that ``STAGED`` matches."""
+    return Path(tempfile.mkdtemp(prefix=f".{model_version}-", dir=artifacts_dir))
+
+
+def remove_leftovers(artifacts_dir: Path) -> None:
+    """Remove what registrations killed before their end left in ``artifacts_dir``: the
+    hidden folders they staged, and never a registered version."""
+    if artifacts_dir.is_dir():
+        with staging.only_writer(artifacts_dir):
+            staging.remove(staging.leftovers([artifacts_dir], STAGED))
 
 
 def load_heads(model: RegisteredModel) -> Heads:
