@@ -60,8 +60,10 @@
                 rule ~ ": the condition may not hold a subquery or a window: " ~ condition
             ) }}
         {%- endif -%}
-        {%- for referenced in modules.re.findall('"column_names":\[([^\]]*)\]', parsed_text) -%}
-            {%- set name = fromjson('[' ~ referenced ~ ']') -%}
+        {#- each column reference: the list after "column_names": up to its ] (no regex:
+            its escapes warn in Jinja's strings) -#}
+        {%- for part in parsed_text.split('"column_names":[')[1:] -%}
+            {%- set name = fromjson('[' ~ part.split(']')[0] ~ ']') -%}
             {%- if name | length != 1 or (name[0] | lower) not in names -%}
                 {{ exceptions.raise_compiler_error(
                     rule ~ ": the condition names " ~ name | join('.') ~ ", which is not an"
