@@ -130,17 +130,17 @@ activity_summarised as (
             where int_events_aggregated_to_user_days.count_purchase_lines > 0
         ) as last_purchase_date,
         sum(int_events_aggregated_to_user_days.count_orders) as count_orders_lifetime,
-        sum(
-            int_events_aggregated_to_user_days.sum_purchase_amount
-            - int_events_aggregated_to_user_days.sum_refund_amount
-        ) as lifetime_spend,
-        coalesce(sum(
-            int_events_aggregated_to_user_days.sum_purchase_amount
-            - int_events_aggregated_to_user_days.sum_refund_amount
-        ) filter (
-            where int_events_aggregated_to_user_days.activity_date
-            >= scoring_date.as_of - scoring_date.horizon_days
-        ), 0) as past_spend
+        -- summed exactly: the user-days' order differs between a rerun and a full build
+        {{ sum_exactly(
+            'int_events_aggregated_to_user_days.sum_purchase_amount'
+            ~ ' - int_events_aggregated_to_user_days.sum_refund_amount'
+        ) }} as lifetime_spend,
+        coalesce({{ sum_exactly(
+            'case when int_events_aggregated_to_user_days.activity_date'
+            ~ ' >= scoring_date.as_of - scoring_date.horizon_days'
+            ~ ' then int_events_aggregated_to_user_days.sum_purchase_amount'
+            ~ ' - int_events_aggregated_to_user_days.sum_refund_amount end'
+        ) }}, 0) as past_spend
     from int_events_aggregated_to_user_days
     cross join scoring_date
     where int_events_aggregated_to_user_days.activity_date < scoring_date.as_of
