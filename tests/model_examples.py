@@ -50,6 +50,16 @@ def examples(rows_per_cutoff: int = 1500, seed: int = 3) -> pa.Table:
     cutoff = np.repeat(CUTOFFS, rows_per_cutoff)
     with np.errstate(invalid="ignore", divide="ignore"):
         mean_value = np.where(bought_before, spend_before / purchase_days, np.nan)
+        gap = np.where(purchase_days > 1, recency / (purchase_days - 1), np.nan)
+    since_last = age - recency
+    windows = {}  # what the shop's RFM columns hold, from the same history
+    for days in (30, 90, 365):
+        inside = bought_before & (since_last <= days)
+        share = np.minimum(1.0, days / np.where(bought_before, age, 1.0))
+        windows[f"sum_purchase_amount_{days}d"] = np.where(inside, spend_before * share, 0.0)
+        windows[f"count_orders_{days}d"] = np.where(
+            inside, np.maximum(1, np.round(purchase_days * share)), 0.0
+        )
     return pa.table(
         {
             "user_id": [f"u{i}" for i in range(n)],
@@ -68,6 +78,16 @@ def examples(rows_per_cutoff: int = 1500, seed: int = 3) -> pa.Table:
             "rfm_recency_days": age - recency,
             "rfm_frequency": np.where(bought_before, purchase_days, np.nan),
             "rfm_monetary_value": np.where(bought_before, spend_before, np.nan),
+            # user_features columns that lightgbm_rfm and the BTYD features read
+            "days_since_last_purchase": since_last,
+            "days_since_first_purchase": age,
+            "count_purchase_days_lifetime": purchase_days.astype(np.float64),
+            "sum_purchase_amount_lifetime": np.where(bought_before, spend_before, np.nan),
+            "sum_refund_amount_lifetime": np.where(bought_before, 0.0, np.nan),
+            "avg_order_amount_lifetime": mean_value,
+            "max_order_amount_lifetime": mean_value * 1.5,
+            "avg_days_between_purchases_lifetime": gap,
+            **windows,
         }
     )
 
