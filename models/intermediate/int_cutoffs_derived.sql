@@ -8,11 +8,13 @@
     the training cutoffs' features (int_user_activity_windowed).
 
     label_horizon_days is the label window the training cutoffs are placed for:
-    horizon_days where the history holds two grid cutoffs with complete labels that
-    long, else the longest window that leaves two (at least
-    var('min_label_horizon_days')): the model then learns that window and its scores
-    are extended to the horizon (python/purchasing_power/extension.py). Below that,
-    no training cutoff is kept and the BTYD fallback scores.
+    horizon_days where the cutoffs it leaves hold a validation fold (two of them at
+    least that many days apart, so that the earlier one's labels end by the later
+    one: python/purchasing_power/train.py validates on such folds only), else the
+    longest window that does (at least var('min_label_horizon_days')): the model
+    then learns that window and its scores are extended to the horizon
+    (python/purchasing_power/extension.py). Below that, no fold fits and the BTYD
+    fallback scores.
 -#}
 {%- set as_of = var('as_of') -%}
 {%- set horizon_days = var('horizon_days') | int -%}
@@ -70,26 +72,62 @@ as_of_resolved as (
 
 ),
 
+label_windows_tried as (
+
+    -- every window from the horizon down to min_label_horizon_days, with the grid steps
+    -- from the first cutoff with history to the latest one its labels allow (the last
+    -- grid day at or before as_of - window, a floored modulo: the anchor may come after)
+    select
+        as_of_resolved.first_event_date,
+        as_of_resolved.first_grid_cutoff_date,
+        as_of_resolved.as_of_date,
+        windows.window_days,
+        floor(
+            date_diff(
+                'day',
+                as_of_resolved.first_grid_cutoff_date,
+                cast(
+                    as_of_resolved.as_of_date
+                    - cast(
+                        windows.window_days
+                        + (
+                            date_diff(
+                                'day',
+                                cast('{{ var('cutoff_anchor_date') }}' as date),
+                                cast(as_of_resolved.as_of_date - to_days(windows.window_days) as date)
+                            ) % {{ spacing_days }} + {{ spacing_days }}
+                        ) % {{ spacing_days }}
+                        as integer
+                    )
+                    as date
+                )
+            ) / {{ spacing_days }}
+        ) as grid_steps
+    from as_of_resolved
+    cross join range(
+        least({{ var('min_label_horizon_days') | int }}, {{ horizon_days }}), {{ horizon_days }} + 1
+    ) as windows (window_days)
+
+),
+
 label_horizon_chosen as (
 
-    -- the horizon, or the longest window that leaves two grid cutoffs with history
+    -- the longest window whose kept cutoffs (at most training_cutoffs, grid_steps + 1 of
+    -- them) span it: a fold fits; none: the horizon, and no fold (the BTYD fallback)
     select
-        *,
-        case
-            when
-                date_diff('day', first_grid_cutoff_date, as_of_date) - {{ spacing_days }}
-                >= {{ horizon_days }}
-                then {{ horizon_days }}
-            when
-                date_diff('day', first_grid_cutoff_date, as_of_date) - {{ spacing_days }}
-                >= {{ var('min_label_horizon_days') | int }}
-                then cast(
-                    date_diff('day', first_grid_cutoff_date, as_of_date) - {{ spacing_days }}
-                    as integer
-                )
-            else {{ horizon_days }}
-        end as label_horizon_days
-    from as_of_resolved
+        first_event_date,
+        first_grid_cutoff_date,
+        as_of_date,
+        coalesce(
+            max(window_days) filter (
+                where
+                {{ spacing_days }} * least(grid_steps, {{ var('training_cutoffs') | int }} - 1)
+                >= window_days
+            ),
+            {{ horizon_days }}
+        ) as label_horizon_days
+    from label_windows_tried
+    group by first_event_date, first_grid_cutoff_date, as_of_date
 
 ),
 

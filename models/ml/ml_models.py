@@ -24,6 +24,7 @@ def model(dbt, session):
         tune_trials=int(dbt.config.get("tune_trials")),
         num_threads=int(dbt.config.get("training_threads")),
         max_boost_rounds=int(dbt.config.get("max_boost_rounds")),
+        validation_folds=int(dbt.config.get("validation_folds")),
         label_horizon_days=int(label_horizon_days),
     )
     registry = dbt.ref("feature_registry").to_arrow_table()

@@ -78,9 +78,9 @@ LIGHTGBM_RFM_COLUMNS = (
     ("max_order_amount_lifetime", "Largest order amount, lifetime"),
     ("avg_days_between_purchases_lifetime", "Average days between purchases"),
 )
-LIGHTGBM_RFM_ROUNDS = 200
+LIGHTGBM_RFM_ROUNDS = 100
 LIGHTGBM_RFM_PARAMS = {
-    "learning_rate": 0.05,
+    "learning_rate": 0.1,
     "num_leaves": 15,
     "min_data_in_leaf": 50,
     "feature_fraction": 1.0,
@@ -175,17 +175,55 @@ def bg_nbd_log_likelihood(
     return common + np.logaddexp(alive, dropped)
 
 
-def fit_bg_nbd(x: np.ndarray, t_x: np.ndarray, age: np.ndarray) -> BgNbd:
-    """Maximum likelihood over log-parameters (L-BFGS-B from a fixed start)."""
+def bg_nbd_gradient(model: BgNbd, x: np.ndarray, t_x: np.ndarray, age: np.ndarray) -> np.ndarray:
+    """d(sum of the log-likelihoods) / d(log r, log alpha, log a, log b)."""
+    r, alpha, a, b = model.r, model.alpha, model.a, model.b
+    _, alive, dropped = _bg_nbd_terms(model, x, t_x, age)
+    total = np.logaddexp(alive, dropped)
+    w_alive, w_dropped = np.exp(alive - total), np.exp(dropped - total)
+    repeat = x > 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        d_r = (
+            special.digamma(r + x)
+            - special.digamma(r)
+            + np.log(alpha)
+            - w_alive * np.log(alpha + age)
+            - np.where(repeat, w_dropped * np.log(alpha + t_x), 0.0)
+        )
+        d_alpha = (
+            r / alpha
+            - w_alive * (r + x) / (alpha + age)
+            - np.where(repeat, w_dropped * (r + x) / (alpha + t_x), 0.0)
+        )
+        d_a = (
+            special.digamma(a + b)
+            - special.digamma(a + b + x)
+            + np.where(repeat, w_dropped / a, 0.0)
+        )
+        d_b = (
+            special.digamma(b + x)
+            - special.digamma(a + b + x)
+            - special.digamma(b)
+            + special.digamma(a + b)
+            - np.where(repeat, w_dropped / np.maximum(b + x - 1, 1e-300), 0.0)
+        )
+    return np.array([r * d_r.sum(), alpha * d_alpha.sum(), a * d_a.sum(), b * d_b.sum()])
 
-    def negative(theta: np.ndarray) -> float:
+
+def fit_bg_nbd(x: np.ndarray, t_x: np.ndarray, age: np.ndarray) -> BgNbd:
+    """Maximum likelihood over log-parameters (L-BFGS-B from a fixed start, with the
+    analytic gradient)."""
+
+    def negative(theta: np.ndarray) -> tuple[float, np.ndarray]:
         model = BgNbd(*np.exp(theta))
-        return -float(np.sum(bg_nbd_log_likelihood(model, x, t_x, age))) / len(x)
+        value = -float(np.sum(bg_nbd_log_likelihood(model, x, t_x, age))) / len(x)
+        return value, -bg_nbd_gradient(model, x, t_x, age) / len(x)
 
     start = np.log([1.0, float(np.mean(age)) or 1.0, 1.0, 1.0])
     fitted = optimize.minimize(
-        negative, start, method="L-BFGS-B", bounds=[(-12.0, 12.0)] * 4, options=_TIGHT
-    )
+        negative, start, jac=True, method="L-BFGS-B", bounds=[(-12.0, 12.0)] * 4,
+        options=_TIGHT,
+    )  # fmt: skip
     return BgNbd(*(float(value) for value in np.exp(fitted.x)))
 
 
@@ -246,19 +284,40 @@ def gamma_gamma_log_likelihood(
     )
 
 
-def fit_gamma_gamma(transactions: np.ndarray, mean_value: np.ndarray) -> GammaGamma:
-    """Maximum likelihood with q > 1 (so that the expected value exists)."""
+def gamma_gamma_gradient(
+    model: GammaGamma, transactions: np.ndarray, mean_value: np.ndarray
+) -> np.ndarray:
+    """d(sum of the log-likelihoods) / d(log p, log(q - 1), log gamma)."""
+    p, q, gamma = model.p, model.q, model.gamma
+    px = p * transactions
+    spent = np.log(gamma + mean_value * transactions)
+    d_p = transactions * (
+        special.digamma(px + q)
+        - special.digamma(px)
+        + np.log(mean_value)
+        + np.log(transactions)
+        - spent
+    )
+    d_q = special.digamma(px + q) - special.digamma(q) + np.log(gamma) - spent
+    d_gamma = q / gamma - (px + q) / (gamma + mean_value * transactions)
+    return np.array([p * d_p.sum(), (q - 1) * d_q.sum(), gamma * d_gamma.sum()])
 
-    def negative(theta: np.ndarray) -> float:
+
+def fit_gamma_gamma(transactions: np.ndarray, mean_value: np.ndarray) -> GammaGamma:
+    """Maximum likelihood with q > 1 (so that the expected value exists), with the
+    analytic gradient."""
+
+    def negative(theta: np.ndarray) -> tuple[float, np.ndarray]:
         model = GammaGamma(np.exp(theta[0]), 1.0 + np.exp(theta[1]), np.exp(theta[2]))
-        return -float(np.sum(gamma_gamma_log_likelihood(model, transactions, mean_value))) / len(
-            transactions
-        )
+        value = -float(np.sum(gamma_gamma_log_likelihood(model, transactions, mean_value)))
+        gradient = -gamma_gamma_gradient(model, transactions, mean_value)
+        return value / len(transactions), gradient / len(transactions)
 
     start = np.array([0.0, 0.0, np.log(float(np.mean(mean_value)))])
     fitted = optimize.minimize(
-        negative, start, method="L-BFGS-B", bounds=[(-12.0, 12.0)] * 3, options=_TIGHT
-    )
+        negative, start, jac=True, method="L-BFGS-B", bounds=[(-12.0, 12.0)] * 3,
+        options=_TIGHT,
+    )  # fmt: skip
     p, q_minus_one, gamma = np.exp(fitted.x)
     return GammaGamma(float(p), float(1.0 + q_minus_one), float(gamma))
 
