@@ -11,10 +11,10 @@
     horizon_days where the cutoffs it leaves hold a validation fold (two of them at
     least that many days apart, so that the earlier one's labels end by the later
     one: python/purchasing_power/train.py validates on such folds only), else the
-    longest window that does (at least var('min_label_horizon_days')): the model
-    then learns that window and its scores are extended to the horizon
-    (python/purchasing_power/extension.py). Below that, no fold fits and the BTYD
-    fallback scores.
+    window (at least var('min_label_horizon_days')) that leaves the most folds (up to
+    var('validation_folds')), the longest of those: the model then learns that window
+    and its scores are extended to the horizon (python/purchasing_power/extension.py).
+    Where no window leaves a fold, the BTYD fallback scores.
 -#}
 {%- set as_of = var('as_of') -%}
 {%- set horizon_days = var('horizon_days') | int -%}
@@ -110,23 +110,42 @@ label_windows_tried as (
 
 ),
 
+label_windows_counted as (
+
+    -- the folds each window leaves: of its kept cutoffs (grid_steps + 1, at most
+    -- training_cutoffs), those with an earlier one at least the window before them, at
+    -- most validation_folds
+    select
+        *,
+        least(
+            {{ var('validation_folds') | int }},
+            greatest(
+                0,
+                least(grid_steps, {{ var('training_cutoffs') | int }} - 1)
+                - ceil(window_days / {{ spacing_days }}) + 1
+            )
+        ) as validation_folds
+    from label_windows_tried
+
+),
+
 label_horizon_chosen as (
 
-    -- the longest window whose kept cutoffs (at most training_cutoffs, grid_steps + 1 of
-    -- them) span it: a fold fits; none: the horizon, and no fold (the BTYD fallback)
+    -- the horizon where it leaves a fold; else the window that leaves the most folds, the
+    -- longest of those; none: the horizon, and no fold (the BTYD fallback)
     select
         first_event_date,
         first_grid_cutoff_date,
         as_of_date,
-        coalesce(
-            max(window_days) filter (
-                where
-                {{ spacing_days }} * least(grid_steps, {{ var('training_cutoffs') | int }} - 1)
-                >= window_days
-            ),
-            {{ horizon_days }}
-        ) as label_horizon_days
-    from label_windows_tried
+        case
+            when
+                max(validation_folds) filter (where window_days = {{ horizon_days }}) > 0
+                then {{ horizon_days }}
+            when max(validation_folds) > 0
+                then arg_max(window_days, validation_folds * 100000 + window_days)
+            else {{ horizon_days }}
+        end as label_horizon_days
+    from label_windows_counted
     group by first_event_date, first_grid_cutoff_date, as_of_date
 
 ),

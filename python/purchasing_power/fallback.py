@@ -16,9 +16,14 @@ it in Python, and the build says so.
 
 The same artifacts carry a baseline that beat every candidate model on the rolling-origin
 folds (status ``baseline``): BG/NBD x Gamma-Gamma, fitted as above, or ``rfm_decay``,
-fitted on every training cutoff (``baselines.RfmDecay``) and extended to the horizon
-like a model's scores where it learnt a shorter label window. Their cards carry every
-candidate's and baseline's figures per fold, as a model's do.
+fitted on every training cutoff (``baselines.RfmDecay``). ``rfm_decay`` ranks users;
+the level of its spend is BTYD's: at scoring its spend over the label window is
+multiplied by ``spend_level``, which makes today's buyers' total the BG/NBD x
+Gamma-Gamma total over the horizon (its own scale, fitted on the training cutoffs'
+labels, does not carry across a change in tenure: on CDNOW, whose customers all came
+in one quarter, it left the total 84% short). Its purchase probability is extended to
+the horizon like a model's (``extension``) where it learnt a shorter window. Their cards
+carry every candidate's and baseline's figures per fold, as a model's do.
 """
 
 from __future__ import annotations
@@ -205,11 +210,24 @@ def rfm_decay_inputs(
     )
 
 
+def rfm_decay_level(
+    fitted: baselines.RfmDecay, scoring_features: pa.Table, *, horizon_days: int
+) -> float:
+    """The factor that makes the buyers' rfm_decay spend at the scoring cutoff total what
+    BG/NBD x Gamma-Gamma, fitted on their histories, expects over the horizon."""
+    spend, _ = fitted.predict(*rfm_decay_inputs(scoring_features))
+    bought = btyd_inputs(scoring_features).bought
+    expected, _ = fit(scoring_features, horizon_days=horizon_days).predict(scoring_features)
+    total = float(np.maximum(spend[bought], 0.0).sum())
+    return float(expected[bought].sum()) / total if total > 0 else 1.0
+
+
 def rfm_decay_card(
     fitted: baselines.RfmDecay,
     *,
     as_of: str,
     horizon_days: int,
+    spend_level: float,
     judged: dict,
     reference_quantiles: np.ndarray,
     scores: dict[str, object],
@@ -227,13 +245,14 @@ def rfm_decay_card(
         "method": baselines.RFM_DECAY + ("_extended" if extension else ""),
         "form": (
             "rfm_decay fitted on every training cutoff: spend rate since the first purchase "
-            "x window x 0.5 ^ (days since the last purchase / half-life) x scale; "
-            "P(purchase) a logistic curve of log(1 + spend)"
+            "x window x 0.5 ^ (days since the last purchase / half-life), its level BTYD's "
+            "(x spend_level); P(purchase) a logistic curve of log(1 + spend)"
         ),
         "as_of": as_of,
         "horizon_days": horizon_days,
         "features": [],
         "params": params,
+        "spend_level": spend_level,
         **({"extension": extension} if extension else {}),
         "feature_importance": [],
         "reference_spend_quantiles": [float(v) for v in reference_quantiles],
@@ -277,17 +296,24 @@ def predictor(model_dir: Path) -> tuple[dict, Callable[[pa.RecordBatch], tuple]]
     if _base_method(card_) == METHOD:
         _, scorer = load(model_dir)
         return card_, scorer.predict
+    return card_, rfm_decay_predictor(card_)
+
+
+def rfm_decay_predictor(card_: dict) -> Callable[[pa.RecordBatch], tuple]:
+    """(spend, probability) of a batch by the rfm_decay a card holds."""
     from purchasing_power.extension import Extension  # extension fits with this module
 
     fitted = baselines.RfmDecay(**card_["params"])
+    level = float(card_["spend_level"])
     extended = Extension.from_card(card_.get("extension"))
 
     def predict(batch: pa.RecordBatch) -> tuple[np.ndarray, np.ndarray]:
         spend, probability = fitted.predict(*rfm_decay_inputs(batch))
-        spend = np.maximum(spend, 0.0)
-        return extended.apply(spend, probability) if extended else (spend, probability)
+        if extended:
+            _, probability = extended.apply(spend, probability)
+        return np.maximum(spend, 0.0) * level, probability
 
-    return card_, predict
+    return predict
 
 
 def score_batches(

@@ -291,19 +291,20 @@ def _register(
             judged=judged,
         )  # fmt: skip
     assert result.rfm_decay is not None
-    spend, probability = result.rfm_decay.predict(*fallback.rfm_decay_inputs(scoring))
-    spend = np.maximum(spend, 0.0)
-    if extended:
-        spend, probability = extended.apply(spend, probability)
+    level = fallback.rfm_decay_level(result.rfm_decay, scoring, horizon_days=settings.horizon_days)
     card = fallback.rfm_decay_card(
         result.rfm_decay,
         as_of=as_of,
         horizon_days=settings.horizon_days,
+        spend_level=level,
         judged=judged,
-        reference_quantiles=reference_quantiles(spend),
-        scores=fallback.summarize_scores(spend, probability),
+        reference_quantiles=np.empty(0),
+        scores={},
         extension=extended.to_card() if extended else None,
     )
+    spend, probability = fallback.rfm_decay_predictor(card)(scoring)
+    card["reference_spend_quantiles"] = reference_quantiles(spend).tolist()
+    card["scores"] = fallback.summarize_scores(spend, probability)
     path = fallback.write_artifact(card, artifacts_dir=settings.artifacts_dir)
     return RegisteredModel(model_version=card["model_version"], path=path, card=card)
 
