@@ -4,6 +4,7 @@ features (and, less well, the baselines' inputs) reveal."""
 
 from __future__ import annotations
 
+import dataclasses
 from functools import cache
 
 import numpy as np
@@ -12,6 +13,7 @@ import pyarrow as pa
 
 from purchasing_power.features import FeatureSchema, FeatureSpec
 from purchasing_power.train import (
+    LIGHTGBM_HURDLE,
     HeadParams,
     TrainingResult,
     TrainingSettings,
@@ -25,6 +27,8 @@ HEAD = HeadParams(min_data_in_leaf=20)
 SETTINGS = TrainingSettings(
     horizon_days=30, max_boost_rounds=60, num_threads=1, purchase=HEAD, spend_given_purchase=HEAD
 )
+# one candidate: what registration, scoring and explanations are tested on
+HURDLE_SETTINGS = dataclasses.replace(SETTINGS, candidates=(LIGHTGBM_HURDLE,))
 SCHEMA = FeatureSchema(
     (
         FeatureSpec("spend_before", "Spend before the cutoff"),
@@ -93,10 +97,14 @@ def examples(rows_per_cutoff: int = 1500, seed: int = 3) -> pa.Table:
 
 
 @cache
-def trained(rows_per_cutoff: int = 600, seed: int = 3) -> TrainingResult:
-    """A model trained on ``examples`` (once per test session and arguments)."""
+def trained(
+    rows_per_cutoff: int = 600, seed: int = 3, candidate: str = LIGHTGBM_HURDLE
+) -> TrainingResult:
+    """A model of one candidate trained on ``examples`` (once per test session and
+    arguments)."""
     table = examples(rows_per_cutoff=rows_per_cutoff, seed=seed)
-    return train_models(time_split(table, schema=SCHEMA, settings=SETTINGS), settings=SETTINGS)
+    settings = dataclasses.replace(SETTINGS, candidates=(candidate,))
+    return train_models(time_split(table, schema=SCHEMA, settings=settings), settings=settings)
 
 
 def with_wrong_probability(spend_graph: bytes) -> bytes:

@@ -56,6 +56,7 @@ from purchasing_power.registry import (
 from purchasing_power.scoring import SCORE_SCHEMA, load_scoring_model, score_batches
 from purchasing_power.train import (
     ACCEPTED,
+    CANDIDATES,
     MAX_BOOST_ROUNDS,
     VALIDATION_FOLDS,
     Examples,
@@ -145,6 +146,7 @@ class RunSettings:
     # is (the model then learns it and its scores are extended); None: the horizon
     label_horizon_days: int | None = None
     validation_folds: int = VALIDATION_FOLDS  # var validation_folds; see TrainingSettings
+    candidates: tuple[str, ...] = CANDIDATES  # the candidate models judged on the folds
 
 
 @dataclass(frozen=True)
@@ -222,6 +224,7 @@ def _train(
         num_threads=settings.num_threads,
         max_boost_rounds=settings.max_boost_rounds,
         validation_folds=settings.validation_folds,
+        candidates=settings.candidates,
     )
     split = time_split(read_examples(), schema=schema, settings=training)
     _return_freed_memory()
