@@ -147,7 +147,7 @@ def render_summary(summary: BuildSummary) -> str:
     ]
     lines += [f"  {tier:<10} {users:>6,}   {spend:>12,.2f}" for tier, users, spend in summary.tiers]
     if summary.evaluations:
-        lines.append("Validation (latest complete cutoff), LightGBM vs the baselines:")
+        lines.append("Validation (mean over the rolling-origin folds), the model vs the baselines:")
     by_metric: dict[str, dict[str, float]] = {}
     for method, metric, value in summary.evaluations:
         by_metric.setdefault(metric, {})[method] = value
