@@ -201,6 +201,28 @@ def test_the_single_tweedie_predicts_spend_with_its_own_head() -> None:
     assert result.heads.head_names == ("purchase", "spend")
 
 
+def test_folds_read_an_even_sample_and_the_winner_its_rounds_from_the_whole_fold() -> None:
+    """At most max_fold_training_rows rows per fold's fits (every k-th); the method that
+    scores takes its rounds from the latest fold's rows all, as without a limit."""
+    table = examples(rows_per_cutoff=1500)
+    capped = dataclasses.replace(HURDLE_ONLY, max_fold_training_rows=500)
+    split = time_split(table, schema=SCHEMA, settings=capped)
+    rows = split.fold_rows(split.latest, validation=False, at_most=500)
+    assert (rows.start, rows.stop, rows.step) == (0, 1500, 3)
+    assert split.examples_rows(rows).num_rows == 500
+    sampled = train_models(split, settings=capped)
+    whole = train_models(split, settings=HURDLE_ONLY)
+    assert sampled.method == whole.method == LIGHTGBM_HURDLE
+    assert sampled.best_iterations == whole.best_iterations
+    for head in HEADS:
+        assert (
+            sampled.heads.booster(head).model_to_string()
+            == whole.heads.booster(head).model_to_string()
+        )
+    # the folds' figures come from the sample: other fits, other figures
+    assert sampled.fold_evaluations != whole.fold_evaluations
+
+
 def test_every_method_is_measured_on_the_same_rows(trained) -> None:
     measured = {(e.method, e.metric) for e in trained.evaluations}
     spend_metrics = {"normalized_gini", "spearman", "top_decile_capture", "rmse", "mae"}

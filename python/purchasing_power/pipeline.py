@@ -58,6 +58,7 @@ from purchasing_power.train import (
     ACCEPTED,
     CANDIDATES,
     MAX_BOOST_ROUNDS,
+    MAX_FOLD_TRAINING_ROWS,
     VALIDATION_FOLDS,
     Examples,
     ShortHistoryError,
@@ -147,6 +148,8 @@ class RunSettings:
     label_horizon_days: int | None = None
     validation_folds: int = VALIDATION_FOLDS  # var validation_folds; see TrainingSettings
     candidates: tuple[str, ...] = CANDIDATES  # the candidate models judged on the folds
+    # var max_fold_training_rows (0: no limit); see TrainingSettings
+    max_fold_training_rows: int | None = MAX_FOLD_TRAINING_ROWS
 
 
 @dataclass(frozen=True)
@@ -225,6 +228,7 @@ def _train(
         max_boost_rounds=settings.max_boost_rounds,
         validation_folds=settings.validation_folds,
         candidates=settings.candidates,
+        max_fold_training_rows=settings.max_fold_training_rows or None,
     )
     split = time_split(read_examples(), schema=schema, settings=training)
     _return_freed_memory()

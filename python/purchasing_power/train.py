@@ -73,6 +73,7 @@ ACCEPTED = "accepted"
 UNPROVEN = "unproven"
 BASELINE = "baseline"  # a baseline beat every candidate and scores
 VALIDATION_FOLDS = 3
+MAX_FOLD_TRAINING_ROWS = 300_000
 # The most trees a head grows by default (the dbt var max_boost_rounds, the CLI's option).
 MAX_BOOST_ROUNDS = 1000
 # The model must beat every baseline on both of these to be accepted.
@@ -130,6 +131,13 @@ class TrainingSettings:
     # (the dbt var validation_folds)
     validation_folds: int = VALIDATION_FOLDS
     candidates: tuple[str, ...] = CANDIDATES
+    # The most training rows a fold's fits read (an even sample, every k-th row, above it;
+    # the dbt var max_fold_training_rows; None: all). Choosing among candidates needs far
+    # fewer rows than the model: where the latest fold is sampled, the method that scores
+    # stops early once more on all its rows before it is refitted on every cutoff. With
+    # three candidates and three folds, unsampled folds would double training on a large
+    # shop (bench/README.md).
+    max_fold_training_rows: int | None = MAX_FOLD_TRAINING_ROWS
     purchase: HeadParams = field(default_factory=HeadParams)
     spend_given_purchase: HeadParams = field(default_factory=HeadParams)
 
@@ -224,13 +232,24 @@ class TimeSplit:
     def monotone_constraints(self) -> list[int]:
         return self.schema.monotone_constraints
 
-    def fold_rows(self, fold: Fold, *, validation: bool) -> slice:
-        """A fold's training rows (every cutoff up to its last training cutoff) or
-        validation rows: one run each, cutoffs being in order."""
+    def fold_rows(self, fold: Fold, *, validation: bool, at_most: int | None = None) -> slice:
+        """A fold's training rows (every cutoff up to its last training cutoff, every
+        k-th of them where there are more than ``at_most``) or validation rows: one run
+        each, cutoffs being in order."""
         if validation:
             at = self.cutoffs.index(fold.validation_cutoff)
             return self._run(at, at + 1)
-        return self._run(0, self.cutoffs.index(fold.training_cutoffs[-1]) + 1)
+        run = self._run(0, self.cutoffs.index(fold.training_cutoffs[-1]) + 1)
+        rows = run.stop - run.start
+        if at_most is None or rows <= at_most:
+            return run
+        return slice(run.start, run.stop, -(-rows // at_most))
+
+    def examples_rows(self, rows: slice) -> pa.Table:
+        """``examples`` at some rows (a run, or every k-th row of one)."""
+        if rows.step in (None, 1):
+            return self.examples.slice(rows.start, rows.stop - rows.start)
+        return self.examples.take(pa.array(np.arange(rows.start, rows.stop, rows.step)))
 
     def _run(self, first: int, stop: int) -> slice:
         positions = np.searchsorted(self.cutoff_index, [first, stop])
@@ -250,8 +269,7 @@ class TimeSplit:
     @property
     def training(self) -> pa.Table:
         """The latest fold's training rows of ``examples``."""
-        rows = self.fold_rows(self.latest, validation=False)
-        return self.examples.slice(rows.start, rows.stop - rows.start)
+        return self.examples_rows(self.fold_rows(self.latest, validation=False))
 
     @property
     def validation(self) -> pa.Table:
@@ -559,13 +577,19 @@ def _head_rows(
 
 
 def _fit_early_stopped(
-    head: str, *, split: TimeSplit, fold: Fold, settings: TrainingSettings, hybrid: bool
+    head: str,
+    *,
+    split: TimeSplit,
+    fold: Fold,
+    settings: TrainingSettings,
+    hybrid: bool,
+    at_most: int | None = None,
 ) -> tuple[lgb.Booster, dict]:
     extra = len(btyd_features.NAMES) if hybrid else 0
     params = head_params(head, split=split, settings=settings, extra_features=extra)
     names = _feature_names(split, hybrid=hybrid)
     train_x, train_y = _head_rows(
-        split, head, split.fold_rows(fold, validation=False), hybrid=hybrid
+        split, head, split.fold_rows(fold, validation=False, at_most=at_most), hybrid=hybrid
     )
     valid_x, valid_y = _head_rows(
         split, head, split.fold_rows(fold, validation=True), hybrid=hybrid
@@ -622,20 +646,28 @@ class _FoldFit:
         return probability, probability * spend if self.combination == HURDLE else spend
 
 
-def _fit_fold(split: TimeSplit, fold: Fold, *, settings: TrainingSettings) -> dict[str, _FoldFit]:
-    """Every candidate fitted on a fold (the hurdle and the tweedie share the purchase
-    head: the same rows, features and parameters give the same booster)."""
+def _fit_fold(
+    split: TimeSplit,
+    fold: Fold,
+    *,
+    settings: TrainingSettings,
+    candidates: Sequence[str] | None = None,
+    at_most: int | None = None,
+) -> dict[str, _FoldFit]:
+    """Candidates (every one by default) fitted on a fold's training rows, at most
+    ``at_most`` of them (the hurdle and the tweedie share the purchase head: the same
+    rows, features and parameters give the same booster)."""
     fitted: dict[tuple[str, bool], tuple[lgb.Booster, dict]] = {}
 
     def head(name: str, hybrid: bool) -> tuple[lgb.Booster, dict]:
         if (name, hybrid) not in fitted:
             fitted[(name, hybrid)] = _fit_early_stopped(
-                name, split=split, fold=fold, settings=settings, hybrid=hybrid
+                name, split=split, fold=fold, settings=settings, hybrid=hybrid, at_most=at_most
             )
         return fitted[(name, hybrid)]
 
     found = {}
-    for candidate in settings.candidates:
+    for candidate in candidates or settings.candidates:
         hybrid = candidate == LIGHTGBM_HYBRID
         combination = COMBINATION[candidate]
         purchase, purchase_params = head("purchase", hybrid)
@@ -741,13 +773,14 @@ def _as_model(evaluations: Sequence[Evaluation], candidate: str) -> tuple[Evalua
 def _fold_predictions(
     split: TimeSplit, fold: Fold, *, settings: TrainingSettings
 ) -> tuple[dict[str, _FoldFit], tuple[baselines.BaselinePrediction, ...]]:
-    """Every candidate's and baseline's predictions of a fold's validation rows."""
-    training, validation = (split.fold_rows(fold, validation=side) for side in (False, True))
-    examples = {
-        side: split.examples.slice(rows.start, rows.stop - rows.start)
-        for side, rows in (("training", training), ("validation", validation))
-    }
-    fits = _fit_fold(split, fold, settings=settings)
+    """Every candidate's and baseline's predictions of a fold's validation rows, each
+    fitted on the same training rows (at most ``max_fold_training_rows``)."""
+    at_most = settings.max_fold_training_rows
+    training = split.fold_rows(fold, validation=False, at_most=at_most)
+    validation = split.fold_rows(fold, validation=True)
+    examples = {"training": split.examples_rows(training),
+                "validation": split.examples_rows(validation)}  # fmt: skip
+    fits = _fit_fold(split, fold, settings=settings, at_most=at_most)
     candidates = tuple(
         baselines.BaselinePrediction(
             candidate,
@@ -856,10 +889,14 @@ def train_models(split: TimeSplit, *, settings: TrainingSettings) -> TrainingRes
             f"{selection_score(means, best_candidate):.4f}",
             *reasons,
         )
+    latest = split.latest
+    sampled = split.fold_rows(latest, validation=False, at_most=settings.max_fold_training_rows)
+    if method in candidates and sampled.step not in (None, 1):
+        # the rounds of the model that scores come from all the latest fold's rows
+        latest_fits = _fit_fold(split, latest, settings=settings, candidates=(method,))
     heads, schema, rfm_decay, params, best_iterations = _refit_winner(
         method, split, latest_fits.get(method), settings=settings
     )
-    latest = split.latest
     validation = split.fold_rows(latest, validation=True)
     training = split.fold_rows(latest, validation=False)
     spend = split.spend[validation]
