@@ -25,6 +25,7 @@ def model(dbt, session):
         num_threads=int(dbt.config.get("training_threads")),
         max_boost_rounds=int(dbt.config.get("max_boost_rounds")),
         validation_folds=int(dbt.config.get("validation_folds")),
+        candidates=tuple(name for name in dbt.config.get("candidates").split(",") if name),
         max_fold_training_rows=int(dbt.config.get("max_fold_training_rows")),
         label_horizon_days=int(label_horizon_days),
     )
