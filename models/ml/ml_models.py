@@ -11,6 +11,7 @@ def model(dbt, session):
     # one plain dbt.config.get per key: dbt finds the keys a Python model reads statically
     retrain = dbt.config.get("retrain")
     pinned = dbt.config.get("model_version")
+    candidates = dbt.config.get("candidates")
     scoring_cutoff = dbt.ref("int_cutoffs_derived").filter("is_scoring_cutoff")
     ((as_of_date, label_horizon_days),) = scoring_cutoff.select(
         "as_of_date, label_horizon_days"
@@ -25,7 +26,7 @@ def model(dbt, session):
         num_threads=int(dbt.config.get("training_threads")),
         max_boost_rounds=int(dbt.config.get("max_boost_rounds")),
         validation_folds=int(dbt.config.get("validation_folds")),
-        candidates=tuple(name for name in dbt.config.get("candidates").split(",") if name),
+        candidates=tuple(name.strip() for name in str(candidates).split(",") if name.strip()),
         max_fold_training_rows=int(dbt.config.get("max_fold_training_rows")),
         label_horizon_days=int(label_horizon_days),
     )
