@@ -94,7 +94,10 @@ label_windows_tried as (
                             date_diff(
                                 'day',
                                 cast('{{ var('cutoff_anchor_date') }}' as date),
-                                cast(as_of_resolved.as_of_date - to_days(windows.window_days) as date)
+                                cast(
+                                    as_of_resolved.as_of_date - to_days(windows.window_days)
+                                    as date
+                                )
                             ) % {{ spacing_days }} + {{ spacing_days }}
                         ) % {{ spacing_days }}
                         as integer
