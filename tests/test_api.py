@@ -4,6 +4,7 @@ over real HTTP. Fast: synthetic publications made by the real publish code."""
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +23,7 @@ from purchasing_power.api.schemas import (
     Readiness,
     ScoreResponse,
 )
+from purchasing_power.api.snapshot import load_snapshot
 from purchasing_power.publish import pseudonym
 from synthetic_publication import publish_synthetic
 
@@ -166,6 +168,47 @@ def test_the_history_is_every_published_score_latest_first(
     limited = client.get("/v1/users/u0000007/history", params={"limit": 1}).json()
     assert [entry["as_of"] for entry in limited["history"]] == [str(expected[0][0])]
     assert client.get("/v1/users/u0000007/history", params={"limit": 0}).status_code == 422
+
+
+def test_the_history_index_answers_as_the_history_query_did(
+    published: Path, tmp_path: Path
+) -> None:
+    """The history is sliced from an index built at load; every user's answer, at every
+    limit, is what the query per request gave (ties on as_of broken by model version),
+    with a second model on one day, null tiers and users without history."""
+    database = tmp_path / "purchasing_power_bi.duckdb"
+    shutil.copy(published, database)
+    table = "marts.purchasing_power_score_history"
+    with duckdb.connect(str(database)) as connection:
+        connection.execute(
+            f"insert into {table} select user_id, as_of, horizon_days, 'pp-second',"
+            f" 'unproven', predicted_spend * 2, purchase_probability / 2, power_index / 2,"
+            f" null, execution_provider, scoring_graph, scored_at from {table}"
+            f" where as_of = $day and user_id < 'u0000150'",
+            {"day": FIRST + dt.timedelta(days=1)},
+        )
+        connection.execute(f"update {table} set tier = null where user_id like '%7'")
+        connection.execute(f"delete from {table} where user_id in ('u0000203', 'u0000299')")
+    snapshot = load_snapshot(database)
+    assert snapshot.history.row_count == USERS * RUNS + 150 - 2 * RUNS
+    with duckdb.connect() as connection:
+        connection.execute(f"attach '{database}' as published (read_only)")
+        for number in range(USERS):
+            user_id = f"u{number:07d}"
+            for limit in (1, 2, RUNS + 1, 1000):
+                rows = connection.execute(
+                    "select as_of, model_version, model_status, predicted_spend,"
+                    " purchase_probability, power_index, tier, scored_at"
+                    f" from published.{table} where user_id = $user_id"
+                    " order by as_of desc, scored_at desc, model_version desc limit $limit",
+                    {"user_id": user_id, "limit": limit},
+                ).fetchall()
+                names = ("as_of", "model_version", "status", "predicted_spend",
+                         "purchase_probability", "power_index", "tier", "scored_at")  # fmt: skip
+                expected = [dict(zip(names, row, strict=True)) for row in rows]
+                assert snapshot.history_of(user_id, limit=limit) == expected, (user_id, limit)
+    assert snapshot.history_of("u0000203", limit=10) == []
+    assert snapshot.history_of("nobody", limit=10) is None
 
 
 def test_the_model_summary_is_the_active_model_s_evaluations(

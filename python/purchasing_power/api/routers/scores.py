@@ -74,7 +74,7 @@ def get_history(
     limit: Annotated[int, Query(ge=1, le=1000, description="The latest scores to return.")] = 100,
 ) -> Response:
     """A user's scores over the builds, latest first (queried from the published file)."""
-    history = current.history(user_id, limit=limit)
+    history = current.history_of(user_id, limit=limit)
     if history is None:
         raise _not_found(user_id)
     return _json(
