@@ -67,13 +67,13 @@ async def get_scores(
 
 
 @router.get("/users/{user_id}/history", response_model=HistoryResponse)
-def get_history(
+async def get_history(
     user_id: UserPath,
     who: Annotated[Caller, Depends(scoped("history"))],
     current: Current,
     limit: Annotated[int, Query(ge=1, le=1000, description="The latest scores to return.")] = 100,
 ) -> Response:
-    """A user's scores over the builds, latest first (queried from the published file)."""
+    """A user's scores over the builds, latest first."""
     history = current.history_of(user_id, limit=limit)
     if history is None:
         raise _not_found(user_id)
