@@ -69,16 +69,12 @@ class Publication:
 
 
 def _codes(column: pa.ChunkedArray) -> tuple[np.ndarray, list[Any]]:
-    """Dictionary codes (int32, -1 for null) and the distinct values they stand for."""
+    """Dictionary codes (int32, -1 for null) and the values they stand for: the distinct
+    values, then None, so that ``values[code]`` is None for a null."""
     encoded = pc.dictionary_encode(column.combine_chunks())
     codes = encoded.indices.to_numpy(zero_copy_only=False)
     codes = np.where(encoded.indices.is_null().to_numpy(zero_copy_only=False), -1, codes)
-    return codes.astype(np.int32), encoded.dictionary.to_pylist()
-
-
-def _decoded(values: list[Any], code: int) -> Any:
-    """The value a dictionary code stands for; None for a null (-1)."""
-    return values[code] if code >= 0 else None
+    return codes.astype(np.int32), [*encoded.dictionary.to_pylist(), None]
 
 
 def _floats(column: pa.ChunkedArray) -> np.ndarray:
@@ -94,6 +90,9 @@ def _single(rows: list[tuple]) -> Any:
     return value
 
 
+SCORE_CODES = ("as_of", "model_version", "model_status", "tier", "scored_at", "segment")
+SCORE_FLOATS = ("predicted_spend", "purchase_probability", "power_index")
+REASON_FLOATS = ("feature_value", "contribution", "spend_multiplier")
 HISTORY_FIELDS = ("as_of", "model_version", "status", "tier", "scored_at")
 HISTORY_FLOATS = ("predicted_spend", "purchase_probability", "power_index")
 
@@ -144,10 +143,14 @@ class Snapshot:
 
     publication: Publication
     path: Path
-    index: dict[str, int]
-    columns: dict[str, np.ndarray]
-    values: dict[str, list[Any]]  # dictionary-coded columns: code -> value
-    reason_columns: dict[str, np.ndarray]  # (users, ranks)
+    index: dict[str, int]  # user_id -> row
+    # a row's values are read with one tolist() per array: a numpy read per value costs
+    # more than the rest of the lookup
+    codes: np.ndarray  # int32 (users, 8): SCORE_CODES, horizon_days, the change row or -1
+    values: list[list[Any]]  # per SCORE_CODES column: code -> value (see _codes)
+    figures: np.ndarray  # float64 (users, 3): SCORE_FLOATS
+    reason_features: np.ndarray  # int16 (users, ranks): a code into features, -1 none
+    reason_figures: np.ndarray  # float64 (users, ranks, 3): REASON_FLOATS
     features: list[tuple[str, str | None]]  # code -> (name, description)
     change_columns: dict[str, np.ndarray]  # by change row
     change_values: dict[str, list[Any]]
@@ -181,40 +184,41 @@ class Snapshot:
         if published is None:
             return None
         row = self.index[published]
-        columns, values = self.columns, self.values
-        change = int(self.change_columns["row_of_user"][row])
+        as_of, version, status, tier, scored_at, segment, horizon, change = self.codes[row].tolist()
+        spend, probability, power_index = self.figures[row].tolist()
+        values = self.values
         return {
             "user_id": user_id,
-            "as_of": values["as_of"][columns["as_of"][row]],
-            "horizon_days": int(columns["horizon_days"][row]),
-            "model_version": values["model_version"][columns["model_version"][row]],
-            "status": values["model_status"][columns["model_status"][row]],
-            "predicted_spend": float(columns["predicted_spend"][row]),
-            "purchase_probability": float(columns["purchase_probability"][row]),
-            "power_index": float(columns["power_index"][row]),
-            "tier": _decoded(values["tier"], columns["tier"][row]),
-            "segment": _decoded(values["segment"], columns["segment"][row]),
-            "scored_at": values["scored_at"][columns["scored_at"][row]],
+            "as_of": values[0][as_of],
+            "horizon_days": horizon,
+            "model_version": values[1][version],
+            "status": values[2][status],
+            "predicted_spend": spend,
+            "purchase_probability": probability,
+            "power_index": power_index,
+            "tier": values[3][tier],
+            "segment": values[5][segment],
+            "scored_at": values[4][scored_at],
             "reasons": self._reasons(row) if with_reasons else None,
             "last_change": self._change(change) if change >= 0 else None,
         }
 
     def _reasons(self, row: int) -> list[dict[str, Any]]:
-        reasons = self.reason_columns
         found = []
-        for rank, code in enumerate(reasons["feature"][row]):
+        figures = self.reason_figures[row].tolist()
+        for rank, code in enumerate(self.reason_features[row].tolist()):
             if code < 0:
                 continue
             name, description = self.features[code]
-            contribution = float(reasons["contribution"][row, rank])
+            value, contribution, multiplier = figures[rank]
             found.append(
                 {
                     "rank": rank + 1,
                     "feature_name": name,
                     "description": description,
-                    "feature_value": _float_or_none(reasons["feature_value"][row, rank]),
+                    "feature_value": _float_or_none(value),
                     "contribution": contribution,
-                    "spend_multiplier": float(reasons["spend_multiplier"][row, rank]),
+                    "spend_multiplier": multiplier,
                     "is_raising_spend": contribution > 0,
                 }
             )
@@ -233,7 +237,7 @@ class Snapshot:
             "direction": values["direction"][columns["direction"][change]],
             "previous_power_index": float(columns["previous_power_index"][change]),
             "power_index_change": float(columns["power_index_change"][change]),
-            "previous_tier": _decoded(values["previous_tier"], columns["previous_tier"][change]),
+            "previous_tier": values["previous_tier"][columns["previous_tier"][change]],
             "is_tier_changed": bool(columns["is_tier_changed"][change]),
             "tier_rank_change": None if rank_change == np.iinfo(np.int32).min else rank_change,
             "previous_predicted_spend": float(columns["previous_predicted_spend"][change]),
@@ -309,13 +313,10 @@ def _read(
     index = {user_id: row for row, user_id in enumerate(user_ids)}
     if len(index) != len(user_ids):
         raise PublicationError(f"{path}: {SCORES} has more than one row for a user")
-    columns: dict[str, np.ndarray] = {}
-    values: dict[str, list[Any]] = {}
-    for column in ("as_of", "model_version", "model_status", "tier", "scored_at", "segment"):
-        columns[column], values[column] = _codes(scores.column(column))
-    for column in ("predicted_spend", "purchase_probability", "power_index"):
-        columns[column] = _floats(scores.column(column))
-    columns["horizon_days"] = scores.column("horizon_days").to_numpy().astype(np.int32)
+    coded = [_codes(scores.column(column)) for column in SCORE_CODES]
+    values = [column_values for _, column_values in coded]
+    figures = np.column_stack([_floats(scores.column(column)) for column in SCORE_FLOATS])
+    horizon_days = scores.column("horizon_days").to_numpy().astype(np.int32)
 
     # the rows are numbered as in the ordered scores above: the same order by user_id
     numbered = (
@@ -343,15 +344,11 @@ def _read(
         key=lambda pair: (pair[0] or "", pair[1] or ""),
     )
     feature_code = {pair: code for code, pair in enumerate(features)}
-    reason_columns = {
-        "feature": np.full((users, ranks), -1, dtype=np.int16),
-        "feature_value": np.full((users, ranks), np.nan),
-        "contribution": np.full((users, ranks), np.nan),
-        "spend_multiplier": np.full((users, ranks), np.nan),
-    }
+    reason_features = np.full((users, ranks), -1, dtype=np.int16)
+    reason_figures = np.full((users, ranks, len(REASON_FLOATS)), np.nan)
     rows = reasons.column("user_row").to_numpy()
     rank = reasons.column("reason_rank").to_numpy() - 1
-    reason_columns["feature"][rows, rank] = [
+    reason_features[rows, rank] = [
         feature_code[pair]
         for pair in zip(
             reasons.column("feature_name").to_pylist(),
@@ -359,8 +356,8 @@ def _read(
             strict=True,
         )
     ]
-    for column in ("feature_value", "contribution", "spend_multiplier"):
-        reason_columns[column][rows, rank] = _floats(reasons.column(column))
+    for number, column in enumerate(REASON_FLOATS):
+        reason_figures[rows, rank, number] = _floats(reasons.column(column))
 
     changes = _table(
         connection,
@@ -372,10 +369,11 @@ def _read(
         f" from {name(CHANGES)} as changes"
         f" inner join {numbered} as numbered using (user_id, as_of, model_version)",
     )
-    change_columns: dict[str, np.ndarray] = {"row_of_user": np.full(users, -1, dtype=np.int32)}
-    change_columns["row_of_user"][changes.column("user_row").to_numpy()] = np.arange(
+    change_of_user = np.full(users, -1, dtype=np.int32)
+    change_of_user[changes.column("user_row").to_numpy()] = np.arange(
         changes.num_rows, dtype=np.int32
     )
+    change_columns: dict[str, np.ndarray] = {}
     change_values: dict[str, list[Any]] = {}
     for column in ("as_of", "previous_as_of", "previous_model_version", "direction"):
         change_columns[column], change_values[column] = _codes(changes.column(column))
@@ -409,9 +407,13 @@ def _read(
         publication=publication,
         path=path,
         index=index,
-        columns=columns,
+        codes=np.column_stack(
+            [*(codes for codes, _ in coded), horizon_days, change_of_user]
+        ).astype(np.int32),
         values=values,
-        reason_columns=reason_columns,
+        figures=figures,
+        reason_features=reason_features,
+        reason_figures=reason_figures,
         features=features,
         change_columns=change_columns,
         change_values=change_values,
