@@ -46,6 +46,7 @@ EVALUATIONS = "model_evaluations"
 PERFORMANCE = "model_performance"
 SEGMENTS = "customer_segments"
 _PSEUDONYM = re.compile(r"[0-9a-f]{64}")
+_NO_RANK_CHANGE = -(2**31)  # a null tier_rank_change, read as an int32
 
 
 class PublicationError(RuntimeError):
@@ -82,7 +83,7 @@ def _floats(column: pa.ChunkedArray) -> np.ndarray:
 
 
 def _float_or_none(value: float) -> float | None:
-    return None if math.isnan(value) else float(value)
+    return value if value == value else None  # NaN (a null) is the one float unequal to itself
 
 
 def _single(rows: list[tuple]) -> Any:
@@ -239,7 +240,7 @@ class Snapshot:
             "power_index_change": float(columns["power_index_change"][change]),
             "previous_tier": values["previous_tier"][columns["previous_tier"][change]],
             "is_tier_changed": bool(columns["is_tier_changed"][change]),
-            "tier_rank_change": None if rank_change == np.iinfo(np.int32).min else rank_change,
+            "tier_rank_change": None if rank_change == _NO_RANK_CHANGE else rank_change,
             "previous_predicted_spend": float(columns["previous_predicted_spend"][change]),
         }
 
@@ -364,7 +365,7 @@ def _read(
         f"select numbered.user_row, changes.as_of, changes.previous_as_of,"
         f" changes.previous_model_version, changes.is_model_changed, changes.direction,"
         f" changes.previous_power_index, changes.power_index_change, changes.previous_tier,"
-        f" changes.is_tier_changed, coalesce(changes.tier_rank_change, -2147483648)"
+        f" changes.is_tier_changed, coalesce(changes.tier_rank_change, {_NO_RANK_CHANGE})"
         f" as tier_rank_change, changes.previous_predicted_spend"
         f" from {name(CHANGES)} as changes"
         f" inner join {numbered} as numbered using (user_id, as_of, model_version)",
