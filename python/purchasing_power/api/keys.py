@@ -28,7 +28,7 @@ from functools import cached_property
 from pathlib import Path
 
 KEYS_FILE_ENV = "PURCHASING_POWER_API_KEYS"
-SCOPES = ("scores", "reasons", "history", "model", "metrics")
+SCOPES = ("scores", "reasons", "history", "model", "metrics", "health")
 KEY_PREFIX = "ppk"
 _KEY = re.compile(r"ppk_([0-9a-f]{8})_([A-Za-z0-9_-]{43})")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
