@@ -89,6 +89,7 @@ class Footprint:
     users: int
     history_rows: int
     rss_mib_idle: float  # the server with the publication loaded, before any request
+    rss_mib_peak_loading: float  # VmHWM then: the most it held while it loaded
     rss_mib_after: float  # after the runs
     load_seconds: float  # publishing to ready: the server's load of the snapshot
 
@@ -231,10 +232,11 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _rss_mib(pid: int) -> float:
+def _rss_mib(pid: int, field: str = "VmRSS") -> float:
+    """The process's resident memory now (VmRSS), or its high-water mark (VmHWM)."""
     with open(f"/proc/{pid}/status") as status:
         for line in status:
-            if line.startswith("VmRSS:"):
+            if line.startswith(f"{field}:"):
                 return int(line.split()[1]) / 1024
     return 0.0
 
@@ -299,6 +301,7 @@ def bench_users(
         _wait_ready(port, token, timeout=600)
         load_seconds = time.perf_counter() - start
         idle = sum(_rss_mib(pid) for pid in pids)
+        peak = sum(_rss_mib(pid, "VmHWM") for pid in pids)
         results = []
         for kind in ("single", "batch"):
             for clients in concurrency:
@@ -333,6 +336,7 @@ def bench_users(
             users=users,
             history_rows=users * runs,
             rss_mib_idle=round(idle, 1),
+            rss_mib_peak_loading=round(peak, 1),
             rss_mib_after=round(sum(_rss_mib(pid) for pid in pids), 1),
             load_seconds=round(load_seconds, 2),
         )
@@ -370,12 +374,14 @@ def render(result: dict) -> str:
         )
     lines += [
         "",
-        "| users | history rows | server RSS MiB, loaded | after the runs | start to ready s |",
-        "|---:|---:|---:|---:|---:|",
+        "| users | history rows | server RSS MiB, loaded | peak while loading | after the runs"
+        " | start to ready s |",
+        "|---:|---:|---:|---:|---:|---:|",
     ]
     lines += [
         f"| {f['users']:,} | {f['history_rows']:,} | {f['rss_mib_idle']:.0f} | "
-        f"{f['rss_mib_after']:.0f} | {f['load_seconds']:.1f} |"
+        f"{f.get('rss_mib_peak_loading', float('nan')):.0f} | {f['rss_mib_after']:.0f} | "
+        f"{f['load_seconds']:.1f} |"
         for f in result["footprints"]
     ]
     if len(result["footprints"]) >= 2:

@@ -39,6 +39,7 @@ def test_the_api_bench_measures_every_request_and_renders_its_table(
     assert footprint.users == 300
     assert footprint.history_rows == 600
     assert footprint.rss_mib_idle > 50 * workers  # each worker holds the publication
+    assert footprint.rss_mib_peak_loading >= footprint.rss_mib_idle
     result = {
         "date": "2026-01-01", "machine": {"cpus": 2, "memory_gib": 8}, "users": [300],
         "runs": 2, "seconds": 0.4, "load_generator": generator, "workers": workers,
@@ -50,7 +51,7 @@ def test_the_api_bench_measures_every_request_and_renders_its_table(
     assert ("the server one process" in table) == (workers == 1)
     assert table.count("| 300 | single lookup |") == 2
     assert table.count("| 300 | batch of 100 |") == 2
-    assert "| 300 | 600 |" in table
+    assert f"| 300 | 600 | {footprint.rss_mib_idle:.0f} | " in table
 
 
 def test_the_load_generator_is_wrk_where_installed_else_the_python_client(
