@@ -379,7 +379,9 @@ def main(argv: list[str] | None = None) -> dict:
 
     result = {
         "date": dt.date.today().isoformat(),
-        "command": "python bench/zoo.py " + shlex.join(argv if argv is not None else sys.argv[1:]),
+        "command": shlex.join(
+            ["python", "bench/zoo.py", *(argv if argv is not None else sys.argv[1:])]
+        ),
         "commit": holdout.commit(),
         "users": args.users,
         "seed": args.seed,
