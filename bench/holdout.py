@@ -262,14 +262,15 @@ def baseline_predictions(
 
 # Per user, what the labels measure over [as_of, as_of + horizon): net spend of purchases
 # less refunds (floored at 0) and whether there was any purchase; read from the raw
-# events, not the warehouse.
+# events, not the warehouse. A line's amount defaults to price x quantity (quantity to 1)
+# where the log has those columns, as the input contract says.
 TRUTH = """
 select
     user_id,
     greatest(sum(case when event_type = 'purchase' then line else -line end), 0) as spend,
     bool_or(event_type = 'purchase') as purchased
 from (
-    select user_id, event_type, coalesce(amount, price * coalesce(quantity, 1)) as line
+    select user_id, event_type, {line} as line
     from read_parquet($events)
     where
         event_type in ('purchase', 'refund')
@@ -284,11 +285,22 @@ def truth(
     events: Sequence[Path], user_ids: Sequence[str], *, as_of: dt.date, horizon_days: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """Net spend and whether they bought in the horizon, of each of ``user_ids``."""
+    files = [str(path) for path in events]
     with duckdb.connect() as connection:
+        columns = {
+            name
+            for name, *_ in connection.execute(
+                "describe select * from read_parquet($events)", {"events": files}
+            ).fetchall()
+        }
+        line = "amount"
+        if "price" in columns:
+            quantity = "coalesce(quantity, 1)" if "quantity" in columns else "1"
+            line = f"coalesce(amount, price * {quantity})"
         rows = connection.execute(
-            TRUTH,
+            TRUTH.format(line=line),
             {
-                "events": [str(path) for path in events],
+                "events": files,
                 "start": as_of,
                 "end": as_of + dt.timedelta(days=horizon_days),
             },
@@ -311,6 +323,7 @@ class Judged:
     buyers: int
     horizon_days: int
     label_horizon_days: int
+    model_status: str  # of the scores: accepted, unproven, baseline (BTYD won), fallback
     rows: dict[str, dict[str, float]]
     notes: dict[str, str]
 
@@ -326,6 +339,9 @@ def judge(work: Path, events: Sequence[Path], *, as_of: dt.date) -> Judged:
         )
         scoring = baseline_inputs(connection, cutoff=as_of, settings=settings)
         predicted = baseline_predictions(connection, scoring, settings=settings)
+        statuses = connection.execute(
+            "select distinct model_status from marts.purchasing_power_scores order by 1"
+        ).fetchall()
     user_ids = scoring.column("user_id").to_pylist()
     spend, probability, described = model_scores(warehouse, user_ids)
     actual, purchased = truth(events, user_ids, as_of=as_of, horizon_days=horizon)
@@ -333,4 +349,5 @@ def judge(work: Path, events: Sequence[Path], *, as_of: dt.date) -> Judged:
     for prediction in (Prediction(MODEL, spend, probability, described), *predicted):
         rows[prediction.method] = evaluate(actual, purchased, prediction)
         notes[prediction.method] = prediction.note
-    return Judged(len(user_ids), int(purchased.sum()), horizon, window, rows, notes)
+    status = ", ".join(status for (status,) in statuses)
+    return Judged(len(user_ids), int(purchased.sum()), horizon, window, status, rows, notes)

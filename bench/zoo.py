@@ -253,8 +253,9 @@ def render(result: dict) -> str:
         f"{result['load_average']:.1f}",
         "",
         "Every scored user (non-buyers included), against net spend and any purchase in the "
-        "held-out horizon after `as_of`. Last column, on the model's row: whether it beats "
-        "every baseline on normalized Gini and AUC.",
+        "held-out horizon after `as_of`. The model's row is what scored, with its status "
+        "(`baseline` or `fallback`: BTYD on all history scored, not a trained model); its "
+        "last column says whether it beats every baseline on normalized Gini and AUC.",
         "",
         "| shop | method | MAE | RMSE | Spearman | normalized Gini | top-decile capture"
         " | total bias % | AUC | beats every baseline |",
@@ -267,8 +268,10 @@ def render(result: dict) -> str:
             continue
         for method, figures in shop["rows"].items():
             cells = [holdout.format_cell(name, figures[name]) for name in holdout.COLUMNS]
-            beats = shop["beats_every_baseline"] if method == holdout.MODEL else ""
-            lines.append(f"| {shop['shop']} | {method} | " + " | ".join(cells) + f" | {beats} |")
+            beats, name = "", method
+            if method == holdout.MODEL:
+                beats, name = shop["beats_every_baseline"], f"model ({shop['model_status']})"
+            lines.append(f"| {shop['shop']} | {name} | " + " | ".join(cells) + f" | {beats} |")
     lines += [
         "",
         "| shop | as_of | horizon (label window) | users | buyers in the horizon "
