@@ -354,3 +354,11 @@ def test_the_zoo_judges_the_model_and_every_baseline_on_the_held_out_horizon(
 
     (stored,) = tmp_path.glob("*-zoo.json")
     assert stored.with_suffix(".md").read_text() == zoo.render(json.loads(stored.read_text()))
+
+
+def test_every_stored_zoo_result_s_markdown_is_its_json_rendered() -> None:
+    stored = sorted(bench_run.RESULTS.glob("*-zoo*.json"))
+    assert stored
+    for path in stored:  # only the first line (the command) may be annotated
+        written = path.with_suffix(".md").read_text().splitlines()[1:]
+        assert zoo.render(json.loads(path.read_text())).splitlines()[1:] == written, path.name
