@@ -8,6 +8,9 @@ of the pair are checked equal before anything is timed.
   the file, the conversion to the input contract and the per-customer summaries, as
   polars expressions (now) against the Python loops they replaced (kept below as
   ``loop_*``, verbatim).
+* The holdout's per-user figures (``bench/holdout.py``): DuckDB's rows put in the order
+  of the scored users (a third of them bought) by a polars left join (now) against the
+  dict loop over fetched rows it replaced (the fetch, ``.rows()``, counted with the loop).
 * The generator's columns (``purchasing_power.generate``): fixed-width ids and
   ``YYYY-MM-DD HH:MM:SS`` strings written as raw Arrow buffers from numpy (what it does)
   against the shortest polars expressions that give the same strings.
@@ -32,6 +35,7 @@ import pyarrow as pa
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "python"))
 
+import holdout
 from cdnow import data
 from cdnow.data import Customers, Purchases, epoch_day
 from measure import REPO
@@ -135,6 +139,18 @@ def polars_time_strings(sec: np.ndarray, start: dt.date) -> pa.Array:
     return times.dt.strftime("%Y-%m-%d %H:%M:%S").to_arrow().cast(pa.string())
 
 
+def loop_aligned(rows: list[tuple], user_ids: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """What bench/holdout.py's truth() and model_scores() did with their fetched rows."""
+    index = {user: i for i, user in enumerate(user_ids)}
+    spend = np.zeros(len(index))
+    purchased = np.zeros(len(index), dtype=bool)
+    for user_id, amount, bought in rows:
+        i = index.get(user_id)
+        if i is not None:
+            spend[i], purchased[i] = amount, bought
+    return spend, purchased
+
+
 # --------------------------------------------------------------------------------------
 # Timing and checking
 # --------------------------------------------------------------------------------------
@@ -203,6 +219,23 @@ def main(argv: list[str] | None = None) -> None:
     rows.append(("CDNOW summarize", old_s, new_s, f"equal, floats within {worst:.1e}"))
 
     rng = np.random.default_rng(36)
+    users = [f"u{i:07d}" for i in range(args.rows)]
+    bought = pl.DataFrame(
+        {"user_id": users[::3], "spend": rng.random(len(users[::3])), "purchased": True}
+    )
+    rows_ = bought.rows()
+    old_a, new_a = (
+        loop_aligned(rows_, users),
+        holdout.aligned(bought, users, ["spend", "purchased"]),
+    )
+    assert all(np.array_equal(o, n) for o, n in zip(old_a, new_a, strict=True))
+    old_s, new_s = interleaved(
+        lambda: loop_aligned(bought.rows(), users),
+        lambda: holdout.aligned(bought, users, ["spend", "purchased"]),
+        args.repeat,
+    )
+    rows.append(("holdout per-user figures", old_s, new_s, f"{args.rows:,} users, equal"))
+
     numbers = rng.integers(0, 999_999, args.rows)
     old_a = generate._id_strings("u", numbers, 6, 999_999)
     assert old_a.equals(polars_id_strings("u", numbers, 6))

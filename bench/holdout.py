@@ -29,6 +29,7 @@ from pathlib import Path
 
 import duckdb
 import numpy as np
+import polars as pl
 import pyarrow as pa
 
 from measure import REPO, Warehouse, measure
@@ -153,19 +154,23 @@ def model_scores(warehouse: Path, user_ids: Sequence[str]) -> tuple[np.ndarray, 
     """Predicted spend and purchase probability of each of ``user_ids`` (0 where
     unscored), and which models scored them with what status."""
     with duckdb.connect(str(warehouse), read_only=True) as connection:
-        rows = connection.execute(
+        scores = connection.sql(
             "select user_id, predicted_spend, purchase_probability, model_version, model_status"
             " from marts.purchasing_power_scores"
-        ).fetchall()
-    index = {user: i for i, user in enumerate(user_ids)}
-    spend = np.zeros(len(index))
-    probability = np.zeros(len(index))
-    for user_id, predicted, purchase, *_ in rows:
-        i = index.get(user_id)
-        if i is not None:
-            spend[i], probability[i] = predicted, purchase
-    described = sorted({f"{version} ({status})" for *_, version, status in rows})
-    return spend, probability, f"{len(rows):,} users scored by {', '.join(described)}"
+        ).pl()
+    spend, probability = aligned(scores, user_ids, ["predicted_spend", "purchase_probability"])
+    described = sorted(
+        set(scores.select(pl.format("{} ({})", "model_version", "model_status")).to_series())
+    )
+    return spend, probability, f"{len(scores):,} users scored by {', '.join(described)}"
+
+
+def aligned(frame: pl.DataFrame, user_ids: Sequence[str], columns: list[str]) -> list[np.ndarray]:
+    """``columns`` of ``frame`` (one row per user_id) in the order of ``user_ids``, zero
+    (false) for a user it lacks."""
+    users = pl.DataFrame({"user_id": list(user_ids)}, schema={"user_id": pl.String})
+    joined = users.join(frame, on="user_id", how="left", maintain_order="left")
+    return [joined[column].fill_null(strategy="zero").to_numpy() for column in columns]
 
 
 # --------------------------------------------------------------------------------------
@@ -297,21 +302,15 @@ def truth(
         if "price" in columns:
             quantity = "coalesce(quantity, 1)" if "quantity" in columns else "1"
             line = f"coalesce(amount, price * {quantity})"
-        rows = connection.execute(
+        bought = connection.sql(
             TRUTH.format(line=line),
-            {
+            params={
                 "events": files,
                 "start": as_of,
                 "end": as_of + dt.timedelta(days=horizon_days),
             },
-        ).fetchall()
-    index = {user: i for i, user in enumerate(user_ids)}
-    spend = np.zeros(len(index))
-    purchased = np.zeros(len(index), dtype=bool)
-    for user_id, amount, bought in rows:
-        i = index.get(user_id)
-        if i is not None:
-            spend[i], purchased[i] = amount, bought
+        ).pl()
+    spend, purchased = aligned(bought, user_ids, ["spend", "purchased"])
     return spend, purchased
 
 

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import duckdb
+import polars as pl
 import pytest
 
 import bench_publish
@@ -362,3 +363,13 @@ def test_every_stored_zoo_result_s_markdown_is_its_json_rendered() -> None:
     for path in stored:  # only the first line (the command) may be annotated
         written = path.with_suffix(".md").read_text().splitlines()[1:]
         assert zoo.render(json.loads(path.read_text())).splitlines()[1:] == written, path.name
+
+
+def test_holdout_aligns_per_user_figures_to_the_scored_users_with_zero_for_the_missing() -> None:
+    frame = pl.DataFrame({"user_id": ["b", "a", "z"], "spend": [2.5, 1.0, 9.0],
+                          "purchased": [True, False, True]})  # fmt: skip
+    spend, purchased = holdout.aligned(frame, ["a", "b", "c"], ["spend", "purchased"])
+
+    assert spend.tolist() == [1.0, 2.5, 0.0]  # user order, "z" is not scored, "c" bought nothing
+    assert purchased.tolist() == [False, True, False]
+    assert purchased.dtype == bool
