@@ -36,6 +36,7 @@ from measure import BIN, REPO, Warehouse, generate
 
 FEATURES = "features.user_features"
 FAMILIES = (
+    "int_user_categories_counted_at_cutoffs",
     "user_purchase_features",
     "user_engagement_features",
     "user_price_level_features",
