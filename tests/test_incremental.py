@@ -24,6 +24,7 @@ BASE = "intermediate.int_events_aggregated_to_user_days"
 ACCUMULATED = "intermediate.int_user_days_accumulated"
 CATEGORY_DAYS = "intermediate.int_events_aggregated_to_user_category_days"
 WINDOWED = "intermediate.int_user_activity_windowed"
+CATEGORY_COUNTS = "intermediate.int_user_categories_counted_at_cutoffs"
 FEATURES = "features.user_features"
 PROFILE = "features.user_profile_features"
 EXAMPLES = "ml.training_examples"
@@ -286,11 +287,11 @@ def test_late_events_rebuild_the_cutoffs_after_them_and_no_other(
     project.run(*SELECT, vars=pinned)
     scoring = f"cutoff_date = date '{scoring_cutoff}'"
     scoring_before = _windowed(project.warehouse, scoring)
-    _plant_sentinels(project.warehouse, (WINDOWED, *FAMILIES, EXAMPLES))
+    _plant_sentinels(project.warehouse, (WINDOWED, CATEGORY_COUNTS, *FAMILIES, EXAMPLES))
     _deliver(small_raw, raw, "part-1", late)
     project.run(*SELECT, vars=pinned)
 
-    # the windows and every family built from them, or from the category days, rebuilt the
+    # the windows, the category counts and every family built from them rebuilt the
     # scoring cutoff (the only one after the late day) and kept the training cutoffs
     with duckdb.connect(str(project.warehouse), read_only=True) as connection:
         training = {
@@ -300,7 +301,7 @@ def test_late_events_rebuild_the_cutoffs_after_them_and_no_other(
             ).fetchall()
         }
     assert len(training) >= 2
-    for table in (WINDOWED, *FAMILIES):
+    for table in (WINDOWED, CATEGORY_COUNTS, *FAMILIES):
         # no user is new, so the profile (built from each cutoff's users) rebuilt nothing
         expected = training | {scoring_cutoff} if table == PROFILE else training
         assert _sentinel_cutoffs(project.warehouse, table) == expected, table
