@@ -17,12 +17,13 @@
 
     What a cutoff is built from: the rows of each model in `at_cutoff` ({model:
     columns}) that carry the cutoff's cutoff_date, and the rows of each model in
-    `before_cutoff` ({model: (date column, columns)}) dated before the cutoff. Each
-    row's columns are hashed with its model's name and the hashes summed, so that
-    the order rows are read in does not matter; the days are summed before they
-    meet the cutoffs (int_cutoffs_derived), so that a large daily table is read
-    once. training_examples, whose labels read days after the cutoff too, composes
-    its own from built_from and cutoffs_to_build.
+    `before_cutoff` ({model: (date column, columns)}) dated before the cutoff. The
+    distinct values of those columns are the cutoff's stamps: each is hashed with
+    its model's name and the hashes summed, so that neither the order rows are
+    read in nor how many rows share a stamp matters. The days are summed before
+    they meet the cutoffs (int_cutoffs_derived), so that a large daily table is
+    read once. training_examples, whose labels read days after the cutoff too,
+    composes its own from built_from and cutoffs_to_build.
 -#}
 {% macro select_cutoffs_to_build(at_cutoff={}, before_cutoff={}) -%}
 cutoffs_fingerprinted as materialized (
@@ -36,7 +37,7 @@ cutoffs_fingerprinted as materialized (
             select
                 cutoff_date,
                 sum(hash('{{ model }}', {{ columns }})) as stamp
-            from {{ ref(model) }}
+            from (select distinct cutoff_date, {{ columns }} from {{ ref(model) }})
             group by cutoff_date
         {%- endfor %}
         {%- for model, dated in before_cutoff.items() %}
@@ -49,7 +50,7 @@ cutoffs_fingerprinted as materialized (
                 select
                     cast({{ dated[0] }} as date) as stamped_on,
                     sum(hash('{{ model }}', {{ dated[0] }}, {{ dated[1] }})) as stamp
-                from {{ ref(model) }}
+                from (select distinct {{ dated[0] }}, {{ dated[1] }} from {{ ref(model) }})
                 group by stamped_on
             ) as days
                 on days.stamped_on < cutoffs.cutoff_date
