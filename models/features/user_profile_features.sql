@@ -26,20 +26,16 @@ profiles_attached as (
     select
         int_users_joined_to_cutoffs.user_id,
         int_users_joined_to_cutoffs.cutoff_date,
-        -- null without a users table, and for a sign-up on or after the cutoff (unknown then)
-        case
-            when
-                stg_raw__users.signed_up_at
-                < cast(int_users_joined_to_cutoffs.cutoff_date as timestamp)
-                then date_diff(
-                    'day',
-                    cast(stg_raw__users.signed_up_at as date),
-                    int_users_joined_to_cutoffs.cutoff_date
-                )
-        end as days_since_signup
+        date_diff(
+            'day', cast(stg_raw__users.signed_up_at as date), int_users_joined_to_cutoffs.cutoff_date
+        ) as days_since_signup
     from int_users_joined_to_cutoffs
+    -- null without a users table, and for a sign-up on or after the cutoff (unknown then)
     left join stg_raw__users
-        on int_users_joined_to_cutoffs.user_id = stg_raw__users.user_id
+        on
+            int_users_joined_to_cutoffs.user_id = stg_raw__users.user_id
+            and stg_raw__users.signed_up_at
+            < cast(int_users_joined_to_cutoffs.cutoff_date as timestamp)
     where
         int_users_joined_to_cutoffs.cutoff_date in (
             select cutoffs_to_build.cutoff_date from cutoffs_to_build
