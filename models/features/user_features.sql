@@ -12,11 +12,6 @@
     'user_review_features',
     'user_profile_features',
 ] -%}
-{%- set stamps = {
-    'int_users_joined_to_cutoffs':
-        'user_id, is_scoring_cutoff, is_training_cutoff, is_validation_cutoff',
-} -%}
-{%- for family in families %}{% do stamps.update({family: 'built_from'}) %}{% endfor -%}
 
 with
 
@@ -41,6 +36,11 @@ int_users_joined_to_cutoffs as (
 
 {% endfor -%}
 -- incremental: a cutoff is built again when a family rebuilt it or its users changed
+{%- set stamps = {
+    'int_users_joined_to_cutoffs':
+        'user_id, is_scoring_cutoff, is_training_cutoff, is_validation_cutoff',
+} -%}
+{%- for family in families %}{% do stamps.update({family: 'built_from'}) %}{% endfor %}
 {{ select_cutoffs_to_build(at_cutoff=stamps) }}
 
 families_joined as (
