@@ -52,11 +52,17 @@ families_joined as (
         {% endfor -%}
         int_users_joined_to_cutoffs.*
     from int_users_joined_to_cutoffs
+    -- each family is read at the cutoffs to build too: with the spine alone filtered, DuckDB
+    -- builds its hash tables on the wide joined rows (a full build at the medium bench
+    -- scale took 2.7 s against 1.3 s)
     {% for family in families -%}
         left join {{ family }}
             on
                 int_users_joined_to_cutoffs.user_id = {{ family }}.user_id
                 and int_users_joined_to_cutoffs.cutoff_date = {{ family }}.cutoff_date
+                and {{ family }}.cutoff_date in (
+                    select cutoffs_to_build.cutoff_date from cutoffs_to_build
+                )
     {% endfor -%}
     where
         int_users_joined_to_cutoffs.cutoff_date in (
