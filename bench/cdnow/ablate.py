@@ -21,7 +21,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import duckdb
 import numpy as np
 
-from cdnow import data, evaluate
+import holdout
+from cdnow import data
 from measure import REPO
 from purchasing_power.features import FeatureSchema
 from purchasing_power.train import TrainingSettings, time_split, train_models
@@ -77,11 +78,10 @@ def main(argv: list[str] | None = None) -> None:
         if user_id in index:
             full_spend[index[user_id]], full_probability[index[user_id]] = s, p
     name = f"model less {', '.join(sorted(dropped)) or 'nothing'}"
-    figures = evaluate.evaluate(
-        customers,
-        evaluate.Prediction(name, full_spend * data.HOLDOUT_DAYS / horizon, full_probability),
-    )
-    print(evaluate.markdown_table({name: figures}))
+    prediction = holdout.Prediction(name, full_spend * data.HOLDOUT_DAYS / horizon,
+                                    full_probability)  # fmt: skip
+    figures = holdout.evaluate(customers.holdout_spend, customers.holdout_purchased, prediction)
+    print(holdout.markdown_table({name: figures}))
 
 
 if __name__ == "__main__":
