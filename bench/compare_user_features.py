@@ -13,10 +13,15 @@ For each build the two ``features.user_features`` tables are compared without
 SQL does): row counts, ``except all`` both ways, and the md5 of the rows sorted by user
 and cutoff, exported as CSV. Exits non-zero when any pair differs. Also prints each side's
 seconds per feature model, from dbt's ``run_results.json``, for the full build and the
-rerun (one run each, on a shared machine: a rough look, not a benchmark).
+rerun (one run each: a rough look).
+
+With ``--time-repeat N``, each feature model's compiled SQL (full build, and rerun) is
+then timed in DuckDB on a copy of each side's warehouse, sides alternating, best of N:
+the rerun's with the model's latest cutoff deleted first, in a transaction rolled back
+after, so that it rebuilds that cutoff.
 
     python bench/compare_user_features.py                       # 4,000 users, 300 days
-    python bench/compare_user_features.py --base main --users 1000 --days 200
+    python bench/compare_user_features.py --users 62500 --days 500 --seed 42 --time-repeat 3
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ import shutil
 import subprocess
 import tarfile
 import tempfile
+import time
 from pathlib import Path
 
 import duckdb
@@ -149,6 +155,43 @@ def compare(left: Path, right: Path) -> dict[str, object]:
     }
 
 
+def time_models(sides: tuple[Side, ...], repeat: int) -> dict[tuple[str, str, str], float]:
+    """Best of ``repeat`` seconds of each feature model's compiled SQL, by (build, side,
+    model), on a copy of the side's warehouse attached under the name the SQL uses."""
+    best: dict[tuple[str, str, str], float] = {}
+    for build in ("full", "incremental"):
+        for _ in range(repeat):
+            for side in sides:
+                warehouse = side.warehouse(build)
+                copy = warehouse.work / "timed.duckdb"
+                shutil.copy2(warehouse.path, copy)
+                compiled = warehouse.target / "compiled" / "purchasing_power" / "models"
+                with duckdb.connect() as connection:
+                    connection.execute(f"attach '{copy}' as warehouse")
+                    connection.execute("use warehouse")
+                    connection.execute(f"set threads = {warehouse.threads}")
+                    connection.execute(f"set memory_limit = '{warehouse.memory_limit}'")
+                    for model in FAMILIES:
+                        layer = "intermediate" if model.startswith("int_") else "features"
+                        path = compiled / layer / f"{model}.sql"
+                        if not path.exists():
+                            continue
+                        connection.execute("begin")
+                        if build == "incremental":
+                            connection.execute(
+                                f"delete from {layer}.{model} where cutoff_date ="
+                                f" (select max(cutoff_date) from {layer}.{model})"
+                            )
+                        start = time.perf_counter()
+                        connection.execute(f"create temp table rebuilt as {path.read_text()}")
+                        seconds = time.perf_counter() - start
+                        connection.execute("rollback")
+                        key = (build, side.name, model)
+                        best[key] = min(best.get(key, float("inf")), seconds)
+                copy.unlink()
+    return best
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--base", default="main", help="git ref whose models are compared")
@@ -157,6 +200,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--new-days", type=int, default=7, help="days the rerun adds")
     parser.add_argument("--work-dir", type=Path, default=None, help="kept when given")
+    parser.add_argument("--time-repeat", type=int, default=0, help="time each model's SQL")
     args = parser.parse_args()
 
     work = args.work_dir or Path(tempfile.mkdtemp(prefix="compare-user-features-"))
@@ -205,6 +249,18 @@ def main() -> None:
             f" only in base {result['only_left']}, only in tree {result['only_right']},"
             f" same columns in order {result['same_columns']}, md5 {result['md5']}"
         )
+    if args.time_repeat:
+        best = time_models(sides, args.time_repeat)
+        print(
+            f"\nEach model's SQL in DuckDB, best of {args.time_repeat} (load average"
+            f" {os.getloadavg()[0]:.2f}); rerun: its latest cutoff rebuilt\n"
+        )
+        print("| model | base full s | tree full s | base rerun s | tree rerun s |")
+        print("|---|---:|---:|---:|---:|")
+        for model in FAMILIES:
+            cells = [best.get((build, side, model), float("nan"))
+                     for build in ("full", "incremental") for side in ("base", "tree")]  # fmt: skip
+            print(f"| `{model}` | " + " | ".join(f"{cell:.2f}" for cell in cells) + " |")
     if failed:
         raise SystemExit(1)
 
