@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
+from purchasing_power import monitoring
 from purchasing_power.explain import REASONS_SCHEMA, load_explainer, reason_batches
 from purchasing_power.features import FeatureSchema
 from purchasing_power.registry import (
@@ -92,6 +93,7 @@ MODELS_SCHEMA = pa.schema(
         ("features_match_registry", pa.bool_()),
         ("artifact_path", pa.string()),
         ("report_path", pa.string()),
+        ("training_reason", pa.string()),
         ("metrics", METRIC_TYPE),
         ("decile_calibration", CALIBRATION_TYPE),
         ("feature_importance", IMPORTANCE_TYPE),
@@ -111,6 +113,8 @@ class RunSettings:
     model_version: str | None = None
     tune_trials: int = 0
     max_boost_rounds: int = MAX_BOOST_ROUNDS  # var max_boost_rounds; see TrainingSettings
+    # retrain: auto, the monitoring policy's reasons to train (monitoring.retrain_reasons)
+    retrain_reasons: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -178,6 +182,7 @@ def _train(
     as_of: str,
     settings: RunSettings,
     say: Say = say_to_stderr,
+    training_reason: str | None = None,
 ) -> RegisteredModel:
     training = TrainingSettings(
         horizon_days=settings.horizon_days,
@@ -198,6 +203,7 @@ def _train(
             "default_losses": tuned.default_losses,
         }
     result = train_models(split, settings=training)
+    feature_reference = monitoring.feature_references(split.features, schema.names)
     del split  # the feature matrix of every example: registration needs only the result
     return register_models(
         result,
@@ -208,6 +214,8 @@ def _train(
         tiers=tiers,
         artifacts_dir=settings.artifacts_dir,
         tuning=tuning,
+        feature_reference=feature_reference,
+        training_reason=training_reason,
     )
 
 
@@ -247,7 +255,7 @@ def choose_and_train(
     accepted = [
         m for m in models if _usable(m, horizon_days=settings.horizon_days, columns=columns)
     ]
-    if accepted and not settings.retrain:
+    if accepted and not settings.retrain and not settings.retrain_reasons:
         active = accepted[-1]
         rechecked = _recheck(active, scoring_features, tiers)
         say(
@@ -259,6 +267,8 @@ def choose_and_train(
         return Choice(active=active, trained=None)
 
     why = "retrain: true" if settings.retrain else "no accepted model for this horizon"
+    if accepted and not settings.retrain:
+        why = "retrain: auto, " + "; ".join(settings.retrain_reasons)
     say(f"training a new model ({why})", False)
     trained = _train(
         read_examples,
@@ -268,6 +278,7 @@ def choose_and_train(
         as_of=as_of,
         settings=settings,
         say=say,
+        training_reason=why,
     )
     metrics = {(m["method"], m["metric"]): m["value"] for m in trained.card["metrics"]}
     say(
@@ -352,6 +363,7 @@ def models_table(
                 "features_match_registry": None if today is None else names == today,
                 "artifact_path": str(model.path),
                 "report_path": str(model.path / "report.html"),
+                "training_reason": card.get("training_reason"),
                 "metrics": card["metrics"],
                 "decile_calibration": card.get("decile_calibration", []),
                 "feature_importance": card.get("feature_importance", []),

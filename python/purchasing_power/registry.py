@@ -47,7 +47,7 @@ import onnx
 import pyarrow as pa
 from onnx import helper
 
-from purchasing_power import report
+from purchasing_power import monitoring, report
 from purchasing_power.explain import feature_importance
 from purchasing_power.export import (
     INPUT_NAME,
@@ -571,8 +571,13 @@ def register_models(
     tiers: Sequence[Tier],
     artifacts_dir: Path,
     tuning: dict | None = None,
+    feature_reference: dict[str, dict] | None = None,
+    training_reason: str | None = None,
 ) -> RegisteredModel:
-    """Export both heads, prove parity, write the artifact, its card and its report."""
+    """Export both heads, prove parity, write the artifact, its card and its report.
+
+    ``feature_reference``: the features' drift reference on the training rows
+    (monitoring.feature_references); without it the validation rows'."""
     heads = result.heads
     exported = export_graphs(heads)
     tree_ensemble = exported["tree_ensemble"]
@@ -620,6 +625,22 @@ def register_models(
         scores=scores,
         tuning=tuning,
     )
+    # monitoring (docs/monitoring.md): the drift reference and why the model was trained
+    validation_spend = proof.spend[:validation_rows]
+    validation_index = power_index(validation_spend, reference)
+    card["reference"] = monitoring.model_reference(
+        features=feature_reference
+        or monitoring.feature_references(result.validation_features, schema.names),
+        features_source="training rows" if feature_reference else "validation rows",
+        outputs={
+            "predicted_spend": validation_spend,
+            "purchase_probability": proof.probability[:validation_rows],
+            "power_index": validation_index,
+            "tier": assign_tiers(validation_index, tiers),
+        },
+        tiers=[tier.tier for tier in tiers],
+    )
+    card["training_reason"] = training_reason
 
     artifacts_dir.mkdir(parents=True, exist_ok=True)
     final_path = artifacts_dir / model_version
