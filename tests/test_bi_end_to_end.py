@@ -30,6 +30,11 @@ BI_MARTS = (
     "model_evaluations",
     "data_quality_daily",
     "data_quality_summary",
+    "monitoring_performance",
+    "monitoring_performance_deciles",
+    "monitoring_drift",
+    "monitoring_data_volume",
+    "monitoring_alerts",
 )
 
 

@@ -17,6 +17,11 @@ def model(dbt, session):
         "model_evaluations": dbt.ref("model_evaluations"),
         "data_quality_daily": dbt.ref("data_quality_daily"),
         "data_quality_summary": dbt.ref("data_quality_summary"),
+        "monitoring_performance": dbt.ref("monitoring_performance"),
+        "monitoring_performance_deciles": dbt.ref("monitoring_performance_deciles"),
+        "monitoring_drift": dbt.ref("monitoring_drift"),
+        "monitoring_data_volume": dbt.ref("monitoring_data_volume"),
+        "monitoring_alerts": dbt.ref("monitoring_alerts"),
     }
     settings = PublishSettings.from_environment(warehouse=database_path(session))
     # The history only grows, by one as_of a build: published by as_of, only what changed.

@@ -22,7 +22,9 @@ def model(dbt, session):
         horizon_days=int(dbt.config.get("horizon_days")),
         seed=int(dbt.config.get("seed")),
         retrain=retrain in ("true", "1", "yes"),
-        retrain_reasons=read_retrain_reasons(session, as_of=as_of_date) if retrain == "auto" else (),
+        retrain_reasons=read_retrain_reasons(session, as_of=as_of_date)
+        if retrain == "auto"
+        else (),
         model_version=pinned or None,
         tune_trials=int(dbt.config.get("tune_trials")),
         num_threads=int(dbt.config.get("training_threads")),

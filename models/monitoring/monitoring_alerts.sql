@@ -39,10 +39,14 @@ monitoring_performance as (
         realized_auc,
         realized_normalized_gini,
         realized_calibration_ratio,
+        validation_calibration_ratio,
+        realized_buyers_ratio,
         validation_auc,
         validation_normalized_gini,
         baseline_normalized_gini,
-        estimated_auc
+        estimated_auc,
+        realized_buyers,
+        estimated_buyers
     from {{ ref('monitoring_performance') }}
 
 ),
@@ -80,7 +84,7 @@ drift_observed as (
         psi_alert_threshold as alert_threshold,
         drift_level as observed_level,
         'PSI ' || printf('%.3f', psi) || ', Jensen-Shannon ' || printf('%.3f', jensen_shannon)
-        as detail
+            as detail
     from monitoring_drift
 
 ),
@@ -100,7 +104,13 @@ metrics_observed as (
                     monitoring_performance.validation_normalized_gini
                     - monitoring_performance.realized_normalized_gini
             when 'realized_calibration_error'
-                then abs(ln(monitoring_performance.realized_calibration_ratio))
+                then
+                    abs(ln(
+                        monitoring_performance.realized_calibration_ratio
+                        / monitoring_performance.validation_calibration_ratio
+                    ))
+            when 'realized_buyers_error'
+                then abs(ln(monitoring_performance.realized_buyers_ratio))
             when 'realized_below_baseline'
                 then
                     monitoring_performance.baseline_normalized_gini
@@ -114,10 +124,21 @@ metrics_observed as (
         ('realized_auc_drop'),
         ('realized_gini_drop'),
         ('realized_calibration_error'),
+        ('realized_buyers_error'),
         ('realized_below_baseline'),
         ('estimated_auc_drop')
     ) as checks (check_name)
-    where monitoring_performance.is_horizon_complete or checks.check_name = 'estimated_auc_drop'
+    -- judged over enough buyers only: on a few dozen, AUC and Gini move by chance
+    where
+        case
+            when checks.check_name = 'estimated_auc_drop'
+                then monitoring_performance.estimated_buyers
+            when monitoring_performance.is_horizon_complete
+                then monitoring_performance.realized_buyers
+        end >= (
+            select monitoring_thresholds.alert_threshold from monitoring_thresholds
+            where monitoring_thresholds.check_name = 'min_buyers'
+        )
 
 ),
 
@@ -156,12 +177,14 @@ values_judged as (
         monitoring_thresholds.warn_threshold,
         monitoring_thresholds.alert_threshold,
         case
-            when values_observed.observed_value >= monitoring_thresholds.alert_threshold then 'alert'
+            when
+                values_observed.observed_value >= monitoring_thresholds.alert_threshold
+                then 'alert'
             when values_observed.observed_value >= monitoring_thresholds.warn_threshold then 'warn'
             else 'ok'
         end as observed_level,
         values_observed.check_name || ' ' || printf('%.3f', values_observed.observed_value)
-        as detail
+            as detail
     from values_observed
     inner join monitoring_thresholds
         on

@@ -183,14 +183,17 @@ drift_measured as (
         0.5 * sum(
             case
                 when baseline_share > 0
-                    then baseline_share * log2(baseline_share / ((baseline_share + current_share) / 2))
+                    then
+                        baseline_share
+                        * log2(baseline_share / ((baseline_share + current_share) / 2))
                 else 0
             end
         )
         + 0.5 * sum(
             case
                 when current_share > 0
-                    then current_share * log2(current_share / ((baseline_share + current_share) / 2))
+                    then
+                        current_share * log2(current_share / ((baseline_share + current_share) / 2))
                 else 0
             end
         ) as jensen_shannon

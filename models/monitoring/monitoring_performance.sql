@@ -58,6 +58,8 @@ performance_compared as (
         monitoring_performance_computed.realized_top_decile_capture,
         monitoring_performance_computed.realized_calibration_ratio,
         monitoring_performance_computed.realized_bias_percent,
+        monitoring_performance_computed.estimated_buyers
+        / nullif(monitoring_performance_computed.realized_buyers, 0) as realized_buyers_ratio,
         validation_pivoted.validation_auc,
         validation_pivoted.validation_normalized_gini,
         validation_pivoted.validation_spearman,

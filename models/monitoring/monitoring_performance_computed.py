@@ -23,7 +23,9 @@ def model(dbt, session):
     done = set()
     if dbt.is_incremental:
         computed = session.sql(f"select as_of, model_version, is_horizon_complete from {dbt.this}")
-        done = {(a, v) for a, v, complete in computed.fetchall() if complete or (a, v) not in labeled}
+        done = {
+            (a, v) for a, v, complete in computed.fetchall() if complete or (a, v) not in labeled
+        }
     wanted = sorted(every - done)
     values = ", ".join(f"(date '{as_of}', '{version}')" for as_of, version in wanted)
     pairs = f"(as_of, model_version) in (values {values})" if wanted else "false"

@@ -4,7 +4,8 @@
     triggers. Under retrain: auto the next build reads this table before it chooses
     a model (models/ml/ml_models.py) and trains where a rule triggers: realized
     performance below the last-period baseline (normalized Gini), more than the
-    margin below validation (AUC or normalized Gini) or off in calibration; PSI
+    margin below validation (AUC or normalized Gini) or expected buyers off the
+    realized ones; PSI
     against the reference past the alert threshold on features carrying the
     policy's share of the gain; the model older than the policy's days (measured
     again at the next as_of). The first three wait until the latest model for the
@@ -35,9 +36,31 @@ int_cutoffs_derived as (
 retrain_policy as (
 
     select
-        rule,
+        rule_name,
         threshold
     from {{ ref('retrain_policy') }}
+
+),
+
+policy_pivoted as (
+
+    select
+        max(threshold) filter (where rule_name = 'realized_performance') as realized_margin,
+        max(threshold) filter (where rule_name = 'realized_calibration') as calibration_margin,
+        max(threshold) filter (where rule_name = 'feature_drift') as drift_gain_share,
+        max(threshold) filter (where rule_name = 'model_age') as max_model_age_days,
+        max(threshold) filter (
+            where rule_name = 'min_days_between_retrains'
+        ) as min_days_between_retrains
+    from retrain_policy
+
+),
+
+monitoring_thresholds as (
+
+    select alert_threshold as min_buyers
+    from {{ ref('monitoring_thresholds') }}
+    where check_name = 'min_buyers'
 
 ),
 
@@ -48,12 +71,14 @@ monitoring_performance as (
         model_version,
         realized_auc,
         realized_normalized_gini,
-        realized_calibration_ratio,
+        realized_buyers_ratio,
         validation_auc,
         validation_normalized_gini,
         baseline_normalized_gini
     from {{ ref('monitoring_performance') }}
-    where is_horizon_complete
+    where
+        is_horizon_complete
+        and realized_buyers >= (select monitoring_thresholds.min_buyers from monitoring_thresholds)
 
 ),
 
@@ -108,7 +133,9 @@ drift_summed as (
         coalesce(sum(monitoring_drift.feature_gain_share) filter (
             where monitoring_drift.psi >= monitoring_drift.psi_alert_threshold
         ), 0) as drifted_gain_share,
-        string_agg(monitoring_drift.column_name, ', ' order by monitoring_drift.column_name) filter (
+        string_agg(
+            monitoring_drift.column_name, ', ' order by monitoring_drift.column_name
+        ) filter (
             where monitoring_drift.psi >= monitoring_drift.psi_alert_threshold
         ) as drifted_features
     from monitoring_drift
@@ -122,7 +149,7 @@ drift_summed as (
 rules_valued as (
 
     select
-        'realized_below_baseline' as rule,
+        'realized_below_baseline' as rule_name,
         baseline_normalized_gini - realized_normalized_gini as rule_value,
         0.0 as threshold,
         'realized normalized Gini ' || printf('%.3f', realized_normalized_gini)
@@ -133,47 +160,47 @@ rules_valued as (
     union all
 
     select
-        'realized_below_validation' as rule,
+        'realized_below_validation' as rule_name,
         greatest(
             validation_auc - realized_auc, validation_normalized_gini - realized_normalized_gini
         ) as rule_value,
-        (select retrain_policy.threshold from retrain_policy where rule = 'realized_performance')
-            as threshold,
+        policy_pivoted.realized_margin as threshold,
         'realized AUC ' || printf('%.3f', realized_auc) || ' (validation '
         || printf('%.3f', validation_auc) || '), normalized Gini '
         || printf('%.3f', realized_normalized_gini) || ' (validation '
         || printf('%.3f', validation_normalized_gini) || ') at as_of ' || cast(as_of as varchar)
-        as detail
+            as detail
     from realized_latest
+    cross join policy_pivoted
 
     union all
 
     select
-        'realized_calibration' as rule,
-        abs(ln(realized_calibration_ratio)) as rule_value,
-        (select retrain_policy.threshold from retrain_policy where rule = 'realized_calibration')
-            as threshold,
-        'predicted over actual spend ' || printf('%.3f', realized_calibration_ratio)
+        'realized_calibration' as rule_name,
+        abs(ln(realized_buyers_ratio)) as rule_value,
+        policy_pivoted.calibration_margin as threshold,
+        'expected over realized buyers ' || printf('%.3f', realized_buyers_ratio)
         || ' at as_of ' || cast(as_of as varchar) as detail
     from realized_latest
+    cross join policy_pivoted
 
     union all
 
     select
-        'feature_drift' as rule,
+        'feature_drift' as rule_name,
         drifted_gain_share as rule_value,
-        (select retrain_policy.threshold from retrain_policy where rule = 'feature_drift')
-            as threshold,
+        policy_pivoted.drift_gain_share as threshold,
         'features past the PSI alert threshold carry ' || printf('%.0f', 100 * drifted_gain_share)
         || '% of the gain: ' || coalesce(drifted_features, 'none') as detail
     from drift_summed
+    cross join policy_pivoted
 
 ),
 
 rules_judged as (
 
     select
-        rules_valued.rule,
+        rules_valued.rule_name,
         active_model.model_version,
         active_model.horizon_days,
         active_model.model_as_of,
@@ -181,30 +208,28 @@ rules_judged as (
         rules_valued.rule_value,
         rules_valued.threshold,
         rules_valued.rule_value > rules_valued.threshold
-        and active_model.days_since_latest_training >= (
-            select retrain_policy.threshold from retrain_policy
-            where retrain_policy.rule = 'min_days_between_retrains'
-        ) as is_triggered,
+        and active_model.days_since_latest_training >= policy_pivoted.min_days_between_retrains
+            as is_triggered,
         rules_valued.detail
     from rules_valued
     cross join active_model
+    cross join policy_pivoted
 
     union all
 
     select
-        'model_age' as rule,
-        model_version,
-        horizon_days,
-        model_as_of,
-        observed_on,
-        date_diff('day', model_as_of, observed_on) as rule_value,
-        (select retrain_policy.threshold from retrain_policy where rule = 'model_age')
-            as threshold,
-        date_diff('day', model_as_of, observed_on) >= (
-            select retrain_policy.threshold from retrain_policy where rule = 'model_age'
-        ) as is_triggered,
-        'the model scored as of ' || cast(model_as_of as varchar) as detail
+        'model_age' as rule_name,
+        active_model.model_version,
+        active_model.horizon_days,
+        active_model.model_as_of,
+        active_model.observed_on,
+        date_diff('day', active_model.model_as_of, active_model.observed_on) as rule_value,
+        policy_pivoted.max_model_age_days as threshold,
+        date_diff('day', active_model.model_as_of, active_model.observed_on)
+        >= policy_pivoted.max_model_age_days as is_triggered,
+        'the model scored as of ' || cast(active_model.model_as_of as varchar) as detail
     from active_model
+    cross join policy_pivoted
 
 )
 

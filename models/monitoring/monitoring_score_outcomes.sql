@@ -55,7 +55,7 @@ scores_completed as materialized (
         purchasing_power_score_history.as_of
         + to_days(purchasing_power_score_history.horizon_days)
         <= int_cutoffs_derived.as_of_date
-        {% if is_incremental() -%}
+    {% if is_incremental() -%}
             and (purchasing_power_score_history.as_of, purchasing_power_score_history.model_version)
             not in (select (labeled.as_of, labeled.model_version) from {{ this }} as labeled)
         {%- endif %}

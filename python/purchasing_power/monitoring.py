@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from dataclasses import dataclass
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
@@ -340,7 +340,11 @@ def performance_row(
     baseline = _realized(actual_spend, purchased, baseline_spend, baseline_spend)
     row.update({f"realized_{name}": value for name, value in model.items()})
     row.update(
-        {f"baseline_{name}": value for name, value in baseline.items() if name != "calibration_ratio"}
+        {
+            f"baseline_{name}": value
+            for name, value in baseline.items()
+            if name != "calibration_ratio"
+        }
     )
     return row
 
@@ -359,7 +363,7 @@ def retrain_reasons(signals: pa.Table | None, *, as_of: dt.date) -> tuple[str, .
         return ()
     reasons = []
     for row in signals.to_pylist():
-        if row["rule"] == "model_age":
+        if row["rule_name"] == "model_age":
             age = (as_of - row["model_as_of"]).days
             if row["threshold"] is not None and age >= row["threshold"]:
                 reasons.append(
@@ -367,7 +371,7 @@ def retrain_reasons(signals: pa.Table | None, *, as_of: dt.date) -> tuple[str, .
                     f"(policy: retrain at {row['threshold']:g})"
                 )
         elif row["is_triggered"]:
-            reasons.append(f"{row['rule']}: {row['detail']}")
+            reasons.append(f"{row['rule_name']}: {row['detail']}")
     return tuple(reasons)
 
 
@@ -415,7 +419,9 @@ def performance_table(scores: pa.Table, outcomes: pa.Table) -> pa.Table:
     labeled = {
         (table_row[0], table_row[1]): (start, stop)
         for start, stop in _groups(outcomes)
-        for table_row in [(outcomes["as_of"][start].as_py(), outcomes["model_version"][start].as_py())]
+        for table_row in [
+            (outcomes["as_of"][start].as_py(), outcomes["model_version"][start].as_py())
+        ]
     }
     rows = []
     for start, stop in _groups(scores):
@@ -471,27 +477,32 @@ def _sql_list(values: Sequence[str]) -> str:
 
 def _fallback_rows(model_version: str, card: Mapping, *, examples, history) -> list[dict]:
     """The reference of a model registered before cards carried one: its features on the
-    ``training_examples`` rows of its training cutoffs still in the table, its outputs on
-    its scores at the first as_of it scored (``reference_source`` says which)."""
+    ``training_examples`` rows of its training cutoffs still in the table (where none is,
+    on the rows there are), its outputs on its scores at the first as_of it scored;
+    ``reference_source`` says which."""
     rows: list[dict[str, object]] = []
     names = [feature["name"] for feature in card["features"]]
     cutoffs = sorted(set(card.get("training_cutoffs", [])) | {card["validation_cutoff"]})
     present = [name for name in names if name in examples.columns]
+    held = [
+        str(row[0])
+        for row in examples.query(
+            "_rows", "select distinct cutoff_date from _rows order by 1"
+        ).fetchall()
+    ]
+    own = [cutoff for cutoff in held if cutoff in cutoffs]
+    if own:
+        source = f"training_examples ({len(own)} of {len(cutoffs)} training cutoffs)"
+    else:  # its cutoffs are gone: the nearest rows there are, said so
+        source = (
+            f"training_examples (none of its {len(cutoffs)} training cutoffs; "
+            f"the {len(held)} held now)"
+        )
+    condition = f" where cast(cutoff_date as varchar) in ({_sql_list(own)})" if own else ""
     found = examples.query(
-        "_rows",
-        f"select {', '.join(map(_quoted, present))} from _rows"
-        f" where cast(cutoff_date as varchar) in ({_sql_list(cutoffs)})",
+        "_rows", f"select {', '.join(map(_quoted, present))} from _rows{condition}"
     ).to_arrow_table()
     if found.num_rows:
-        held = sorted(
-            str(row[0])
-            for row in examples.query(
-                "_rows",
-                "select distinct cutoff_date from _rows"
-                f" where cast(cutoff_date as varchar) in ({_sql_list(cutoffs)})",
-            ).fetchall()
-        )
-        source = f"training_examples ({len(held)} of {len(cutoffs)} training cutoffs)"
         for name in present:
             column = np.asarray(found.column(name).to_numpy(zero_copy_only=False), dtype=np.float64)
             rows += reference_rows(

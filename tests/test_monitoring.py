@@ -1,0 +1,161 @@
+"""The monitoring functions on arrays: bins, PSI and Jensen-Shannon, the CBPE estimate,
+realized figures and the retrain reasons; and the generator's shift."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import itertools
+import math
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from purchasing_power import metrics, monitoring
+from purchasing_power.generate import GeneratorSettings, Shift, generate
+
+
+def test_bins_are_half_open_deciles_with_nulls_apart() -> None:
+    values = np.array([0.0] * 60 + list(range(1, 41)) + [np.nan] * 5, dtype=float)
+    edges = monitoring.decile_edges(values)
+    # six deciles fall on 0: one bin holds them, then the values 1..40 split
+    assert edges[0] == 0.0
+    assert len(edges) == len(set(edges)) == 5
+    counts, nulls = monitoring.bin_counts(values, edges)
+    assert nulls == 5
+    assert sum(counts) == 100
+    assert counts[0] == 0
+    assert counts[1] == 60
+    # a value exactly on an edge falls in the bin the edge opens
+    assert monitoring.bin_counts(np.array([edges[2]]), edges)[0][3] == 1
+
+
+def test_psi_and_jensen_shannon_follow_their_definitions() -> None:
+    expected, actual = [50, 30, 20, 0], [20, 30, 50, 0]
+    e, a = np.array([0.5, 0.3, 0.2, 1e-4]), np.array([0.2, 0.3, 0.5, 1e-4])
+    assert monitoring.population_stability_index(expected, actual) == pytest.approx(
+        float(np.sum((a - e) * np.log(a / e)))
+    )
+    assert monitoring.population_stability_index(expected, expected) == 0.0
+    # an empty bin on one side counts, finitely (the floor)
+    assert 0 < monitoring.population_stability_index([10, 0], [9, 1]) < 1
+    assert monitoring.jensen_shannon([1, 0], [0, 1]) == pytest.approx(1.0)
+    assert monitoring.jensen_shannon(expected, expected) == 0.0
+    m = (np.array([0.5, 0.3, 0.2]) + np.array([0.2, 0.3, 0.5])) / 2
+    kl = lambda p: float(np.sum(p * np.log2(p / m)))  # noqa: E731
+    assert monitoring.jensen_shannon(expected, actual) == pytest.approx(
+        0.5 * kl(np.array([0.5, 0.3, 0.2])) + 0.5 * kl(np.array([0.2, 0.3, 0.5]))
+    )
+
+
+def _brute_force_expected_auc(p: np.ndarray) -> float:
+    concordant = pairs = 0.0
+    for i, j in itertools.permutations(range(len(p)), 2):
+        weight = p[i] * (1 - p[j])
+        pairs += weight
+        concordant += weight * (1.0 if p[i] > p[j] else 0.5 if p[i] == p[j] else 0.0)
+    return concordant / pairs
+
+
+def test_expected_auc_is_the_expected_share_of_ordered_pairs() -> None:
+    rng = np.random.default_rng(3)
+    p = np.round(rng.uniform(0, 1, 40), 1)  # ties on purpose
+    assert monitoring.expected_auc(p) == pytest.approx(_brute_force_expected_auc(p))
+    # calibrated probabilities: the realized AUC of labels drawn from them averages to it
+    p = rng.beta(0.5, 3, 2000)
+    realized = [metrics.roc_auc(rng.random(len(p)) < p, p) for _ in range(40)]
+    assert np.mean(realized) == pytest.approx(monitoring.expected_auc(p), abs=0.01)
+    assert math.isnan(monitoring.expected_auc(np.array([0.3])))
+
+
+def test_performance_row_realized_figures_and_baseline() -> None:
+    rng = np.random.default_rng(5)
+    probability = rng.uniform(0, 1, 300)
+    purchased = rng.random(300) < probability
+    actual = np.where(purchased, rng.gamma(2, 50, 300), 0.0)
+    predicted = probability * 100
+    baseline = actual * rng.uniform(0, 2, 300)
+    row = monitoring.performance_row(
+        as_of=dt.date(2025, 4, 1), model_version="m", horizon_days=30, probability=probability,
+        predicted_spend=predicted, actual_spend=actual, purchased=purchased,
+        baseline_spend=baseline,
+    )  # fmt: skip
+    assert row["is_horizon_complete"]
+    assert row["realized_buyers"] == int(purchased.sum())
+    assert row["realized_auc"] == pytest.approx(metrics.roc_auc(purchased, probability))
+    assert row["realized_normalized_gini"] == pytest.approx(
+        metrics.normalized_gini(actual, predicted)
+    )
+    assert row["realized_calibration_ratio"] == pytest.approx(predicted.sum() / actual.sum())
+    assert row["realized_bias_percent"] == pytest.approx(
+        (row["realized_calibration_ratio"] - 1) * 100
+    )
+    assert row["baseline_auc"] == pytest.approx(metrics.roc_auc(purchased, baseline))
+    assert row["estimated_buyers"] == pytest.approx(probability.sum())
+    pending = monitoring.performance_row(
+        as_of=dt.date(2025, 4, 1), model_version="m", horizon_days=30, probability=probability,
+        predicted_spend=predicted,
+    )  # fmt: skip
+    assert not pending["is_horizon_complete"]
+    assert "realized_auc" not in pending
+    assert pending["estimated_auc"] == row["estimated_auc"]
+
+
+def test_retrain_reasons_read_triggered_rules_and_age_the_model_anew() -> None:
+    signals = pa.Table.from_pylist(
+        [
+            {"rule_name": "feature_drift", "model_version": "m", "model_as_of": dt.date(2025, 1, 1),
+             "threshold": 0.2, "is_triggered": True, "detail": "40% of the gain"},
+            {"rule_name": "realized_calibration", "model_version": "m",
+             "model_as_of": dt.date(2025, 1, 1), "threshold": 0.7, "is_triggered": False,
+             "detail": "fine"},
+            {"rule_name": "model_age", "model_version": "m", "model_as_of": dt.date(2025, 1, 1),
+             "threshold": 180.0, "is_triggered": False, "detail": ""},
+        ]
+    )  # fmt: skip
+    early = monitoring.retrain_reasons(signals, as_of=dt.date(2025, 3, 1))
+    assert early == ("feature_drift: 40% of the gain",)
+    late = monitoring.retrain_reasons(signals, as_of=dt.date(2025, 6, 30))
+    assert late[1] == "model_age: m is 180 days old at 2025-06-30 (policy: retrain at 180)"
+    assert monitoring.retrain_reasons(None, as_of=dt.date(2025, 1, 1)) == ()
+
+
+def _digest(folder: Path) -> dict[str, str]:
+    return {f.name: hashlib.sha256(f.read_bytes()).hexdigest() for f in sorted(folder.iterdir())}
+
+
+def test_a_shift_changes_only_what_comes_after_it(tmp_path: Path) -> None:
+    base = GeneratorSettings(users=200, days=120, seed=11, dirty_fraction=0.0)
+    start = dt.date(2025, 3, 1)
+    generate(tmp_path / "plain", settings=base)
+    generate(
+        tmp_path / "noop", settings=GeneratorSettings(**{**base.__dict__, "shift": Shift(start)})
+    )
+    assert _digest(tmp_path / "plain") == _digest(tmp_path / "noop")
+    shifted = Shift(start, price_factor=3.0, churn_share=0.25)
+    generate(
+        tmp_path / "shifted", settings=GeneratorSettings(**{**base.__dict__, "shift": shifted})
+    )
+    cut = "timestamp '2025-03-01'"
+
+    def rows(folder: str, where: str) -> list[tuple]:
+        path = tmp_path / folder / "events.parquet"
+        return duckdb.sql(
+            f"select event_time, user_id, event_type, item_id, price, amount from '{path}'"
+            f" where {where} order by all"
+        ).fetchall()
+
+    assert rows("plain", f"event_time < {cut}") == rows("shifted", f"event_time < {cut}")
+    late_plain, late_shifted = (rows(f, f"event_time >= {cut}") for f in ("plain", "shifted"))
+    # a quarter of the users leave: their events from the date on are gone (event ids are
+    # numbered in order, so events are matched on what they are)
+    left = {row[1] for row in late_plain} - {row[1] for row in late_shifted}
+    assert 0.2 < len(left) / len({row[1] for row in late_plain}) < 0.35
+    kept = [row for row in late_plain if row[1] not in left]
+    assert [row[:4] for row in kept] == [row[:4] for row in late_shifted]
+    for (*_, price, amount), (*_, new_price, new_amount) in zip(kept, late_shifted, strict=True):
+        assert new_price is None or new_price == pytest.approx(3 * price, abs=0.006)
+        assert new_amount is None or new_amount == pytest.approx(3 * amount, abs=0.006)
