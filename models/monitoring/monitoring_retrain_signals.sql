@@ -162,14 +162,15 @@ rules_valued as (
     select
         'realized_below_validation' as rule_name,
         greatest(
-            validation_auc - realized_auc, validation_normalized_gini - realized_normalized_gini
+            realized_latest.validation_auc - realized_latest.realized_auc,
+            realized_latest.validation_normalized_gini - realized_latest.realized_normalized_gini
         ) as rule_value,
         policy_pivoted.realized_margin as threshold,
-        'realized AUC ' || printf('%.3f', realized_auc) || ' (validation '
-        || printf('%.3f', validation_auc) || '), normalized Gini '
-        || printf('%.3f', realized_normalized_gini) || ' (validation '
-        || printf('%.3f', validation_normalized_gini) || ') at as_of ' || cast(as_of as varchar)
-            as detail
+        'realized AUC ' || printf('%.3f', realized_latest.realized_auc) || ' (validation '
+        || printf('%.3f', realized_latest.validation_auc) || '), normalized Gini '
+        || printf('%.3f', realized_latest.realized_normalized_gini) || ' (validation '
+        || printf('%.3f', realized_latest.validation_normalized_gini) || ') at as_of '
+        || cast(realized_latest.as_of as varchar) as detail
     from realized_latest
     cross join policy_pivoted
 
@@ -177,10 +178,10 @@ rules_valued as (
 
     select
         'realized_calibration' as rule_name,
-        abs(ln(realized_buyers_ratio)) as rule_value,
+        abs(ln(realized_latest.realized_buyers_ratio)) as rule_value,
         policy_pivoted.calibration_margin as threshold,
-        'expected over realized buyers ' || printf('%.3f', realized_buyers_ratio)
-        || ' at as_of ' || cast(as_of as varchar) as detail
+        'expected over realized buyers ' || printf('%.3f', realized_latest.realized_buyers_ratio)
+        || ' at as_of ' || cast(realized_latest.as_of as varchar) as detail
     from realized_latest
     cross join policy_pivoted
 
@@ -188,10 +189,11 @@ rules_valued as (
 
     select
         'feature_drift' as rule_name,
-        drifted_gain_share as rule_value,
+        drift_summed.drifted_gain_share as rule_value,
         policy_pivoted.drift_gain_share as threshold,
-        'features past the PSI alert threshold carry ' || printf('%.0f', 100 * drifted_gain_share)
-        || '% of the gain: ' || coalesce(drifted_features, 'none') as detail
+        'features past the PSI alert threshold carry '
+        || printf('%.0f', 100 * drift_summed.drifted_gain_share)
+        || '% of the gain: ' || coalesce(drift_summed.drifted_features, 'none') as detail
     from drift_summed
     cross join policy_pivoted
 
