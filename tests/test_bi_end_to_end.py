@@ -86,7 +86,8 @@ def test_bi_marts_are_documented_in_the_warehouse_and_published(built: DbtProjec
     with duckdb.connect(str(built.warehouse), read_only=True) as connection:
         comments = dict(
             connection.execute(
-                "select table_name, comment from duckdb_tables() where schema_name = 'marts'"
+                "select table_name, comment from duckdb_tables()"
+                " where schema_name in ('marts', 'monitoring')"
             ).fetchall()
         )
         scores = connection.execute(

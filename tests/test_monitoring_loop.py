@@ -158,6 +158,44 @@ def test_a_stable_shop_raises_no_alert_and_keeps_its_model(stable: list[Step]) -
         assert abs(np.log(row["realized_buyers_ratio"])) < 0.3
 
 
+def test_realized_figures_count_the_label_window_from_as_of_on(
+    stable: list[Step], stable_base: Path
+) -> None:
+    """Buyers and spend as an independent query counts them: clean purchases and refunds
+    in [as_of, as_of + 14 days), net spend floored at 0 per user."""
+    warehouse = stable_base / "project" / "warehouse.duckdb"
+    with duckdb.connect(str(warehouse), read_only=True) as connection:
+        counted = connection.sql(
+            """
+            with outcomes as (
+                select history.as_of, history.user_id,
+                    count(events.event_id) filter (where events.event_type = 'purchase') > 0
+                        as bought,
+                    greatest(coalesce(sum(case when events.event_type = 'purchase'
+                        then events.amount else -events.amount end), 0), 0) as spend
+                from marts.purchasing_power_score_history as history
+                left join intermediate.int_events_validated as events
+                    on events.user_id = history.user_id and events.is_clean
+                    and events.event_type in ('purchase', 'refund')
+                    and events.event_at >= history.as_of
+                    and events.event_at < history.as_of + interval 14 day
+                group by all
+            )
+            select as_of, count(*) filter (where bought), sum(spend) from outcomes group by 1
+            """
+        ).fetchall()
+    realized = {
+        as_of: (row["realized_buyers"], row["realized_spend"])
+        for (as_of, _), row in stable[-1].performance.items()
+        if row["is_horizon_complete"]
+    }
+    assert len(realized) == 2
+    for as_of, buyers, spend in counted:
+        if as_of in realized:
+            assert realized[as_of][0] == buyers
+            assert realized[as_of][1] == pytest.approx(spend)
+
+
 def test_drift_and_estimates_in_sql_match_their_python_definitions(
     stable: list[Step], stable_base: Path
 ) -> None:
