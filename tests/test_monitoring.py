@@ -159,3 +159,33 @@ def test_a_shift_changes_only_what_comes_after_it(tmp_path: Path) -> None:
     for (*_, price, amount), (*_, new_price, new_amount) in zip(kept, late_shifted, strict=True):
         assert new_price is None or new_price == pytest.approx(3 * price, abs=0.006)
         assert new_amount is None or new_amount == pytest.approx(3 * amount, abs=0.006)
+
+
+def test_the_monitoring_page_draws_performance_and_the_drift_heat_map() -> None:
+    from purchasing_power.monitoring_report import MonitoringData, render_monitoring_page
+
+    day = dt.date(2025, 4, 1)
+    performance = [
+        {"as_of": day + dt.timedelta(days=14 * k), "is_horizon_complete": k < 2,
+         "realized_auc": 0.8 if k < 2 else None, "validation_auc": 0.85,
+         "realized_normalized_gini": 0.7 if k < 2 else None, "validation_normalized_gini": 0.75,
+         "baseline_normalized_gini": 0.3 if k < 2 else None, "estimated_auc": 0.82}
+        for k in range(3)
+    ]  # fmt: skip
+    drift = [
+        {"as_of": day, "column_name": "count_sessions_30d", "psi": 0.05},
+        {"as_of": day + dt.timedelta(days=14), "column_name": "count_sessions_30d", "psi": 0.3},
+        {"as_of": day + dt.timedelta(days=14), "column_name": "days_since_last_event", "psi": 0.12},
+    ]
+    alerts = [
+        {"check_name": "feature_drift_reference", "subject": "count_sessions_30d",
+         "alert_level": "alert", "observed_value": 0.3, "alert_threshold": 0.25,
+         "since_date": day + dt.timedelta(days=14)},
+    ]  # fmt: skip
+    page = render_monitoring_page(MonitoringData(performance, drift, alerts))
+    assert page.count("<svg ") == 2  # realized against validation; estimated against realized
+    assert page.count("<polyline") == 5 + 2
+    assert page.count('style="background:#f87171">0.300') == 1  # past the alert band
+    assert page.count('style="background:#fde68a">0.120') == 1  # past the warn band
+    assert page.count('style="background:#f1f5f9">0.050') == 1
+    assert "count_sessions_30d</td><td>alert</td>" in page
