@@ -5,8 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from dbt_runner import DbtProject, make_project
+
+# Property tests (test_input_properties.py) run the same examples every time, with no
+# deadline (each example is a dbt run), and keep no example database in the repo.
+settings.register_profile("purchasing-power", derandomize=True, deadline=None, database=None)
+settings.load_profile("purchasing-power")
 
 
 @pytest.fixture(scope="session")

@@ -31,7 +31,35 @@ class DbtProject:
         env: dict[str, str] | None = None,
     ):
         """``dbt <args>``; ``env`` adds to (or overrides) the environment dbt runs in."""
-        environment = {
+        result = subprocess.run(
+            self._command(args, vars),
+            cwd=self.root,
+            env=self._environment(env),
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(f"dbt {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+        return result
+
+    def start(
+        self, *args: str, vars: dict | None = None, env: dict[str, str] | None = None
+    ) -> subprocess.Popen:
+        """``dbt <args>`` started, not waited for: in a process group of its own (kill it
+        whole with ``os.killpg(process.pid, ...)``), stdout and stderr in one text pipe."""
+        return subprocess.Popen(
+            self._command(args, vars),
+            cwd=self.root,
+            env=self._environment(env),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
+
+    def _environment(self, env: dict[str, str] | None) -> dict[str, str]:
+        return {
             **os.environ,
             "DO_NOT_TRACK": "1",
             # a partial build runs only the tests whose parents it all builds
@@ -40,8 +68,10 @@ class DbtProject:
             "PURCHASING_POWER_DB": str(self.warehouse),
             **(env or {}),
         }
+
+    def _command(self, args: tuple[str, ...], vars: dict | None) -> list[str]:
         all_vars = {"artifacts_path": str(self.artifacts), **(vars or {})}
-        command = [
+        return [
             str(DBT),
             *args,
             "--vars",
@@ -52,12 +82,6 @@ class DbtProject:
             str(self.work / "logs"),
             "--no-use-colors",
         ]
-        result = subprocess.run(
-            command, cwd=self.root, env=environment, capture_output=True, text=True, check=False
-        )
-        if check and result.returncode != 0:
-            raise AssertionError(f"dbt {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
-        return result
 
 
 def make_project(base: Path, *, root: Path = REPO) -> DbtProject:

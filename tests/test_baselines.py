@@ -136,6 +136,28 @@ def test_rfm_scores_by_training_quintiles_and_predicts_cell_means() -> None:
     assert rfm.purchase_score.tolist() == [1.0, 0.0, 0.5]
 
 
+def test_rfm_decay_halves_every_quarter_and_sums_to_the_training_labels() -> None:
+    training = _table(
+        rfm_monetary_value=[100.0, 100.0, None],
+        btyd_age_days=[100.0, 100.0, None],
+        rfm_recency_days=[0.0, 91.0, None],
+    )
+    validation = _table(
+        rfm_monetary_value=[30.0, 30.0, None],
+        btyd_age_days=[10.0, 10.0, None],
+        rfm_recency_days=[0.0, 182.0, None],
+    )
+    labels = baselines._Labels(purchased=np.array([1.0, 1.0, 1.0]),
+                               spend=np.array([40.0, 20.0, 6.0]))  # fmt: skip
+    decay = baselines._rfm_decay(training, validation, labels=labels, horizon=10.0)
+    # training raw predictions 10 and 5 (x 0.5 after 91 days) sum to 15 for 60 of labels
+    assert decay.params["scale"] == pytest.approx(4.0)
+    # validation raw: 3 per day x 10 = 30, and 30 x 0.25 after 182 days; x 4
+    assert decay.spend.tolist() == pytest.approx([120.0, 30.0, 6.0])
+    assert decay.purchase_score.tolist() == decay.spend.tolist()
+    assert not decay.is_probability
+
+
 def test_fit_and_predict_scores_every_validation_row() -> None:
     rng = np.random.default_rng(2)
     n = 600
@@ -164,7 +186,7 @@ def test_fit_and_predict_scores_every_validation_row() -> None:
         last_period_column="baseline_spend",
     )
     assert [p.method for p in predictions] == list(baselines.METHODS)
-    last, _, btyd = predictions
+    last, _, _, btyd = predictions
     assert last.spend.tolist() == table.column("baseline_spend").to_numpy()[400:].tolist()
     assert not last.is_probability
     for prediction in predictions:

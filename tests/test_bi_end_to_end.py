@@ -35,6 +35,11 @@ BI_MARTS = (
     "monitoring_drift",
     "monitoring_data_volume",
     "monitoring_alerts",
+    "customer_segments",
+    "user_price_bands",
+    "user_item_price_fit",
+    "category_demand_forecast",
+    "category_demand_accuracy",
 )
 
 
@@ -115,7 +120,12 @@ def test_bi_marts_are_documented_in_the_warehouse_and_published(built: DbtProjec
     assert summary == [
         (by_outcome["clean"], by_outcome["rejected"], by_outcome["duplicate_dropped"])
     ]
-    assert {segment_type for segment_type, *_ in shares} == {"all", "region", "channel"}
+    assert {segment_type for segment_type, *_ in shares} == {
+        "all",
+        "region",
+        "channel",
+        "customer_segment",
+    }
     for segment_type, _, share, users in shares:
         assert share == pytest.approx(1.0)
         assert users <= len(scores)
@@ -273,6 +283,23 @@ def test_changes_list_moves_beyond_the_threshold_and_tier_changes(rebuilt: Rebui
         "down": ("down", -12.0, False, False, 28),
         "tier": ("down", 0.0, True, False, 28),
     }
+
+
+def test_segments_measure_the_fall_from_the_previous_as_of(rebuilt: Rebuild) -> None:
+    segments = _rows(
+        rebuilt.project.warehouse,
+        "select user_id, has_previous_score, as_of - previous_as_of, round(power_index_change, 6),"
+        " segment, lifetime_spend_percentile, purchase_probability_change"
+        " from marts.customer_segments",
+    )
+    assert {(has, days) for _, has, days, *_ in segments} == {(True, 28)}
+    by_user = {user: row for user, *row in segments}
+    assert by_user[next(u for u, m in rebuilt.moved.items() if m == "down")][2] == -12.0
+    assert by_user[next(u for u, m in rebuilt.moved.items() if m == "up")][2] == 15.0
+    # the default at_risk rule: top quarter of lifetime spend and 10 index points down
+    for user, _, _, change, segment, lifetime_percentile, probability_change in segments:
+        falling = lifetime_percentile >= 75 and (change <= -10 or probability_change <= -0.15)
+        assert (segment == "at_risk") == falling, user
 
 
 def test_the_published_copy_carries_pseudonyms_when_a_key_is_set(rebuilt: Rebuild) -> None:

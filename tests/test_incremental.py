@@ -363,15 +363,24 @@ def test_events_older_than_the_lookback_fail_the_build_until_a_full_refresh(
     _assert_same(refreshed, _rows(full.warehouse))
 
 
+def _validated_from_two_deliveries(
+    source: Path, tmp_path: Path
+) -> tuple[Path, Path, Path, DbtProject]:
+    """The source events as two files, part-1 one old day and part-0 the rest, and a
+    project that validated them: the raw folder, both files and the project."""
+    raw = tmp_path / "raw"
+    old_day = f"event_time::date = date '{_last_day(source)}' - interval 60 day"
+    first = _deliver(source, raw, "part-0", f"not coalesce({old_day}, false)")
+    second = _deliver(source, raw, "part-1", old_day)
+    project = make_project(tmp_path / "project")
+    project.run(*VALIDATE, vars={"raw_path": str(raw)})
+    return raw, first, second, project
+
+
 def test_a_raw_file_changed_or_removed_fails_the_build_naming_it(
     small_raw: Path, tmp_path: Path
 ) -> None:
-    raw = tmp_path / "raw"
-    old_day = f"event_time::date = date '{_last_day(small_raw)}' - interval 60 day"
-    first = _deliver(small_raw, raw, "part-0", f"not coalesce({old_day}, false)")
-    second = _deliver(small_raw, raw, "part-1", old_day)
-    project = make_project(tmp_path / "project")
-    project.run(*VALIDATE, vars={"raw_path": str(raw)})
+    raw, first, second, project = _validated_from_two_deliveries(small_raw, tmp_path)
     built = _validated(project.warehouse)
 
     # an old day redelivered: that day's events now belong to other users
@@ -400,12 +409,7 @@ def test_a_raw_file_touched_copied_or_moved_is_the_same_file(
     """A file is known by its bytes: a touch, a copy without its times and a moved raw_path
     validate nothing again; the rows take the files' new paths and times, as a full build
     from the new folder has them. A copy under a new name is a new delivery of copies."""
-    raw = tmp_path / "raw"
-    old_day = f"event_time::date = date '{_last_day(small_raw)}' - interval 60 day"
-    first = _deliver(small_raw, raw, "part-0", f"not coalesce({old_day}, false)")
-    second = _deliver(small_raw, raw, "part-1", old_day)
-    project = make_project(tmp_path / "project")
-    project.run(*VALIDATE, vars={"raw_path": str(raw)})
+    raw, first, second, project = _validated_from_two_deliveries(small_raw, tmp_path)
 
     def runs() -> list[tuple]:
         with duckdb.connect(str(project.warehouse), read_only=True) as connection:

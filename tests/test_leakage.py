@@ -15,9 +15,11 @@ the proof can fail). Hand-made edge cases cover what random perturbations rarely
 session or an order that continues across the cutoff, events at exactly the cutoff, a
 category's first purchase of the month after the cutoff.
 
-Labels at ``CUTOFF`` read only events in ``(CUTOFF, CUTOFF + HORIZON_DAYS]``: they equal
+Labels at ``CUTOFF`` read only events in ``[CUTOFF, CUTOFF + HORIZON_DAYS)``: they equal
 a reference computed from that window of the raw file in every build, perturbing
-outside it changes none, inside it does, and the window's edges fall where they should.
+outside it changes none, inside it does, and the window's edges fall where they should:
+an event at exactly ``CUTOFF`` is in the labels and in no feature, so every event counts
+exactly once.
 """
 
 from __future__ import annotations
@@ -182,23 +184,23 @@ def _refund(event_id: str, user_id: str, at: dt.datetime, amount: float) -> dict
 
 LABEL_EDGES = (
     LabelEdge(
-        "label_at_cutoff",
+        "label_at_cutoff",  # the labels' first instant (the features end just before it)
         base=(),
         future=(_purchase("y-1", "label_at_cutoff", CUTOFF, 100.0),),
-        labels_before=(False, 0.0),
-        labels_after=(False, 0.0),
-    ),
-    LabelEdge(
-        "label_at_horizon_end",
-        base=(),
-        future=(_purchase("y-2", "label_at_horizon_end", HORIZON_END, 100.0),),
         labels_before=(False, 0.0),
         labels_after=(True, 100.0),
     ),
     LabelEdge(
-        "label_after_horizon_end",
+        "label_just_before_horizon_end",
         base=(),
-        future=(_purchase("y-3", "label_after_horizon_end", HORIZON_END + SECOND, 100.0),),
+        future=(_purchase("y-2", "label_just_before_horizon_end", HORIZON_END - SECOND, 100.0),),
+        labels_before=(False, 0.0),
+        labels_after=(True, 100.0),
+    ),
+    LabelEdge(
+        "label_at_horizon_end",  # the next window's first instant
+        base=(),
+        future=(_purchase("y-3", "label_at_horizon_end", HORIZON_END, 100.0),),
         labels_before=(False, 0.0),
         labels_after=(False, 0.0),
     ),
@@ -238,7 +240,7 @@ bucketed as (
     -- hand-made users (not u<number>) are in no bucket
     select *, coalesce(try_cast(substr(user_id, 2) as integer) % 8, -1) as bucket,
         event_time >= $window_start and event_time < $window_end as in_window,
-        event_time > $horizon_end as after_horizon
+        event_time >= $horizon_end as after_horizon
     from base
 ),
 kept as (
@@ -539,7 +541,7 @@ def test_edge_case_mirrored_before_the_cutoff_changes_features(builds: Builds, e
 
 
 # ---------------------------------------------------------------------------------------
-# (b) labels at a cutoff see only (cutoff, cutoff + horizon]
+# (b) labels at a cutoff see only [cutoff, cutoff + horizon)
 # ---------------------------------------------------------------------------------------
 
 
@@ -553,7 +555,7 @@ def _labels(project: DbtProject) -> dict[str, tuple[bool, float]]:
 
 
 def _reference_labels(raw: Path, users: set[str]) -> dict[str, tuple[bool, float]]:
-    """Labels from the raw file's (CUTOFF, CUTOFF + horizon] alone, written independently."""
+    """Labels from the raw file's [CUTOFF, CUTOFF + horizon) alone, written independently."""
     with duckdb.connect() as connection:
         rows = connection.execute(
             f"""
@@ -563,7 +565,7 @@ def _reference_labels(raw: Path, users: set[str]) -> dict[str, tuple[bool, float
                                   when 'refund' then -line_amount end), 0), 0)
             from (select *, coalesce(amount, price * coalesce(quantity, 1), 0) as line_amount
                   from '{raw / "events.parquet"}')
-            where event_time > $cutoff and event_time <= $horizon_end
+            where event_time >= $cutoff and event_time < $horizon_end
             group by user_id
             """,
             {"cutoff": CUTOFF, "horizon_end": HORIZON_END},
@@ -606,9 +608,10 @@ def test_events_before_the_cutoff_change_no_label(builds: Builds) -> None:
 def test_events_outside_the_horizon_change_no_label_and_inside_do(builds: Builds) -> None:
     base, future = _labels(builds.base), _labels(builds.future)
     changed = {user for user in base if not _same(base[user], future[user])}
-    outside = (ADD_AT_CUTOFF, REMOVE_AFTER_HORIZON, CHANGE_AFTER_HORIZON, 6, 7)
+    outside = (REMOVE_AFTER_HORIZON, CHANGE_AFTER_HORIZON, 6, 7)
     assert not {user for user in changed if any(_in_bucket(user, b) for b in outside)}
-    for bucket in (REMOVE, CHANGE, ADD_COPIES):
+    # a burst at exactly the cutoff is the labels' first instant: a purchase for all
+    for bucket in (REMOVE, CHANGE, ADD_COPIES, ADD_AT_CUTOFF):
         assert any(_in_bucket(user, bucket) for user in changed), bucket
 
 

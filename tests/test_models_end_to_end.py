@@ -16,7 +16,7 @@ from purchasing_power.cli import app
 
 pytestmark = pytest.mark.slow
 
-METHODS = {"lightgbm", "last_period_spend", "rfm", "bg_nbd_gamma_gamma"}
+METHODS = {"lightgbm", "last_period_spend", "rfm", "rfm_decay", "bg_nbd_gamma_gamma"}
 
 
 def _connect(project: DbtProject) -> duckdb.DuckDBPyConnection:
@@ -168,7 +168,9 @@ def test_report_command_writes_the_active_models_page(
         ).fetchone()
     page = out.read_text()
     assert version in page
-    assert page.count("<svg ") == 9
+    # gain, lift, the scores by tier, importance of each head, and a decile calibration per
+    # method (the model and the four baselines: rfm_decay joined for issue 34)
+    assert page.count("<svg ") == 10
     missing = CliRunner().invoke(
         app,
         ["report", "--db", str(copy_of_built.warehouse), "--model-version", "pp-nope"],

@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import shutil
+import signal
 import stat
+import subprocess
+import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
@@ -341,3 +347,112 @@ def test_the_parquet_of_a_mart_no_longer_published_goes_but_only_from_its_own_fo
     publish(warehouse, _marts(warehouse, "summary"), schema="marts", settings=elsewhere)
     assert (settings.parquet_dir / "scores.parquet").is_file()
     assert sorted(p.name for p in elsewhere.parquet_dir.iterdir()) == ["summary.parquet"]
+
+
+# A publisher in a process of its own, to be killed or raced: it publishes `rows` rows of
+# a whole table and of a table by partition from a warehouse of its own.
+PUBLISHER = """
+import sys
+from pathlib import Path
+
+import duckdb
+
+from purchasing_power.publish import PublishSettings, publish
+
+warehouse, database, rows = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])
+with duckdb.connect(str(warehouse)) as connection:
+    connection.execute(
+        "create schema marts;"
+        f"create table marts.history as select 'u' || i as user_id, hash(i) as h, i % 4 as day"
+        f" from range({rows}) as t(i);"
+        f"create table marts.scores as select 'u' || i as user_id, hash(i + 1) as h"
+        f" from range({rows}) as t(i)"
+    )
+    marts = {name: connection.table(f"marts.{name}") for name in ("history", "scores")}
+    settings = PublishSettings(database=database)
+    publish(connection, marts, schema="marts", settings=settings, partitioned_by={"history": "day"})
+"""
+PUBLISHER_ROWS = 300_000
+
+
+def _start_publisher(tmp_path: Path, database: Path) -> subprocess.Popen:
+    (tmp_path / "publisher").mkdir()
+    return subprocess.Popen(
+        [sys.executable, "-c", PUBLISHER, str(tmp_path / "publisher" / "warehouse.duckdb"),
+         str(database), str(PUBLISHER_ROWS)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+
+
+def _wait_for(found: Callable[[], list[Path]], publisher: subprocess.Popen) -> list[Path]:
+    deadline = time.monotonic() + 60
+    while not (paths := found()):
+        assert publisher.poll() is None, f"the publisher ended first:\n{publisher.stdout.read()}"
+        assert time.monotonic() < deadline, "the publisher staged nothing in 60 s"
+        time.sleep(0.002)
+    return paths
+
+
+def _hidden(folder: Path) -> set[str]:
+    return {str(p.relative_to(folder)) for p in folder.rglob(".*")}
+
+
+def test_a_publication_removes_what_killed_ones_left_and_only_that(
+    warehouse: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    settings = _settings(warehouse)
+    folder, parquet = settings.database.parent, settings.parquet_dir
+    publisher = _start_publisher(tmp_path, settings.database)
+    # killed while it writes the whole table's Parquet: after the partitions' files
+    _wait_for(lambda: list(parquet.glob(".scores.parquet.*.tmp")), publisher)
+    publisher.send_signal(signal.SIGKILL)
+    publisher.communicate()
+    assert publisher.returncode == -signal.SIGKILL
+    left = _hidden(folder)
+    staged = r"[0-9a-f]{32}\.tmp"
+    assert {re.sub(staged, "ID.tmp", name) for name in left} >= {
+        ".purchasing_power_bi.duckdb.ID.tmp",
+        ".purchasing_power_bi.duckdb.ID.tmp.wal",
+        "purchasing_power_bi_parquet/.scores.parquet.ID.tmp",
+        "purchasing_power_bi_parquet/history/.0.parquet.ID.tmp",
+    }, left
+    assert not settings.database.exists()
+    # like names that no publication to this copy stages: kept
+    unrelated = {
+        f".other_bi.duckdb.{'a' * 32}.tmp",  # another copy's, in the same folder
+        ".purchasing_power_bi.duckdb.notes.tmp",
+        f"purchasing_power_bi_parquet/.scores.parquet.{'A' * 32}.tmp",
+        f"purchasing_power_bi_parquet/history/.0.parquet.{'a' * 31}.tmp",
+        f"purchasing_power_bi_parquet/.scores.{'a' * 32}.tmp",
+    }
+    for name in unrelated:
+        (folder / name).write_text("not a leftover")
+
+    publish(warehouse, _marts(warehouse, "scores"), schema="marts", settings=settings)
+
+    assert _hidden(folder) == unrelated
+    assert _read(settings.database, "select count(*) from marts.scores") == [(5,)]
+    assert sorted(p.name for p in parquet.iterdir() if not p.name.startswith(".")) == [
+        "history",  # the killed publication's folder: no publication listed it
+        "scores.parquet",
+    ]
+
+
+def test_publications_to_one_copy_take_turns(
+    warehouse: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    """Another warehouse publishing to the same copy: this publication waits for it,
+    rather than taking its staged files for leftovers, and then replaces its copy."""
+    settings = _settings(warehouse)
+    publisher = _start_publisher(tmp_path, settings.database)
+    _wait_for(lambda: list(settings.database.parent.glob(".purchasing_power_bi.duckdb.*")),
+              publisher)  # fmt: skip
+
+    published = publish(warehouse, _marts(warehouse, "scores"), schema="marts", settings=settings)
+
+    output, _ = publisher.communicate(timeout=60)
+    assert publisher.returncode == 0, output
+    ids = _read(settings.database, f"select distinct publication_id from {PUBLICATION_TABLE}")
+    assert ids == [(published.column("publication_id")[0].as_py(),)]
+    assert _read(settings.database, "select count(*) from marts.scores") == [(5,)]
+    assert not _hidden(settings.database.parent)

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -24,9 +27,11 @@ from purchasing_power.registry import (
     export_graphs,
     hurdle_graph,
     list_models,
+    load_heads,
     prove_parity,
     recheck_parity,
     register_models,
+    remove_leftovers,
 )
 from purchasing_power.scoring import load_scoring_model, make_session, predict, score_batches
 from purchasing_power.train import UNPROVEN, time_split, train_models
@@ -284,9 +289,9 @@ def test_registered_artifact_holds_both_graphs_and_a_card_with_the_proof(registe
         assert parity[graph]["spend"]["edge_cases"]["max_rel_diff"] <= 1e-9
     assert card["status"] == "accepted"
     assert {row["method"] for row in card["metrics"]} == {
-        "lightgbm", "last_period_spend", "rfm", "bg_nbd_gamma_gamma",
+        "lightgbm", "last_period_spend", "rfm", "rfm_decay", "bg_nbd_gamma_gamma",
     }  # fmt: skip
-    assert len(card["decile_calibration"]) == 40
+    assert len(card["decile_calibration"]) == 50
     assert sum(tier["users"] for tier in card["scores"]["tiers"]) == 300
     assert card["model_version"] in (registered.path / "report.html").read_text()
     model = onnx.load(registered.path / "purchase.onnx")
@@ -435,3 +440,86 @@ def test_tune_trials_search_before_training_and_land_in_the_card(tmp_path: Path)
     for head in ("purchase", "spend_given_purchase"):
         assert tuning["best_losses"][head] <= tuning["default_losses"][head]
     assert _choose(tmp_path / "plain", examples(rows_per_cutoff=300)).active.card["tuning"] is None
+
+
+# A process that registers a version, then registers it again (retrain: true) and
+# SIGKILLs itself at a given moment of that: while the files are staged (when the report
+# is rendered), or once it removed a first file (of the version it replaces).
+REGISTRAR = """
+import os
+import signal
+import sys
+from pathlib import Path
+
+sys.path.insert(0, sys.argv[1])
+from test_registry import _choose, examples
+
+from purchasing_power import report
+
+
+def die(*args, **kwargs):
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def unlink_and_die(*args, unlink=os.unlink, **kwargs):
+    unlink(*args, **kwargs)
+    die()
+
+
+directory, moment = Path(sys.argv[2]), sys.argv[3]
+table = examples(rows_per_cutoff=400)
+_choose(directory, table)
+if moment == "writing":
+    report.render_report = die
+else:
+    os.unlink = unlink_and_die
+_choose(directory, table, retrain=True)
+"""
+
+
+def _register_and_die(directory: Path, moment: str) -> None:
+    killed = subprocess.run(
+        [sys.executable, "-c", REGISTRAR, str(Path(__file__).parent), str(directory), moment],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+
+
+def _hidden(directory: Path) -> set[str]:
+    return {path.name for path in directory.iterdir() if path.name.startswith(".")}
+
+
+def test_a_registration_killed_midway_lists_nothing_and_the_next_build_clears_it(
+    tmp_path: Path,
+) -> None:
+    _register_and_die(tmp_path, "writing")
+    (registered,) = list_models(tmp_path)  # the first registration alone
+    (staged,) = _hidden(tmp_path)
+    assert (tmp_path / staged / "spend.onnx").is_file()
+    unrelated = {".notes", ".pp-20250401-0123456789ab-short"}
+    for name in unrelated:
+        (tmp_path / name).mkdir()
+
+    choice = _choose(tmp_path, examples(rows_per_cutoff=400))  # scores, trains nothing
+
+    assert choice.trained is None
+    assert list_models(tmp_path) == [registered]
+    assert _hidden(tmp_path) == unrelated
+
+
+def test_a_version_registered_again_is_whole_whenever_the_registration_is_killed(
+    tmp_path: Path,
+) -> None:
+    _register_and_die(tmp_path, "replacing")
+    print(sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")))
+    (model,) = list_models(tmp_path)
+    card = model.card
+    for name in (*card["files"].values(), *card["lightgbm_files"].values(), "report.html"):
+        assert (model.path / name).is_file(), name
+    assert load_heads(model).booster("purchase").num_trees() > 0
+    assert _hidden(tmp_path)  # the version replaced, moved aside whole
+
+    remove_leftovers(tmp_path)
+
+    assert not _hidden(tmp_path)
+    assert list_models(tmp_path) == [model]

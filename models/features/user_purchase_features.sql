@@ -115,9 +115,28 @@ trend_and_rhythm_added as (
 
 ),
 
+relative_to_own_history_added as (
+
+    -- recency and frequency measured against the user's own history: the absolute
+    -- tenure grows past anything the training cutoffs saw (a shop whose customers all
+    -- came in one quarter), where trees extrapolate flat; these ratios keep their range
+    select
+        *,
+        days_since_last_purchase / nullif(days_since_first_purchase, 0)
+            as ratio_recency_to_purchase_tenure,
+        days_since_last_purchase / nullif(avg_days_between_purchases_lifetime, 0)
+            as ratio_recency_to_avg_days_between_purchases,
+        30.0 * count_purchase_days_lifetime / greatest(days_since_first_purchase, 30)
+            as rate_purchase_days_per_30d_lifetime,
+        30.0 * sum_purchase_amount_lifetime / greatest(days_since_first_purchase, 30)
+            as rate_purchase_amount_per_30d_lifetime
+    from trend_and_rhythm_added
+
+),
+
 fingerprint_attached as (
 
-    {{ attach_built_from('trend_and_rhythm_added') }}
+    {{ attach_built_from('relative_to_own_history_added') }}
 
 )
 

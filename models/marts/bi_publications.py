@@ -22,6 +22,11 @@ def model(dbt, session):
         "monitoring_drift": dbt.ref("monitoring_drift"),
         "monitoring_data_volume": dbt.ref("monitoring_data_volume"),
         "monitoring_alerts": dbt.ref("monitoring_alerts"),
+        "customer_segments": dbt.ref("customer_segments"),
+        "user_price_bands": dbt.ref("user_price_bands"),
+        "user_item_price_fit": dbt.ref("user_item_price_fit"),
+        "category_demand_forecast": dbt.ref("category_demand_forecast"),
+        "category_demand_accuracy": dbt.ref("category_demand_accuracy"),
     }
     settings = PublishSettings.from_environment(warehouse=database_path(session))
     # The history only grows, by one as_of a build: published by as_of, only what changed.

@@ -1,6 +1,6 @@
 {#-
-    One row per segment (all users, each region, each main channel) and power
-    tier at this build's as_of: users, their share of the segment, mean predicted
+    One row per segment (all users, each region, each main channel, each customer
+    segment of customer_segments) and power tier at this build's as_of: users, their share of the segment, mean predicted
     and recent actual spend. Every tier appears in every segment, with zero users
     where none falls in it.
 -#}
@@ -26,6 +26,15 @@ power_tiers as (
         tier,
         tier_rank
     from {{ ref('power_tiers') }}
+
+),
+
+customer_segments as (
+
+    select
+        user_id,
+        segment
+    from {{ ref('customer_segments') }}
 
 ),
 
@@ -117,7 +126,8 @@ users_segmented as (
         purchasing_power_scores.purchase_probability,
         coalesce(recent_spend_summed.recent_spend, 0) as recent_spend,
         coalesce(user_regions_picked.region, 'unknown') as region,
-        coalesce(user_channels_ranked.channel, 'unknown') as channel
+        coalesce(user_channels_ranked.channel, 'unknown') as channel,
+        coalesce(customer_segments.segment, 'unknown') as customer_segment
     from purchasing_power_scores
     left join recent_spend_summed
         on purchasing_power_scores.user_id = recent_spend_summed.user_id
@@ -127,6 +137,8 @@ users_segmented as (
         on
             purchasing_power_scores.user_id = user_channels_ranked.user_id
             and user_channels_ranked.channel_rank = 1
+    left join customer_segments
+        on purchasing_power_scores.user_id = customer_segments.user_id
 
 ),
 
@@ -157,6 +169,17 @@ segments_unpivoted as (
     select
         'channel' as segment_type,
         channel as segment,
+        tier,
+        predicted_spend,
+        purchase_probability,
+        recent_spend
+    from users_segmented
+
+    union all
+
+    select
+        'customer_segment' as segment_type,
+        customer_segment as segment,
         tier,
         predicted_spend,
         purchase_probability,

@@ -15,8 +15,10 @@ def model(dbt, session):
     # one plain dbt.config.get per key: dbt finds the keys a Python model reads statically
     retrain = str(dbt.config.get("retrain")).lower()
     pinned = dbt.config.get("model_version")
-    as_of = dbt.ref("int_cutoffs_derived").filter("is_scoring_cutoff").select("as_of_date")
-    as_of_date = as_of.fetchall()[0][0]
+    scoring_cutoff = dbt.ref("int_cutoffs_derived").filter("is_scoring_cutoff")
+    ((as_of_date, label_horizon_days),) = scoring_cutoff.select(
+        "as_of_date, label_horizon_days"
+    ).fetchall()
     settings = RunSettings(
         artifacts_dir=Path(dbt.config.get("artifacts_path")),
         horizon_days=int(dbt.config.get("horizon_days")),
@@ -29,6 +31,7 @@ def model(dbt, session):
         tune_trials=int(dbt.config.get("tune_trials")),
         num_threads=int(dbt.config.get("training_threads")),
         max_boost_rounds=int(dbt.config.get("max_boost_rounds")),
+        label_horizon_days=int(label_horizon_days),
     )
     registry = dbt.ref("feature_registry").to_arrow_table()
     examples = dbt.ref("training_examples")  # read, in batches, only when a model is trained

@@ -1,15 +1,19 @@
 {#-
     One row per user_id and training cutoff_date: the features at the cutoff and
     the labels over the horizon that follows it. Labels read only clean purchase
-    and refund events in (cutoff, cutoff + horizon_days]; features read only
-    events strictly before the cutoff. Net spend is floored at zero. The baselines'
+    and refund events in [cutoff, cutoff + label_horizon_days) (horizon_days,
+    or the shorter window int_cutoffs_derived chose where the history is too
+    short for it; the columns keep the horizon's name); features read only
+    events strictly before the cutoff, so an event at exactly a cutoff is the
+    first instant of its labels and counts once (on date-only data such as
+    CDNOW, the cutoff's whole day). Net spend is floored at zero. The baselines'
     inputs ride along: the same net spend over the horizon's length before the
     cutoff, and the RFM and buy-till-you-die (btyd_*) inputs at the cutoff.
 
     Incremental by cutoff (macros/cutoffs_to_build.sql): a cutoff's built_from
     hashes user_features' built_from at the cutoff, the days within horizon_days
     of it with every validated_at their events carry (a day revalidated since
-    carries a new one), and horizon_days.
+    carries a new one), horizon_days and the label window.
 -#}
 {%- set horizon_days = var('horizon_days') | int %}
 
@@ -35,6 +39,15 @@ days_stamped as (
 
 ),
 
+label_horizons as (
+
+    -- the label window the cutoffs are placed for: a longer history can lengthen it
+    -- without moving a cutoff, and its labels must then be rebuilt
+    select any_value(label_horizon_days) as label_horizon_days
+    from {{ ref('int_cutoffs_derived') }}
+
+),
+
 cutoffs_fingerprinted as materialized (
 
     select
@@ -42,7 +55,7 @@ cutoffs_fingerprinted as materialized (
         {{ built_from(
             'any_value(user_features_fingerprinted.built_from),'
             ~ ' coalesce(sum(hash(days_stamped.event_date, days_stamped.validated_at)), 0),'
-            ~ ' ' ~ horizon_days
+            ~ ' ' ~ horizon_days ~ ', any_value(label_horizons.label_horizon_days)'
         ) }} as built_from
     from user_features_fingerprinted
     left join days_stamped
@@ -51,6 +64,7 @@ cutoffs_fingerprinted as materialized (
             >= user_features_fingerprinted.cutoff_date - to_days({{ horizon_days }})
             and days_stamped.event_date
             <= user_features_fingerprinted.cutoff_date + to_days({{ horizon_days }})
+    cross join label_horizons
     group by user_features_fingerprinted.cutoff_date
 
 ),
@@ -84,7 +98,9 @@ int_events_validated as (
 
 int_cutoffs_derived as (
 
-    select cutoff_date
+    select
+        cutoff_date,
+        label_horizon_days
     from {{ ref('int_cutoffs_derived') }}
     where
         is_training_cutoff
@@ -94,12 +110,13 @@ int_cutoffs_derived as (
 
 events_around_cutoffs as (
 
-    -- the horizon after each cutoff (labels) and the same length before it (baseline)
+    -- the horizon from each cutoff on (labels) and the same length before it (baseline):
+    -- [cutoff - horizon, cutoff) and [cutoff, cutoff + horizon), so every event counts once
     select
         int_events_validated.user_id,
         int_cutoffs_derived.cutoff_date,
         int_events_validated.event_type,
-        int_events_validated.event_at > cast(int_cutoffs_derived.cutoff_date as timestamp)
+        int_events_validated.event_at >= cast(int_cutoffs_derived.cutoff_date as timestamp)
             as is_after_cutoff,
         case
             when int_events_validated.event_type = 'purchase' then int_events_validated.amount
@@ -109,12 +126,13 @@ events_around_cutoffs as (
     inner join int_cutoffs_derived
         on
             int_events_validated.event_at >= cast(
-                int_cutoffs_derived.cutoff_date - to_days({{ horizon_days }}) as timestamp
+                int_cutoffs_derived.cutoff_date
+                - to_days(int_cutoffs_derived.label_horizon_days) as timestamp
             )
-            and int_events_validated.event_at <= cast(
-                int_cutoffs_derived.cutoff_date + to_days({{ horizon_days }}) as timestamp
+            and int_events_validated.event_at < cast(
+                int_cutoffs_derived.cutoff_date
+                + to_days(int_cutoffs_derived.label_horizon_days) as timestamp
             )
-            and int_events_validated.event_at != cast(int_cutoffs_derived.cutoff_date as timestamp)
 
 ),
 

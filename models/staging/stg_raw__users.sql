@@ -10,7 +10,7 @@ renamed as (
 
     select
         nullif(trim(cast(user_id as varchar)), '') as user_id,
-        cast(try_cast(signed_up_at as timestamptz) as timestamp) as signed_up_at,
+        {{ parse_timestamp('signed_up_at') }} as signed_up_at,
         lower(nullif(trim(cast(region as varchar)), '')) as region
 
     from source

@@ -186,5 +186,139 @@ def report(
     )
 
 
+KeysFileOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--keys-file",
+        envvar="PURCHASING_POWER_API_KEYS",
+        help="API keys file; default api_keys.json in the user's config folder.",
+    ),
+]
+keys_app = typer.Typer(no_args_is_help=True, help="Manage the scoring API's keys.")
+app.add_typer(keys_app, name="keys")
+
+
+@app.command()
+def serve(
+    bi_db: Annotated[
+        Path | None,
+        typer.Option(
+            "--bi-db",
+            help="The published BI copy; default $PURCHASING_POWER_BI_DB or beside the warehouse.",
+        ),
+    ] = None,
+    host: Annotated[str, typer.Option(envvar="PURCHASING_POWER_API_HOST")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(envvar="PURCHASING_POWER_API_PORT", min=1, max=65535)] = 8000,
+    keys_file: KeysFileOption = None,
+    allow_anonymous: Annotated[
+        bool, typer.Option(help="Answer without an API key (local use only; warns).")
+    ] = False,
+    rate: Annotated[
+        float, typer.Option(min=0.001, help="Requests a second per key, unless the key says.")
+    ] = 50.0,
+    burst: Annotated[int, typer.Option(min=1, help="Requests a key may save up.")] = 100,
+    poll_seconds: Annotated[
+        float, typer.Option(min=0.05, help="How often to look for a new publication or keys.")
+    ] = 1.0,
+    log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+    access_log: bool = False,
+) -> None:
+    """Serve the published BI copy read-only over HTTP (the scoring API)."""
+    from purchasing_power import api  # FastAPI and uvicorn: only for this verb
+
+    settings = api.ApiSettings.from_environment(
+        database=bi_db,
+        keys_file=keys_file,
+        host=host,
+        port=port,
+        allow_anonymous=allow_anonymous,
+        rate_per_second=rate,
+        burst=burst,
+        poll_seconds=poll_seconds,
+    )
+    if log_level not in ("debug", "info", "warning", "error"):
+        _fail(f"--log-level must be debug, info, warning or error, not {log_level!r}")
+    if allow_anonymous:
+        errors.print(
+            "[yellow]warning:[/yellow] --allow-anonymous: answering every request without an "
+            "API key. Use it locally only.",
+            highlight=False,
+        )
+    elif not any(not key.is_revoked for key in api.read_keys(settings.keys_file).values()):
+        errors.print(
+            f"[yellow]warning:[/yellow] no live API key in {settings.keys_file}: every request "
+            "will be refused until `purchasing-power keys add` makes one.",
+            highlight=False,
+        )
+    api.serve(settings, log_level=log_level, access_log=access_log)
+
+
+@keys_app.command("add")
+def keys_add(
+    name: Annotated[str, typer.Option(help="Who the key is for (unique among live keys).")],
+    scopes: Annotated[
+        str, typer.Option(help="Comma-separated: scores, reasons, history, model, metrics.")
+    ],
+    rate: Annotated[
+        float | None, typer.Option(min=0.001, help="Requests a second; default the server's.")
+    ] = None,
+    burst: Annotated[int | None, typer.Option(min=1, help="Default the server's.")] = None,
+    keys_file: KeysFileOption = None,
+) -> None:
+    """Create a key and print it once: only its salted hash is stored."""
+    from purchasing_power.api import keys
+
+    path = keys_file or keys.default_keys_file()
+    try:
+        created = keys.add_key(
+            path, name=name, scopes=keys.parse_scopes(scopes), rate_per_second=rate, burst=burst
+        )
+    except (ValueError, OSError) as error:
+        _fail(f"{path}: {error}")
+    errors.print(
+        f"added key {name!r} ({', '.join(created.record.scopes)}) to {path}; "
+        "it is shown once, below:",
+        highlight=False,
+    )
+    print(created.token)
+
+
+@keys_app.command("list")
+def keys_list(keys_file: KeysFileOption = None) -> None:
+    """List the keys (names, scopes, limits, state; never the keys)."""
+    from purchasing_power.api import keys
+
+    path = keys_file or keys.default_keys_file()
+    try:
+        stored = keys.read_keys(path)
+    except (ValueError, OSError, TypeError) as error:
+        _fail(f"{path}: {error}")
+    table = Table("name", "key id", "scopes", "rate/s", "burst", "created", "revoked")
+    for key in sorted(stored.values(), key=lambda key: key.created_at):
+        table.add_row(
+            key.name, key.key_id, ",".join(key.scopes),
+            "default" if key.rate_per_second is None else f"{key.rate_per_second:g}",
+            "default" if key.burst is None else str(key.burst),
+            key.created_at, key.revoked_at or "",
+        )  # fmt: skip
+    console.print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    name: Annotated[str, typer.Option(help="The live key to revoke.")],
+    keys_file: KeysFileOption = None,
+) -> None:
+    """Revoke a key: a running server refuses it from its next poll on."""
+    from purchasing_power.api import keys
+
+    path = keys_file or keys.default_keys_file()
+    try:
+        revoked = keys.revoke_key(path, name=name)
+    except (ValueError, OSError) as error:
+        _fail(f"{path}: {error}")
+    console.print(f"revoked key {revoked.name!r} ({revoked.key_id}) in {path}")
+
+
 def main() -> None:  # pragma: no cover - console entry point
     sys.exit(app())

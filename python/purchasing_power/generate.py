@@ -45,6 +45,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from purchasing_power.regimes import (
+    EVENT_TYPES,
     PRESETS,
     Acquisition,
     Basket,
@@ -117,16 +118,7 @@ class GeneratedData:
 # Vocabulary and parameters of the generative story
 # --------------------------------------------------------------------------------------
 
-EVENT_TYPES: tuple[str, ...] = (
-    "page_view",
-    "product_click",
-    "search",
-    "add_to_cart",
-    "remove_from_cart",
-    "purchase",
-    "refund",
-    "review",
-)
+# EVENT_TYPES (regimes.py) in this order: a type's code is its index
 _PAGE_VIEW, _CLICK, _SEARCH, _CART, _REMOVE, _PURCHASE, _REFUND, _REVIEW = range(8)
 # Event types that the shop does not know; only ever used in dirty rows.
 _UNKNOWN_EVENT_TYPES = ("wishlist_add_v2", "coupon_applied", "share_item")

@@ -482,8 +482,40 @@ def _fallback_rows(model_version: str, card: Mapping, *, examples, history) -> l
     ``reference_source`` says which."""
     rows: list[dict[str, object]] = []
     names = [feature["name"] for feature in card["features"]]
+    if names:  # a BTYD card (purchasing_power.fallback) reads no features
+        rows += _fallback_feature_rows(model_version, card, names, examples=examples)
+    first = history.query(
+        "_rows",
+        "select as_of, predicted_spend, purchase_probability, power_index, tier from _rows"
+        f" where model_version = {_sql_list([model_version])}"
+        " and as_of = (select min(as_of) from _rows"
+        f" where model_version = {_sql_list([model_version])})",
+    ).to_arrow_table()
+    if first.num_rows:
+        source = f"first scores (as_of {first['as_of'][0].as_py()})"
+        for name in OUTPUT_COLUMNS[:3]:
+            values = np.asarray(first.column(name).to_numpy(zero_copy_only=False), dtype=float)
+            rows += reference_rows(
+                model_version, name, "output", numeric_reference(values), source=source
+            )
+        tiers = sorted({tier for tier in first.column("tier").to_pylist() if tier is not None})
+        tier_values = np.asarray(first.column("tier").to_pylist(), dtype=object)
+        rows += reference_rows(
+            model_version, "tier", "output", category_reference(tier_values, tiers), source=source
+        )
+    return rows
+
+
+def _fallback_feature_rows(
+    model_version: str, card: Mapping, names: Sequence[str], *, examples
+) -> list[dict[str, object]]:
+    """:func:`_fallback_rows`' features: on the ``training_examples`` rows of the model's
+    training cutoffs still in the table, else on the rows there are."""
+    rows: list[dict[str, object]] = []
     cutoffs = sorted(set(card.get("training_cutoffs", [])) | {card["validation_cutoff"]})
     present = [name for name in names if name in examples.columns]
+    if not present:  # training_examples no longer holds any of its features
+        return rows
     held = [
         str(row[0])
         for row in examples.query(
@@ -508,25 +540,6 @@ def _fallback_rows(model_version: str, card: Mapping, *, examples, history) -> l
             rows += reference_rows(
                 model_version, name, "feature", numeric_reference(column), source=source
             )
-    first = history.query(
-        "_rows",
-        "select as_of, predicted_spend, purchase_probability, power_index, tier from _rows"
-        f" where model_version = {_sql_list([model_version])}"
-        " and as_of = (select min(as_of) from _rows"
-        f" where model_version = {_sql_list([model_version])})",
-    ).to_arrow_table()
-    if first.num_rows:
-        source = f"first scores (as_of {first['as_of'][0].as_py()})"
-        for name in OUTPUT_COLUMNS[:3]:
-            values = np.asarray(first.column(name).to_numpy(zero_copy_only=False), dtype=float)
-            rows += reference_rows(
-                model_version, name, "output", numeric_reference(values), source=source
-            )
-        tiers = sorted({tier for tier in first.column("tier").to_pylist() if tier is not None})
-        tier_values = np.asarray(first.column("tier").to_pylist(), dtype=object)
-        rows += reference_rows(
-            model_version, "tier", "output", category_reference(tier_values, tiers), source=source
-        )
     return rows
 
 

@@ -13,6 +13,10 @@ Which model scores (``choose_and_train``):
 * otherwise: the latest accepted model for this horizon; its TreeEnsemble graph (and
   where CUDA runs, its tensor graph) is rechecked against LightGBM on today's scoring
   rows before it scores.
+* where a model is to be trained but the history holds fewer than two cutoffs with
+  complete labels at the horizon, BG/NBD x Gamma-Gamma fitted on every user's history
+  before as_of scores the whole horizon instead (``fallback``), with status
+  ``fallback``; the build says why and what to change to train a model.
 
 A model whose features differ from today's ``feature_registry`` still scores (it reads
 the features its card lists); the log says it is stale.
@@ -31,7 +35,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from purchasing_power import monitoring
+from purchasing_power import extension, fallback, monitoring
 from purchasing_power.explain import REASONS_SCHEMA, load_explainer, reason_batches
 from purchasing_power.features import FeatureSchema
 from purchasing_power.registry import (
@@ -39,13 +43,16 @@ from purchasing_power.registry import (
     Tier,
     list_models,
     recheck_parity,
+    reference_quantiles,
     register_models,
+    remove_leftovers,
 )
 from purchasing_power.scoring import SCORE_SCHEMA, load_scoring_model, score_batches
 from purchasing_power.train import (
     ACCEPTED,
     MAX_BOOST_ROUNDS,
     Examples,
+    ShortHistoryError,
     TrainingSettings,
     time_split,
     train_models,
@@ -53,6 +60,8 @@ from purchasing_power.train import (
 from purchasing_power.tuning import tune
 
 log = logging.getLogger("purchasing_power")
+
+LIGHTGBM_HURDLE = "lightgbm_hurdle"
 
 METRIC_TYPE = pa.list_(
     pa.struct([("method", pa.string()), ("metric", pa.string()), ("value", pa.float64())])
@@ -94,6 +103,7 @@ MODELS_SCHEMA = pa.schema(
         ("artifact_path", pa.string()),
         ("report_path", pa.string()),
         ("training_reason", pa.string()),
+        ("scoring_method", pa.string()),
         ("metrics", METRIC_TYPE),
         ("decile_calibration", CALIBRATION_TYPE),
         ("feature_importance", IMPORTANCE_TYPE),
@@ -115,6 +125,9 @@ class RunSettings:
     max_boost_rounds: int = MAX_BOOST_ROUNDS  # var max_boost_rounds; see TrainingSettings
     # retrain: auto, the monitoring policy's reasons to train (monitoring.retrain_reasons)
     retrain_reasons: tuple[str, ...] = ()
+    # int_cutoffs_derived.label_horizon_days: shorter than horizon_days where the history
+    # is (the model then learns it and its scores are extended); None: the horizon
+    label_horizon_days: int | None = None
 
 
 @dataclass(frozen=True)
@@ -183,9 +196,11 @@ def _train(
     settings: RunSettings,
     say: Say = say_to_stderr,
     training_reason: str | None = None,
+    extended: extension.Extension | None = None,
 ) -> RegisteredModel:
     training = TrainingSettings(
         horizon_days=settings.horizon_days,
+        label_horizon_days=extended.label_horizon_days if extended else None,
         seed=settings.seed,
         num_threads=settings.num_threads,
         max_boost_rounds=settings.max_boost_rounds,
@@ -216,6 +231,7 @@ def _train(
         tuning=tuning,
         feature_reference=feature_reference,
         training_reason=training_reason,
+        extension=extended.to_card() if extended else None,
     )
 
 
@@ -233,6 +249,7 @@ def choose_and_train(
     schema = FeatureSchema.from_registry(registry)
     tiers = Tier.from_table(power_tiers)
     columns = set(scoring_features.schema.names)
+    remove_leftovers(settings.artifacts_dir)
     models = list_models(settings.artifacts_dir)
 
     if settings.model_version:
@@ -244,6 +261,9 @@ def choose_and_train(
                 f"{', '.join(m.model_version for m in models) or 'none'})"
             )
         active = pinned[0]
+        if active.card.get("method") == fallback.METHOD:
+            say(f"scoring with pinned {fallback.METHOD} fallback {active.model_version}", False)
+            return Choice(active=active, trained=None)
         rechecked = _recheck(active, scoring_features, tiers)
         say(
             f"scoring with pinned model {active.model_version} ({active.status}); {rechecked}",
@@ -270,16 +290,44 @@ def choose_and_train(
     if accepted and not settings.retrain:
         why = "retrain: auto, " + "; ".join(settings.retrain_reasons)
     say(f"training a new model ({why})", False)
-    trained = _train(
-        read_examples,
-        schema,
-        schema.to_matrix(scoring_features),
-        tiers,
-        as_of=as_of,
-        settings=settings,
-        say=say,
-        training_reason=why,
-    )
+    extended = None
+    window = settings.label_horizon_days
+    if window is not None and window < settings.horizon_days:
+        extended = extension.fit(
+            scoring_features, horizon_days=settings.horizon_days, label_horizon_days=window
+        )
+        say(
+            f"the history holds no complete {settings.horizon_days}-day labels: the model "
+            f"learns {window}-day labels, and its scores are extended to {settings.horizon_days} "
+            f"days by the BG/NBD purchase-rate curve of today's users (spend x "
+            f"{extended.spend_factor:.3f}, P(no purchase) ^ {extended.probability_exponent:.3f}); "
+            "more history or a shorter horizon_days would train on the horizon itself",
+            True,
+        )
+    try:
+        trained = _train(
+            read_examples,
+            schema,
+            schema.to_matrix(scoring_features),
+            tiers,
+            as_of=as_of,
+            settings=settings,
+            say=say,
+            extended=extended,
+            training_reason=why,
+        )
+    except ShortHistoryError as short:
+        active = _fall_back(
+            scoring_features, as_of=as_of, settings=settings, reason=str(short), why=why
+        )
+        say(
+            f"SCORED WITH {fallback.METHOD.upper()}, NOT A TRAINED MODEL: {short}. Every user "
+            f"is scored by BG/NBD x Gamma-Gamma fitted on all history before {as_of}, over the "
+            f"whole {settings.horizon_days}-day horizon ({active.model_version}, status "
+            f"'{fallback.FALLBACK}'); users who never bought get 0",
+            True,
+        )
+        return Choice(active=active, trained=None)
     metrics = {(m["method"], m["metric"]): m["value"] for m in trained.card["metrics"]}
     say(
         f"registered {trained.model_version} ({trained.status}) at {trained.path}: validation "
@@ -298,12 +346,71 @@ def choose_and_train(
             True,
         )
         return Choice(active=active, trained=trained)
+    best = _best_baseline(trained)
+    if best == fallback.METHOD:
+        active = _fall_back(
+            scoring_features,
+            as_of=as_of,
+            settings=settings,
+            reason=f"{trained.model_version} does not beat every baseline ({reasons})",
+            status=fallback.BASELINE,
+            why=why,
+        )
+        say(
+            f"BASELINE SCORES: {trained.model_version} does not beat every baseline "
+            f"({reasons}), no accepted model exists, and the best baseline, {best}, can score "
+            f"today's users: {active.model_version} (BG/NBD x Gamma-Gamma fitted on all history "
+            f"before {as_of}) scores them, with model_status '{fallback.BASELINE}'",
+            True,
+        )
+        return Choice(active=active, trained=trained)
     say(
         f"UNPROVEN MODEL SCORES: {trained.model_version} does not beat every baseline "
         f"({reasons}) and no accepted model exists; its scores carry model_status 'unproven'",
         True,
     )
     return Choice(active=trained, trained=trained)
+
+
+def _best_baseline(model: RegisteredModel) -> str | None:
+    """The baseline with the highest normalized Gini on the validation cutoff, where it
+    is higher than the model's."""
+    gini = {
+        m["method"]: m["value"] for m in model.card["metrics"] if m["metric"] == "normalized_gini"
+    }
+    ours = gini.pop("lightgbm", float("nan"))
+    ranked = sorted(
+        ((value, method) for method, value in gini.items() if value == value), reverse=True
+    )
+    if ranked and not ours >= ranked[0][0]:
+        return ranked[0][1]
+    return None
+
+
+def _fall_back(
+    scoring_features: pa.Table,
+    *,
+    as_of: str,
+    settings: RunSettings,
+    reason: str,
+    why: str,
+    status: str = fallback.FALLBACK,
+) -> RegisteredModel:
+    """Fit and register the BTYD fallback on the scoring cutoff's own history; ``why``:
+    why the build set out to train (ml_models.training_reason)."""
+    scorer = fallback.fit(scoring_features, horizon_days=settings.horizon_days)
+    spend, probability = scorer.predict(scoring_features)
+    card = fallback.card(
+        scorer,
+        as_of=as_of,
+        reason=reason,
+        reference_quantiles=reference_quantiles(spend),
+        scores=fallback.summarize_scores(spend, probability),
+        status=status,
+    )
+    card["training_reason"] = why
+    path = fallback.write_artifact(card, artifacts_dir=settings.artifacts_dir)
+    return RegisteredModel(model_version=card["model_version"], path=path, card=card)
 
 
 def _recheck(model: RegisteredModel, scoring_features: pa.Table, tiers: Sequence[Tier]) -> str:
@@ -364,6 +471,7 @@ def models_table(
                 "artifact_path": str(model.path),
                 "report_path": str(model.path / "report.html"),
                 "training_reason": card.get("training_reason"),
+                "scoring_method": card.get("method", LIGHTGBM_HURDLE),
                 "metrics": card["metrics"],
                 "decile_calibration": card.get("decile_calibration", []),
                 "feature_importance": card.get("feature_importance", []),
@@ -383,7 +491,10 @@ def score(
 def explain(
     features: pa.RecordBatchReader, *, model_dir: Path, num_threads: int = 1
 ) -> pa.RecordBatchReader:
-    """Stream each user's top reasons for a stream of ``user_features`` batches."""
+    """Stream each user's top reasons for a stream of ``user_features`` batches (none
+    for the BTYD fallback, which has no trees to explain)."""
+    if fallback.is_fallback(model_dir):
+        return pa.RecordBatchReader.from_batches(REASONS_SCHEMA, iter(()))
     explainer = load_explainer(model_dir, num_threads=num_threads)
     return pa.RecordBatchReader.from_batches(
         REASONS_SCHEMA, reason_batches(features, explainer=explainer)

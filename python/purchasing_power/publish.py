@@ -10,6 +10,13 @@ temporary name in its own folder, flushed to disk and renamed over the previous 
 a reader sees the whole previous version or the whole new one, never a mix, and a build
 that fails before this step leaves the last published version in place.
 
+A publication killed midway (SIGKILL, a lost machine) leaves its staged files, as big
+as the copy, under hidden names (``.<name>.<publication id>.tmp``, and the DuckDB
+file's ``.wal``): the next publication to the same copy removes them before it
+starts, and only them. Publications to one copy take turns (``staging.only_writer``
+on its Parquet folder), so the staged files of one that runs are never taken for
+leftovers.
+
 A table that only grows, such as the score history (one partition per ``as_of``), is
 published by partition, so that a build copies what changed rather than the whole
 history: its Parquet is a folder with one file per partition, and the new DuckDB file
@@ -30,6 +37,7 @@ import datetime as dt
 import hashlib
 import hmac
 import os
+import re
 import shutil
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
@@ -42,6 +50,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from purchasing_power import staging
 from purchasing_power.warehouse import query, quote_identifier
 
 BI_DATABASE_ENV = "PURCHASING_POWER_BI_DB"
@@ -93,6 +102,7 @@ PARTITIONS_SCHEMA = pa.schema(
 )
 PARTITIONS_TABLE = "bi_publication_partitions"  # in the published file: partitions kept or copied
 KEY_CHECK = "purchasing-power pseudonym key check"  # its pseudonym tells keys apart
+STAGED_SUFFIX = r"\.[0-9a-f]{32}\.tmp"  # a staged file: .<final name>.<publication id>.tmp
 
 
 @dataclass(frozen=True)
@@ -404,7 +414,8 @@ def publish(
     written. A mart in ``partitioned_by`` (name -> column) is published by partition of
     that column: one Parquet file per partition in a folder of the table's name, and the
     partitions whose content the last publication already holds are kept from it, not
-    copied again (``PARTITIONS_TABLE`` lists them and their fingerprints).
+    copied again (``PARTITIONS_TABLE`` lists them and their fingerprints). Publications
+    to one copy take turns, and each first removes what killed ones left staged.
     """
     partitioned_by = dict(partitioned_by or {})
     unknown = sorted(set(partitioned_by) - set(marts))
@@ -415,6 +426,42 @@ def publish(
         if forbidden:
             raise ValueError(f"{schema}.{name} would publish raw text or contact data: {forbidden}")
 
+    parquet_dir = settings.parquet_dir
+    parquet_dir.mkdir(parents=True, exist_ok=True)
+    # Two builds on one warehouse cannot run (DuckDB locks it), but two warehouses may be
+    # given one PURCHASING_POWER_BI_DB: their publications then take turns.
+    with staging.only_writer(parquet_dir):
+        staging.remove(_leftovers(settings.database, parquet_dir))
+        return _publish(session, marts, schema=schema, settings=settings,
+                        partitioned_by=partitioned_by)  # fmt: skip
+
+
+def _leftovers(database: Path, parquet_dir: Path) -> list[Path]:
+    """The staged files of publications to ``database`` killed before they ended: its
+    staged copy beside it (with DuckDB's ``.wal`` and spill folder ``.tmp``), and staged
+    Parquet files in ``parquet_dir`` and its partition folders. Names of that pattern
+    only (``.<name>.<32 hex>.tmp``); another file, or another copy's, is never one."""
+    staged_database = re.compile(rf"\.{re.escape(database.name)}{STAGED_SUFFIX}(\.wal|\.tmp)?")
+    staged_parquet = re.compile(rf"\..+\.parquet{STAGED_SUFFIX}")
+    partition_folders = [
+        path for path in parquet_dir.iterdir() if path.is_dir() and not path.is_symlink()
+    ]
+    parquet = staging.leftovers([parquet_dir, *partition_folders], staged_parquet)
+    return [
+        *staging.leftovers([database.parent], staged_database),
+        *(path for path in parquet if not path.is_dir()),
+    ]
+
+
+def _publish(
+    session: duckdb.DuckDBPyConnection,
+    marts: Mapping[str, duckdb.DuckDBPyRelation],
+    *,
+    schema: str,
+    settings: PublishSettings,
+    partitioned_by: Mapping[str, str],
+) -> pa.Table:
+    """``publish``, once the copy is this publication's alone and cleared of leftovers."""
     published_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     publication_id = uuid.uuid4().hex
     key = settings.pseudonym_key
@@ -431,8 +478,6 @@ def publish(
         )
         for name, column in partitioned_by.items()
     }
-    database.parent.mkdir(parents=True, exist_ok=True)
-    parquet_dir.mkdir(parents=True, exist_ok=True)
     for plan in plans.values():
         plan.folder.mkdir(exist_ok=True)
     # Staged under hidden names in the folders they will be renamed in (same file system).

@@ -26,7 +26,8 @@ __all__ = [
 
 Preset = Literal["default", "grocery", "cdnow", "fashion", "young"]
 
-_ALL_EVENT_TYPES = (
+# The raw event types a shop may send (generate.py codes each by its index here).
+EVENT_TYPES: tuple[str, ...] = (
     "page_view",
     "product_click",
     "search",
@@ -113,7 +114,7 @@ class Seasonality:
 class Recording:
     """What the shop's event log records."""
 
-    event_types: tuple[str, ...] = _ALL_EVENT_TYPES
+    event_types: tuple[str, ...] = EVENT_TYPES
     time_resolution_s: int = 1  # 86_400: date-only timestamps (midnight UTC)
     session_ids: bool = True  # False: no session_id anywhere (a transaction log)
 

@@ -1,7 +1,9 @@
 """The model registry: ``artifacts/<model_version>/`` with ONNX files, LightGBM text
 models, a JSON card and an HTML report. A model is exported, proven equal to
 LightGBM, and only then written; nothing half-written is ever listed (the folder is
-renamed into place).
+renamed into place, and a version registered again moved aside whole first). A
+registration killed midway leaves a hidden staged folder, which the next build
+removes (``remove_leftovers``; registrations to one folder take turns).
 
 Files of a model version:
 
@@ -34,7 +36,7 @@ import datetime as dt
 import hashlib
 import json
 import os
-import shutil
+import re
 import tempfile
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -47,7 +49,7 @@ import onnx
 import pyarrow as pa
 from onnx import helper
 
-from purchasing_power import monitoring, report
+from purchasing_power import monitoring, report, staging
 from purchasing_power.explain import feature_importance
 from purchasing_power.export import (
     INPUT_NAME,
@@ -62,6 +64,7 @@ from purchasing_power.export import (
     booster_to_onnx,
     compare_predictions,
 )
+from purchasing_power.extension import Extension
 from purchasing_power.features import FeatureSchema
 from purchasing_power.scoring import (
     SCORING_OUTPUTS,
@@ -87,6 +90,9 @@ GRAPHS: tuple[GraphKind, ...] = ("tree_ensemble", "tensor")
 GRAPH_SUFFIX = {"tree_ensemble": ".onnx", "tensor": ".tensor.onnx"}
 MAX_INDEX_ABSOLUTE_DIFF = 1e-9  # power index moves this small are on a tier bound
 REFERENCE_QUANTILES = 101
+# A registration's staged folder (tempfile.mkdtemp's ".<model_version>-<8 characters>"):
+# what a registration killed before its end leaves, and the next one removes.
+STAGED = re.compile(r"\.pp-\d{8}-[0-9a-f]{12}-[a-z0-9_]{8}")
 # The tensor graph scores only on CUDA. Where CUDA runs, it is gated there on every
 # row, like the TreeEnsemble graph. Elsewhere it is gated on the CPU, where it runs some
 # ten to twenty times slower than the TreeEnsemble, on every edge case but at most this
@@ -573,11 +579,15 @@ def register_models(
     tuning: dict | None = None,
     feature_reference: dict[str, dict] | None = None,
     training_reason: str | None = None,
+    extension: dict | None = None,
 ) -> RegisteredModel:
     """Export both heads, prove parity, write the artifact, its card and its report.
 
     ``feature_reference``: the features' drift reference on the training rows
-    (monitoring.feature_references); without it the validation rows'."""
+    (monitoring.feature_references); without it the validation rows'.
+    ``extension`` (``purchasing_power.extension``): where the heads learnt a shorter label
+    window than the horizon, how scoring extends them; the power index's reference is
+    extended with them, so a user's index is the same either way."""
     heads = result.heads
     exported = export_graphs(heads)
     tree_ensemble = exported["tree_ensemble"]
@@ -625,16 +635,27 @@ def register_models(
         scores=scores,
         tuning=tuning,
     )
-    # monitoring (docs/monitoring.md): the drift reference and why the model was trained
     validation_spend = proof.spend[:validation_rows]
-    validation_index = power_index(validation_spend, reference)
+    validation_probability = proof.probability[:validation_rows]
+    if extension:
+        card["extension"] = extension
+        card["method"] = "lightgbm_hurdle_extended"
+        card["reference_spend_quantiles"] = (reference * extension["spend_factor"]).tolist()
+        # the outputs' drift reference in the units scoring publishes: extended too
+        validation_spend, validation_probability = Extension.from_card(extension).apply(
+            validation_spend, validation_probability
+        )
+    # monitoring (docs/monitoring.md): the drift reference and why the model was trained
+    validation_index = power_index(
+        validation_spend, np.asarray(card["reference_spend_quantiles"], dtype=np.float64)
+    )
     card["reference"] = monitoring.model_reference(
         features=feature_reference
         or monitoring.feature_references(result.validation_features, schema.names),
         features_source="training rows" if feature_reference else "validation rows",
         outputs={
             "predicted_spend": validation_spend,
-            "purchase_probability": proof.probability[:validation_rows],
+            "purchase_probability": validation_probability,
             "power_index": validation_index,
             "tier": assign_tiers(validation_index, tiers),
         },
@@ -644,22 +665,40 @@ def register_models(
 
     artifacts_dir.mkdir(parents=True, exist_ok=True)
     final_path = artifacts_dir / model_version
-    staging = Path(tempfile.mkdtemp(prefix=f".{model_version}-", dir=artifacts_dir))
-    try:
-        for graph, files in exported.items():
-            for head, content in files.items():
-                (staging / f"{head}{GRAPH_SUFFIX[graph]}").write_bytes(content)
-        for head in BOOSTER_HEADS:
-            heads.booster(head).save_model(str(staging / card["lightgbm_files"][head]))
-        (staging / "card.json").write_text(json.dumps(card, indent=2, sort_keys=True) + "\n")
-        (staging / "report.html").write_text(report.render_report(card))
-        if final_path.exists():
-            shutil.rmtree(final_path)
-        os.replace(staging, final_path)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging)
+    with staging.only_writer(artifacts_dir):  # two builds may share the registry
+        staging.remove(staging.leftovers([artifacts_dir], STAGED))
+        staged = _staged_folder(model_version, artifacts_dir)
+        replaced = None
+        try:
+            for graph, files in exported.items():
+                for head, content in files.items():
+                    (staged / f"{head}{GRAPH_SUFFIX[graph]}").write_bytes(content)
+            for head in BOOSTER_HEADS:
+                heads.booster(head).save_model(str(staged / card["lightgbm_files"][head]))
+            (staged / "card.json").write_text(json.dumps(card, indent=2, sort_keys=True) + "\n")
+            (staged / "report.html").write_text(report.render_report(card))
+            if final_path.exists():
+                # moved aside whole (a folder renamed over an empty one), never deleted
+                # in place: a kill leaves the old version or the new one, not half of one
+                replaced = _staged_folder(model_version, artifacts_dir)
+                os.replace(final_path, replaced)
+            os.replace(staged, final_path)
+        finally:
+            staging.remove(folder for folder in (staged, replaced) if folder is not None)
     return RegisteredModel(model_version=model_version, path=final_path, card=card)
+
+
+def _staged_folder(model_version: str, artifacts_dir: Path) -> Path:
+    """A new empty folder with a hidden name that ``STAGED`` matches."""
+    return Path(tempfile.mkdtemp(prefix=f".{model_version}-", dir=artifacts_dir))
+
+
+def remove_leftovers(artifacts_dir: Path) -> None:
+    """Remove what registrations killed before their end left in ``artifacts_dir``: the
+    hidden folders they staged, and never a registered version."""
+    if artifacts_dir.is_dir():
+        with staging.only_writer(artifacts_dir):
+            staging.remove(staging.leftovers([artifacts_dir], STAGED))
 
 
 def load_heads(model: RegisteredModel) -> Heads:

@@ -17,6 +17,7 @@ PALETTE = {
     "bg_nbd_gamma_gamma": "#d97706",
     "rfm": "#16a34a",
     "last_period_spend": "#9333ea",
+    "rfm_decay": "#dc2626",
 }
 TIER_COLOURS = ("#cbd5e1", "#93c5fd", "#60a5fa", "#2563eb", "#1e3a8a", "#0f172a")
 METRIC_LABELS = {

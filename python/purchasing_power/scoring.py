@@ -44,6 +44,7 @@ from purchasing_power.export import (
     PROBABILITY_OUTPUT_NAME,
     GraphKind,
 )
+from purchasing_power.extension import Extension
 from purchasing_power.features import FeatureSchema
 
 Device = Literal["auto", "cpu", "cuda"]
@@ -87,6 +88,9 @@ class ScoringModel:
     graph: GraphKind = "tree_ensemble"
     # The TreeEnsemble spend graph (CPU) a tensor graph is checked against; None otherwise.
     cpu_reference: Session | None = None
+    # Where the model learnt a shorter label window than its horizon: how its scores
+    # reach the horizon (purchasing_power.extension); None otherwise.
+    extension: Extension | None = None
 
     @property
     def execution_provider(self) -> str:
@@ -325,6 +329,7 @@ def load_scoring_model(
         session=session,
         graph=chosen,
         cpu_reference=cpu_reference,
+        extension=Extension.from_card(card.get("extension")),
     )
 
 
@@ -403,6 +408,8 @@ def score_batches(
             check_runtime_parity(model, features, probability, raw_spend)
             checked = True
         spend = np.maximum(raw_spend, 0.0)
+        if model.extension is not None:
+            spend, probability = model.extension.apply(spend, probability)
         rows = batch.num_rows
         yield pa.RecordBatch.from_arrays(
             [
@@ -426,6 +433,16 @@ def stream_scores(
     device: Device = "auto",
     num_threads: int = 2,
 ) -> pa.RecordBatchReader:
-    """Stream scores for a stream of ``user_features`` batches (what ``ml_scores`` calls)."""
+    """Stream scores for a stream of ``user_features`` batches (what ``ml_scores`` calls):
+    with the ONNX spend graph, or in Python where the active model is the BTYD fallback."""
+    from purchasing_power import fallback
+
+    if fallback.is_fallback(model_dir):
+        return pa.RecordBatchReader.from_batches(
+            SCORE_SCHEMA,
+            fallback.score_batches(
+                features, model_dir=model_dir, schema=SCORE_SCHEMA, power_index=power_index
+            ),
+        )
     model = load_scoring_model(model_dir, num_threads=num_threads, device=device)
     return pa.RecordBatchReader.from_batches(SCORE_SCHEMA, score_batches(features, model=model))

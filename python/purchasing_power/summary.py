@@ -11,6 +11,18 @@ from purchasing_power.warehouse import query
 
 
 @dataclass(frozen=True)
+class RejectedShare:
+    """A raw file or event date whose rejected share passed its bound (the build warned)."""
+
+    scope: str  # file or day
+    name: str  # the file's path, or the date
+    rows_in: int
+    rejected_share: float
+    top_reject_reason: str
+    max_rejected_share: float
+
+
+@dataclass(frozen=True)
 class BuildSummary:
     warehouse: Path
     rows_in: int
@@ -18,6 +30,7 @@ class BuildSummary:
     rows_rejected: int
     rows_duplicate_dropped: int
     rejected_by_reason: list[tuple[str, int]]
+    rejected_shares_above_bound: list[RejectedShare]
     users_scored: int
     as_of: str
     horizon_days: int
@@ -27,6 +40,9 @@ class BuildSummary:
     # monitoring_alerts: (level, check, subject, value, threshold crossed, since); None
     # where the warehouse has no monitoring tables (built before them)
     alerts: list[tuple[str, str, str, float, float, str]] | None = None
+    model_status: str = "accepted"
+    scoring_method: str = "lightgbm_hurdle"
+    label_horizon_days: int | None = None
 
 
 def read_summary(connection: duckdb.DuckDBPyConnection, *, warehouse: Path) -> BuildSummary:
@@ -35,6 +51,13 @@ def read_summary(connection: duckdb.DuckDBPyConnection, *, warehouse: Path) -> B
     _, reasons = query(
         connection,
         "select reject_reason, count(*) from marts.rejected_events group by 1 order by 2 desc, 1",
+    )
+    _, above = query(
+        connection,
+        "select scope, coalesce(source_file, cast(event_date as varchar)) as name, rows_in,"
+        " rejected_share, top_reject_reason, max_rejected_share"
+        " from marts.data_quality_rejected_shares where is_rejected_share_above_bound"
+        " order by scope desc, name",
     )
     _, scored = query(
         connection,
@@ -70,13 +93,27 @@ def read_summary(connection: duckdb.DuckDBPyConnection, *, warehouse: Path) -> B
             " since_date::varchar from monitoring.monitoring_alerts"
             " order by alert_level = 'warn', check_name, subject",
         )
+    _, active = query(
+        connection,
+        "select model_status, scoring_method from ml.ml_models"
+        f" where model_version = '{model_version}'",
+    )
+    model_status, scoring_method = active[0] if active else ("accepted", "lightgbm_hurdle")
+    _, windows = query(
+        connection,
+        "select label_horizon_days from intermediate.int_cutoffs_derived where is_scoring_cutoff",
+    )
     return BuildSummary(
+        label_horizon_days=windows[0][0] if windows else None,
+        model_status=model_status,
+        scoring_method=scoring_method,
         warehouse=warehouse,
         rows_in=rows_in,
         rows_clean=rows_clean,
         rows_rejected=rows_rejected,
         rows_duplicate_dropped=rows_dropped,
         rejected_by_reason=reasons,
+        rejected_shares_above_bound=[RejectedShare(*row) for row in above],
         users_scored=users,
         as_of=as_of,
         horizon_days=horizon_days,
@@ -87,6 +124,32 @@ def read_summary(connection: duckdb.DuckDBPyConnection, *, warehouse: Path) -> B
     )
 
 
+def method_sentence(summary: BuildSummary) -> list[str]:
+    """One plain sentence on what scored, where it was not the trained model."""
+    if summary.model_status == "fallback":
+        return [
+            f"  No model was trained: the history holds no complete {summary.horizon_days}-day "
+            f"labels, so {summary.scoring_method} (BG/NBD x Gamma-Gamma fitted on all history "
+            "before as_of) scored every user over the whole horizon; use more history or a "
+            "shorter horizon_days to train one."
+        ]
+    if summary.model_status == "baseline":
+        return [
+            "  The trained model did not beat the best baseline, BG/NBD x Gamma-Gamma, and no "
+            "accepted model exists, so that baseline (fitted on all history before as_of) "
+            "scored every user."
+        ]
+    if summary.scoring_method == "lightgbm_hurdle_extended":
+        return [
+            f"  The model learnt {summary.label_horizon_days}-day labels, the longest the history "
+            f"holds, and its scores were extended to {summary.horizon_days} days by the BG/NBD "
+            "purchase-rate curve of today's users."
+        ]
+    if summary.model_status == "unproven":
+        return ["  The model that scored has not beaten every baseline (status 'unproven')."]
+    return []
+
+
 def render_summary(summary: BuildSummary) -> str:
     reasons = ", ".join(f"{reason} {count:,}" for reason, count in summary.rejected_by_reason)
     lines = [
@@ -94,12 +157,15 @@ def render_summary(summary: BuildSummary) -> str:
         f"{summary.rows_rejected:,} rejected, {summary.rows_duplicate_dropped:,} exact duplicates "
         "dropped",
         f"  rejected by reason: {reasons or 'none'}",
+        *_render_rejected_shares(summary.rejected_shares_above_bound),
         f"Scored {summary.users_scored:,} users as of {summary.as_of} for the next "
         f"{summary.horizon_days} days with {summary.model_version}",
+        *method_sentence(summary),
         "  tier        users   mean predicted spend",
     ]
     lines += [f"  {tier:<10} {users:>6,}   {spend:>12,.2f}" for tier, users, spend in summary.tiers]
-    lines.append("Validation (latest complete cutoff), LightGBM vs the baselines:")
+    if summary.evaluations:
+        lines.append("Validation (latest complete cutoff), LightGBM vs the baselines:")
     by_metric: dict[str, dict[str, float]] = {}
     for method, metric, value in summary.evaluations:
         by_metric.setdefault(metric, {})[method] = value
@@ -120,3 +186,21 @@ def render_summary(summary: BuildSummary) -> str:
         '"select tier, count(*) from marts.purchasing_power_scores group by tier"',
     ]
     return "\n".join(lines)
+
+
+def _render_rejected_shares(above: list[RejectedShare]) -> list[str]:
+    """The build's data-quality warnings: each file or day above its rejected-share bound."""
+    if not above:
+        return []
+    lines = [
+        f"  WARNING: {len(above):,} {'file or day' if len(above) == 1 else 'files or days'}"
+        " above the rejected share of seeds/data_quality_thresholds.csv"
+        " (rows in marts.rejected_events):"
+    ]
+    lines += [
+        f"    {share.scope} {share.name}: {share.rejected_share:.1%} of {share.rows_in:,} rows"
+        f" rejected, most often {share.top_reject_reason}"
+        f" (bound {share.max_rejected_share * 100:g}%)"
+        for share in above
+    ]
+    return lines

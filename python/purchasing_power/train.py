@@ -84,6 +84,10 @@ class TrainingSettings:
     # parity recheck and the reasons all grow with the trees: bench/bench_tree_count.py
     # shows what a lower cap costs in quality.
     max_boost_rounds: int = MAX_BOOST_ROUNDS
+    # The label window, where the history is too short for horizon_days labels
+    # (int_cutoffs_derived.label_horizon_days; None: the horizon). The label columns keep
+    # the horizon's name; the baselines predict this window, as the labels measure it.
+    label_horizon_days: int | None = None
     early_stopping_rounds: int = 50
     tweedie_variance_power: float = 1.5
     purchase: HeadParams = field(default_factory=HeadParams)
@@ -217,6 +221,10 @@ EXAMPLE_BATCH_ROWS = 1 << 17
 _KEYS = ("cutoff_date", "user_id")
 
 
+class ShortHistoryError(ValueError):
+    """Fewer than two cutoffs have complete labels at the horizon: nothing to train on."""
+
+
 def _positioned_batches(
     examples: duckdb.DuckDBPyRelation, columns: Sequence[str]
 ) -> pa.RecordBatchReader:
@@ -298,7 +306,7 @@ def time_split(
     cutoff_dates = pc.unique(kept_table.column("cutoff_date")).to_pylist()
     cutoffs = sorted(str(value) for value in cutoff_dates)
     if len(cutoffs) < 2:
-        raise ValueError(
+        raise ShortHistoryError(
             f"training needs at least 2 cutoffs with complete {settings.horizon_days}-day labels "
             f"for a time split, found {len(cutoffs)} ({', '.join(cutoffs) or 'none'}): "
             "use more history, a shorter horizon_days, or a smaller cutoff_spacing_days"
@@ -399,7 +407,7 @@ def train_models(split: TimeSplit, *, settings: TrainingSettings) -> TrainingRes
     baseline_predictions = baselines.fit_and_predict(
         split.training,
         split.validation,
-        horizon_days=settings.horizon_days,
+        horizon_days=settings.label_horizon_days or settings.horizon_days,
         purchase_label=settings.purchase_label,
         spend_label=settings.spend_label,
         last_period_column=settings.baseline_column,

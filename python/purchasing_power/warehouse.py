@@ -4,12 +4,32 @@ Python models get their connection from dbt)."""
 from __future__ import annotations
 
 import os
+import re
+from collections.abc import Mapping
 from pathlib import Path
 
 import duckdb
 import pyarrow as pa
 
 DEFAULT_WAREHOUSE = Path("warehouse/purchasing_power.duckdb")
+# DuckDB's words when another process holds the file: 'IO Error: Could not set lock on
+# file "<path>": Conflicting lock is held in <program> (PID <n>). See also ...'
+LOCK_ERROR = re.compile(r"Could not set lock on file(?:.*\(PID (?P<pid>\d+)\))?", re.DOTALL)
+
+
+class WarehouseInUseError(Exception):
+    """Another process holds the warehouse file: DuckDB lets one process write it."""
+
+    def __init__(self, path: Path, *, pid: int | None) -> None:
+        holder = "likely another dbt build"
+        if pid is not None:
+            holder = f"PID {pid}, {holder}"
+        super().__init__(
+            f"The warehouse {path} is in use by another process ({holder}): wait for it "
+            "to finish or point PURCHASING_POWER_DB at another file."
+        )
+        self.path = path
+        self.pid = pid
 
 
 def warehouse_path() -> Path:
@@ -22,6 +42,20 @@ def connect(path: Path | None = None, *, read_only: bool = True) -> duckdb.DuckD
     if read_only and not path.exists():
         raise FileNotFoundError(f"no warehouse at {path}: run `make demo` or `dbt build` first")
     return duckdb.connect(str(path), read_only=read_only)
+
+
+def check_not_in_use(path: Path, *, config: Mapping[str, object] | None = None) -> None:
+    """Open the warehouse for writing, as dbt-duckdb does (same ``config``), and close it
+    again: raises ``WarehouseInUseError``, naming the holder's PID, where another process
+    holds the file; any other error as DuckDB raised it."""
+    try:
+        duckdb.connect(str(path), read_only=False, config=dict(config or {})).close()
+    except duckdb.IOException as error:
+        locked = LOCK_ERROR.search(str(error))
+        if locked is None:
+            raise
+        pid = locked.group("pid")
+        raise WarehouseInUseError(path, pid=None if pid is None else int(pid)) from None
 
 
 def read_table(

@@ -1,0 +1,530 @@
+"""One publication of the BI copy, held in memory, and the watcher that swaps it.
+
+The published DuckDB file is replaced by rename, never written in place, so a file once
+opened is one publication for good. A ``Snapshot`` reads the current scores, reasons,
+last changes and model summary of one such file into arrays keyed by ``user_id`` (a
+lookup is a dict hit and a few array reads, no query), and keeps the file attached
+read-only for the score history, which grows with every build and is queried per
+request (a cursor per request, so per thread). A ``Watcher`` thread notices a new file
+(its inode, size or mtime), builds the new snapshot off the request path, and swaps one
+reference: a request reads that reference once, so it never sees two publications.
+
+The file is attached to an in-memory DuckDB rather than opened by path: DuckDB reuses a
+database instance per path within a process, so opening the path again while the last
+snapshot is open would read the old file.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import math
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from purchasing_power.publish import PUBLICATION_TABLE, pseudonym
+
+log = logging.getLogger("purchasing_power.api")
+
+SCORES = "purchasing_power_scores"
+REASONS = "purchasing_power_reasons"
+CHANGES = "purchasing_power_score_changes"
+HISTORY = "purchasing_power_score_history"
+EVALUATIONS = "model_evaluations"
+PERFORMANCE = "model_performance"
+SEGMENTS = "customer_segments"
+_PSEUDONYM = re.compile(r"[0-9a-f]{64}")
+
+
+class PublicationError(RuntimeError):
+    """The published file cannot be served (missing, or without the tables it needs)."""
+
+
+@dataclass(frozen=True)
+class Publication:
+    """Which publication an answer came from."""
+
+    publication_id: str
+    published_at: dt.datetime  # UTC
+    as_of: dt.date
+    model_version: str
+    is_pseudonymised: bool
+    users: int
+
+    def age_seconds(self, now: dt.datetime | None = None) -> float:
+        now = now or dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        return max(0.0, (now - self.published_at).total_seconds())
+
+
+def _codes(column: pa.ChunkedArray) -> tuple[np.ndarray, list[Any]]:
+    """Dictionary codes (int32, -1 for null) and the distinct values they stand for."""
+    encoded = pc.dictionary_encode(column.combine_chunks())
+    codes = encoded.indices.to_numpy(zero_copy_only=False)
+    codes = np.where(encoded.indices.is_null().to_numpy(zero_copy_only=False), -1, codes)
+    return codes.astype(np.int32), encoded.dictionary.to_pylist()
+
+
+def _decoded(values: list[Any], code: int) -> Any:
+    """The value a dictionary code stands for; None for a null (-1)."""
+    return values[code] if code >= 0 else None
+
+
+def _floats(column: pa.ChunkedArray) -> np.ndarray:
+    return column.cast(pa.float64()).to_numpy()  # null -> nan
+
+
+def _float_or_none(value: float) -> float | None:
+    return None if math.isnan(value) else float(value)
+
+
+def _single(rows: list[tuple]) -> Any:
+    ((value,),) = rows
+    return value
+
+
+@dataclass
+class Snapshot:
+    """One publication in memory. Built once, then only read (from any thread)."""
+
+    publication: Publication
+    path: Path
+    connection: duckdb.DuckDBPyConnection  # the file attached read-only as ``published``
+    schema: str
+    index: dict[str, int]
+    columns: dict[str, np.ndarray]
+    values: dict[str, list[Any]]  # dictionary-coded columns: code -> value
+    reason_columns: dict[str, np.ndarray]  # (users, ranks)
+    features: list[tuple[str, str | None]]  # code -> (name, description)
+    change_columns: dict[str, np.ndarray]  # by change row
+    change_values: dict[str, list[Any]]
+    model: dict[str, Any]
+    pseudonym_key: bytes | None = None
+    loaded_seconds: float = 0.0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def users(self) -> int:
+        return len(self.index)
+
+    # -- lookups (no DuckDB call) ------------------------------------------------------
+
+    def published_id(self, user_id: str) -> str | None:
+        """The id the publication knows ``user_id`` by: as given where it holds that id
+        (raw in a plain copy, a pseudonym in a pseudonymised one), else the pseudonym of
+        a raw id where the server holds the key."""
+        if user_id in self.index:
+            return user_id
+        key = self.pseudonym_key if self.publication.is_pseudonymised else None
+        if key is not None and not _PSEUDONYM.fullmatch(user_id):
+            hashed = pseudonym(user_id, key=key)
+            if hashed in self.index:
+                return hashed
+        return None
+
+    def score(self, user_id: str, *, with_reasons: bool) -> dict[str, Any] | None:
+        """The user's current score as plain values, or None if not scored."""
+        published = self.published_id(user_id)
+        if published is None:
+            return None
+        row = self.index[published]
+        columns, values = self.columns, self.values
+        change = int(self.change_columns["row_of_user"][row])
+        return {
+            "user_id": user_id,
+            "as_of": values["as_of"][columns["as_of"][row]],
+            "horizon_days": int(columns["horizon_days"][row]),
+            "model_version": values["model_version"][columns["model_version"][row]],
+            "status": values["model_status"][columns["model_status"][row]],
+            "predicted_spend": float(columns["predicted_spend"][row]),
+            "purchase_probability": float(columns["purchase_probability"][row]),
+            "power_index": float(columns["power_index"][row]),
+            "tier": _decoded(values["tier"], columns["tier"][row]),
+            "segment": _decoded(values["segment"], columns["segment"][row]),
+            "scored_at": values["scored_at"][columns["scored_at"][row]],
+            "reasons": self._reasons(row) if with_reasons else None,
+            "last_change": self._change(change) if change >= 0 else None,
+        }
+
+    def _reasons(self, row: int) -> list[dict[str, Any]]:
+        reasons = self.reason_columns
+        found = []
+        for rank, code in enumerate(reasons["feature"][row]):
+            if code < 0:
+                continue
+            name, description = self.features[code]
+            contribution = float(reasons["contribution"][row, rank])
+            found.append(
+                {
+                    "rank": rank + 1,
+                    "feature_name": name,
+                    "description": description,
+                    "feature_value": _float_or_none(reasons["feature_value"][row, rank]),
+                    "contribution": contribution,
+                    "spend_multiplier": float(reasons["spend_multiplier"][row, rank]),
+                    "is_raising_spend": contribution > 0,
+                }
+            )
+        return found
+
+    def _change(self, change: int) -> dict[str, Any]:
+        columns, values = self.change_columns, self.change_values
+        rank_change = int(columns["tier_rank_change"][change])
+        return {
+            "as_of": values["as_of"][columns["as_of"][change]],
+            "previous_as_of": values["previous_as_of"][columns["previous_as_of"][change]],
+            "previous_model_version": values["previous_model_version"][
+                columns["previous_model_version"][change]
+            ],
+            "is_model_changed": bool(columns["is_model_changed"][change]),
+            "direction": values["direction"][columns["direction"][change]],
+            "previous_power_index": float(columns["previous_power_index"][change]),
+            "power_index_change": float(columns["power_index_change"][change]),
+            "previous_tier": _decoded(values["previous_tier"], columns["previous_tier"][change]),
+            "is_tier_changed": bool(columns["is_tier_changed"][change]),
+            "tier_rank_change": None if rank_change == np.iinfo(np.int32).min else rank_change,
+            "previous_predicted_spend": float(columns["previous_predicted_spend"][change]),
+        }
+
+    # -- history (one query, bound parameters, a cursor of its own) ----------------------
+
+    def history(self, user_id: str, *, limit: int) -> list[dict[str, Any]] | None:
+        """The user's scores in the history, latest first (at most ``limit``), or None if
+        the publication does not know the user."""
+        published = self.published_id(user_id)
+        if published is None:
+            return None
+        with self._lock:  # cursor() on a shared connection is not thread-safe
+            cursor = self.connection.cursor()
+        try:
+            rows = cursor.execute(
+                f"select as_of, model_version, model_status, predicted_spend,"
+                f" purchase_probability, power_index, tier, scored_at"
+                f" from published.{self.schema}.{HISTORY} where user_id = $user_id"
+                f" order by as_of desc, scored_at desc limit $limit",
+                {"user_id": published, "limit": limit},
+            ).fetchall()
+        finally:
+            cursor.close()
+        names = ("as_of", "model_version", "status", "predicted_spend")
+        names += ("purchase_probability", "power_index", "tier", "scored_at")
+        return [dict(zip(names, row, strict=True)) for row in rows]
+
+    def close(self) -> None:
+        with self._lock:
+            self.connection.close()
+
+
+def _table(connection: duckdb.DuckDBPyConnection, sql: str, **params: object) -> pa.Table:
+    return connection.sql(sql, params=params or None).to_arrow_table()
+
+
+def load_snapshot(path: Path, *, pseudonym_key: bytes | None = None) -> Snapshot:
+    """Read the publication in the file at ``path`` into memory."""
+    start = time.perf_counter()
+    if not path.is_file():
+        raise PublicationError(f"no published BI copy at {path}")
+    connection = duckdb.connect(config={"threads": 2})
+    try:
+        escaped = str(path).replace("'", "''")
+        connection.execute(f"attach '{escaped}' as published (read_only)")
+        snapshot = _read(connection, path, pseudonym_key=pseudonym_key)
+    except Exception:
+        connection.close()
+        raise
+    snapshot.loaded_seconds = time.perf_counter() - start
+    return snapshot
+
+
+def _read(
+    connection: duckdb.DuckDBPyConnection, path: Path, *, pseudonym_key: bytes | None
+) -> Snapshot:
+    try:
+        listed = connection.execute(
+            f"select table_name, publication_id, published_at, is_pseudonymised"
+            f" from published.main.{PUBLICATION_TABLE}"
+        ).fetchall()
+    except duckdb.Error as error:
+        raise PublicationError(f"{path} is not a published BI copy: {error}") from error
+    tables = {name.split(".")[-1]: name for name, *_ in listed}
+    missing = [t for t in (SCORES, REASONS, CHANGES, HISTORY, EVALUATIONS) if t not in tables]
+    if missing or len({row[1] for row in listed}) != 1:
+        raise PublicationError(f"{path} lacks tables the API serves: {missing}")
+    schema = tables[SCORES].split(".")[0]
+    if not re.fullmatch(r"[a-z_][a-z0-9_]*", schema):
+        raise PublicationError(f"{path} names an unexpected schema {schema!r}")
+    pseudonymised = {name.split(".")[-1]: flag for name, _, _, flag in listed}
+
+    def name(table: str) -> str:
+        return f"published.{schema}.{table}"
+
+    # the user's segment where the publication has customer_segments (null otherwise)
+    segments = (
+        f"(select user_id, as_of, model_version, segment from {name(SEGMENTS)})"
+        if SEGMENTS in tables
+        else "(select null::varchar as user_id, null::date as as_of,"
+        " null::varchar as model_version, null::varchar as segment where false)"
+    )
+    scores = _table(
+        connection,
+        f"select scores.user_id, scores.as_of, scores.horizon_days, scores.model_version,"
+        f" scores.model_status, scores.predicted_spend, scores.purchase_probability,"
+        f" scores.power_index, scores.tier, scores.scored_at, segments.segment"
+        f" from {name(SCORES)} as scores left join {segments} as segments"
+        f" using (user_id, as_of, model_version) order by scores.user_id",
+    )
+    user_ids = scores.column("user_id").to_pylist()
+    index = {user_id: row for row, user_id in enumerate(user_ids)}
+    if len(index) != len(user_ids):
+        raise PublicationError(f"{path}: {SCORES} has more than one row for a user")
+    columns: dict[str, np.ndarray] = {}
+    values: dict[str, list[Any]] = {}
+    for column in ("as_of", "model_version", "model_status", "tier", "scored_at", "segment"):
+        columns[column], values[column] = _codes(scores.column(column))
+    for column in ("predicted_spend", "purchase_probability", "power_index"):
+        columns[column] = _floats(scores.column(column))
+    columns["horizon_days"] = scores.column("horizon_days").to_numpy().astype(np.int32)
+
+    # the rows are numbered as in the ordered scores above: the same order by user_id
+    numbered = (
+        f"(select user_id, as_of, model_version, row_number() over (order by user_id) - 1"
+        f" as user_row from {name(SCORES)})"
+    )
+    reasons = _table(
+        connection,
+        f"select numbered.user_row, reasons.reason_rank, reasons.feature_name,"
+        f" reasons.feature_description, reasons.feature_value, reasons.contribution,"
+        f" reasons.spend_multiplier from {name(REASONS)} as reasons"
+        f" inner join {numbered} as numbered using (user_id, as_of, model_version)"
+        f" where reasons.reason_rank >= 1",
+    )
+    users, ranks = len(user_ids), max(1, pc.max(reasons.column("reason_rank")).as_py() or 1)
+    features = sorted(
+        {
+            (feature, description)
+            for feature, description in zip(
+                reasons.column("feature_name").to_pylist(),
+                reasons.column("feature_description").to_pylist(),
+                strict=True,
+            )
+        },
+        key=lambda pair: (pair[0] or "", pair[1] or ""),
+    )
+    feature_code = {pair: code for code, pair in enumerate(features)}
+    reason_columns = {
+        "feature": np.full((users, ranks), -1, dtype=np.int16),
+        "feature_value": np.full((users, ranks), np.nan),
+        "contribution": np.full((users, ranks), np.nan),
+        "spend_multiplier": np.full((users, ranks), np.nan),
+    }
+    rows = reasons.column("user_row").to_numpy()
+    rank = reasons.column("reason_rank").to_numpy() - 1
+    reason_columns["feature"][rows, rank] = [
+        feature_code[pair]
+        for pair in zip(
+            reasons.column("feature_name").to_pylist(),
+            reasons.column("feature_description").to_pylist(),
+            strict=True,
+        )
+    ]
+    for column in ("feature_value", "contribution", "spend_multiplier"):
+        reason_columns[column][rows, rank] = _floats(reasons.column(column))
+
+    changes = _table(
+        connection,
+        f"select numbered.user_row, changes.as_of, changes.previous_as_of,"
+        f" changes.previous_model_version, changes.is_model_changed, changes.direction,"
+        f" changes.previous_power_index, changes.power_index_change, changes.previous_tier,"
+        f" changes.is_tier_changed, coalesce(changes.tier_rank_change, -2147483648)"
+        f" as tier_rank_change, changes.previous_predicted_spend"
+        f" from {name(CHANGES)} as changes"
+        f" inner join {numbered} as numbered using (user_id, as_of, model_version)",
+    )
+    change_columns: dict[str, np.ndarray] = {"row_of_user": np.full(users, -1, dtype=np.int32)}
+    change_columns["row_of_user"][changes.column("user_row").to_numpy()] = np.arange(
+        changes.num_rows, dtype=np.int32
+    )
+    change_values: dict[str, list[Any]] = {}
+    for column in ("as_of", "previous_as_of", "previous_model_version", "direction"):
+        change_columns[column], change_values[column] = _codes(changes.column(column))
+    change_columns["previous_tier"], change_values["previous_tier"] = _codes(
+        changes.column("previous_tier")
+    )
+    for column in ("previous_power_index", "power_index_change", "previous_predicted_spend"):
+        change_columns[column] = _floats(changes.column(column))
+    for column in ("is_model_changed", "is_tier_changed"):
+        change_columns[column] = changes.column(column).to_numpy(zero_copy_only=False)
+    change_columns["tier_rank_change"] = changes.column("tier_rank_change").to_numpy()
+
+    model_versions = pc.value_counts(scores.column("model_version")).to_pylist()
+    model_version = max(model_versions, key=lambda item: item["counts"])["values"] or ""
+    as_ofs = pc.max(scores.column("as_of")).as_py()
+    ids = {row[1] for row in listed}
+    publication = Publication(
+        publication_id=ids.pop(),
+        published_at=listed[0][2],
+        as_of=as_ofs if as_ofs is not None else dt.date.min,
+        model_version=model_version,
+        is_pseudonymised=bool(pseudonymised.get(SCORES)),
+        users=len(index),
+    )
+    model = _model_summary(
+        connection, model_version, evaluations=name(EVALUATIONS),
+        performance=name(PERFORMANCE) if PERFORMANCE in tables else None,
+    )  # fmt: skip
+    return Snapshot(
+        publication=publication,
+        path=path,
+        connection=connection,
+        schema=schema,
+        index=index,
+        columns=columns,
+        values=values,
+        reason_columns=reason_columns,
+        features=features,
+        change_columns=change_columns,
+        change_values=change_values,
+        model=model,
+        pseudonym_key=pseudonym_key,
+    )
+
+
+def _model_summary(
+    connection: duckdb.DuckDBPyConnection,
+    model_version: str,
+    *,
+    evaluations: str,
+    performance: str | None,
+) -> dict[str, Any]:
+    """The active model's metrics against its baselines on the held-out cutoff, and its
+    deciles (calibration and lift), as the model card and the marts hold them."""
+    metrics = connection.execute(
+        f"select model_status, validation_cutoff_date, method, is_model, metric, metric_value"
+        f" from {evaluations} where model_version = $version order by is_model desc, method,"
+        f" metric",
+        {"version": model_version},
+    ).fetchall()
+    by_method: dict[str, dict[str, float | None]] = {}
+    for _, _, method, _, metric, value in metrics:
+        number = None if value is None or math.isnan(value) else value
+        by_method.setdefault(method, {})[metric] = number
+    deciles = []
+    if performance is not None:
+        names = (
+            "method", "decile", "user_count", "mean_predicted_spend", "mean_actual_spend",
+            "calibration_ratio", "lift", "cumulative_user_share", "cumulative_spend_capture",
+        )  # fmt: skip
+        rows = connection.execute(
+            f"select {', '.join(names)} from {performance} where model_version = $version"
+            f" order by method, decile desc",
+            {"version": model_version},
+        ).fetchall()
+        deciles = [dict(zip(names, row, strict=True)) for row in rows]
+    return {
+        "model_version": model_version,
+        "status": metrics[0][0] if metrics else None,
+        "validation_cutoff_date": metrics[0][1] if metrics else None,
+        "metrics": by_method,
+        "deciles": deciles,
+    }
+
+
+def _signature(path: Path) -> tuple[int, int, int, int] | None:
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return None
+    return (stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns)
+
+
+class Watcher:
+    """Holds the current snapshot and swaps in each new publication, off the request path.
+
+    ``current`` is one attribute read: atomic in Python, so a request that reads it once
+    has one publication throughout. A file that cannot be loaded (yet) leaves the last
+    snapshot in place and is tried again at the next poll.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        poll_seconds: float,
+        pseudonym_key: bytes | None = None,
+        on_swap: Callable[[Snapshot], None] | None = None,
+        also: Callable[[], None] | None = None,
+    ) -> None:
+        self.path = path
+        self.poll_seconds = poll_seconds
+        self.pseudonym_key = pseudonym_key
+        self.current: Snapshot | None = None
+        self.last_error: str | None = None
+        self._seen: tuple[int, int, int, int] | None = None
+        self._on_swap = on_swap
+        self._also = also
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def check(self) -> bool:
+        """Load the file if it changed since the last look; True if a snapshot was swapped."""
+        signature = _signature(self.path)
+        if signature is None or signature == self._seen:
+            return False
+        try:
+            snapshot = load_snapshot(self.path, pseudonym_key=self.pseudonym_key)
+        except Exception as error:  # keep serving the last one; try again next poll
+            self.last_error = f"{type(error).__name__}: {error}"
+            log.warning("cannot load the publication at %s: %s", self.path, self.last_error)
+            return False
+        # a file renamed in while it was loaded is seen again, and loaded, next poll
+        self._seen = signature if _signature(self.path) == signature else None
+        self.last_error = None
+        previous, self.current = self.current, snapshot
+        if previous is not None and previous.publication == snapshot.publication:
+            pass  # the same publication (a copy or a touch): nothing changes for callers
+        else:
+            log.info(
+                "serving publication %s (as_of %s, %s users, loaded in %.2f s)",
+                snapshot.publication.publication_id,
+                snapshot.publication.as_of,
+                f"{snapshot.users:,}",
+                snapshot.loaded_seconds,
+            )
+        if self._on_swap is not None:
+            self._on_swap(snapshot)
+        return True
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.poll_seconds):
+            try:
+                if self._also is not None:
+                    self._also()
+                self.check()
+            except Exception:  # the watcher must outlive any one bad poll
+                log.exception("the publication watcher failed a poll")
+
+    def start(self) -> None:
+        self.check()
+        self._thread = threading.Thread(target=self._run, name="publication-watcher", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+
+def now_utc() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+__all__ = ["Publication", "PublicationError", "Snapshot", "Watcher", "load_snapshot", "now_utc"]

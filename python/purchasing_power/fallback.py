@@ -1,0 +1,240 @@
+"""A score for every user when the history holds no complete labels at the horizon.
+
+Training needs at least two cutoffs whose labels, ``horizon_days`` long, end before
+``as_of``. Where the history is shorter, nothing can be learned from labels at that
+horizon, but buy-till-you-die needs none: BG/NBD x Gamma-Gamma is fitted by maximum
+likelihood on every user's whole purchase history before ``as_of`` (the classic
+customer-level calibration: Fader, Hardie & Lee 2005) and predicts the expected spend
+and P(any purchase) over any horizon in closed form. Its inputs are ``user_features``
+columns (the same ones ``training_examples`` derives the ``btyd_*`` baseline inputs
+from). Users who never bought are outside the model and get 0: with no labels there is
+nothing to learn their first purchase from.
+
+The fitted parameters are registered as an artifact of their own (``card.json`` with
+``method: bg_nbd_gamma_gamma`` and status ``fallback``); scoring computes the scores from
+it in Python, and the build says so.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from purchasing_power import baselines
+
+FALLBACK = "fallback"
+# the status where BTYD scores because it beat the trained model, not for want of labels
+BASELINE = "baseline"
+METHOD = baselines.BTYD
+EXECUTION_PROVIDER = "python"
+INPUT_COLUMNS = (
+    "count_purchase_days_lifetime",
+    "days_since_first_purchase",
+    "days_since_last_purchase",
+    "sum_purchase_amount_lifetime",
+    "sum_refund_amount_lifetime",
+)
+
+
+@dataclass(frozen=True)
+class BtydInputs:
+    """Per user: repeat purchase days, days from the first to the last purchase day, days
+    since the first, net spend per purchase day; ``bought`` where there was a purchase."""
+
+    frequency: np.ndarray
+    recency: np.ndarray
+    age: np.ndarray
+    monetary_value: np.ndarray
+    bought: np.ndarray
+
+
+def _numbers(table: pa.Table | pa.RecordBatch, name: str) -> np.ndarray:
+    if name not in table.schema.names:
+        raise KeyError(f"user_features has no column {name!r} (an input of {METHOD})")
+    return pc.cast(table.column(name), pa.float64()).to_numpy(zero_copy_only=False)
+
+
+def btyd_inputs(table: pa.Table | pa.RecordBatch) -> BtydInputs:
+    """The BTYD inputs at the scoring cutoff, as ``training_examples`` derives them."""
+    days, first, last, bought_amount, refunded = (_numbers(table, n) for n in INPUT_COLUMNS)
+    bought = np.nan_to_num(days) > 0
+    net = np.nan_to_num(bought_amount) - np.nan_to_num(refunded)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return BtydInputs(
+            frequency=np.where(bought, days - 1, 0.0),
+            recency=np.where(bought, first - last, 0.0),
+            age=np.where(bought, first, 0.0),
+            monetary_value=np.where(bought, net / np.maximum(days, 1), 0.0),
+            bought=bought,
+        )
+
+
+@dataclass(frozen=True)
+class BtydScorer:
+    bg_nbd: baselines.BgNbd
+    gamma_gamma: baselines.GammaGamma
+    horizon_days: int
+    users: int
+    buyers: int
+
+    def params(self) -> dict[str, float]:
+        return {
+            "bg_nbd_r": self.bg_nbd.r,
+            "bg_nbd_alpha": self.bg_nbd.alpha,
+            "bg_nbd_a": self.bg_nbd.a,
+            "bg_nbd_b": self.bg_nbd.b,
+            "gamma_gamma_p": self.gamma_gamma.p,
+            "gamma_gamma_q": self.gamma_gamma.q,
+            "gamma_gamma_gamma": self.gamma_gamma.gamma,
+        }
+
+    def predict(self, table: pa.Table | pa.RecordBatch) -> tuple[np.ndarray, np.ndarray]:
+        """(expected net spend, P(any purchase)) over the horizon, per row."""
+        inputs = btyd_inputs(table)
+        known = inputs.bought
+        spend = np.zeros(len(known))
+        probability = np.zeros(len(known))
+        if known.any():
+            args = (self.bg_nbd, inputs.frequency[known], inputs.recency[known], inputs.age[known])
+            horizon = float(self.horizon_days)
+            probability[known] = baselines.probability_of_purchase(*args, horizon=horizon)
+            per_purchase = baselines.expected_purchase_value(
+                self.gamma_gamma,
+                inputs.frequency[known] + 1,
+                np.maximum(inputs.monetary_value[known], 0.0),
+            )
+            spend[known] = baselines.expected_purchases(*args, horizon=horizon) * per_purchase
+        return np.maximum(spend, 0.0), np.clip(probability, 0.0, 1.0)
+
+
+def fit(scoring_features: pa.Table, *, horizon_days: int) -> BtydScorer:
+    """BG/NBD x Gamma-Gamma on every user's history before the scoring cutoff."""
+    inputs = btyd_inputs(scoring_features)
+    bought = inputs.bought
+    if int(bought.sum()) < 2:
+        raise ValueError(
+            f"{METHOD} needs purchases from at least 2 users before as_of, found "
+            f"{int(bought.sum())}: check that purchase events map to 'purchase' in "
+            "seeds/event_types.csv"
+        )
+    bg_nbd = baselines.fit_bg_nbd(
+        inputs.frequency[bought], inputs.recency[bought], inputs.age[bought]
+    )
+    valued = bought & (inputs.monetary_value > 0)
+    gamma_gamma = baselines.fit_gamma_gamma(
+        inputs.frequency[valued] + 1, inputs.monetary_value[valued]
+    )
+    return BtydScorer(
+        bg_nbd, gamma_gamma, horizon_days, users=len(bought), buyers=int(bought.sum())
+    )
+
+
+def card(
+    scorer: BtydScorer,
+    *,
+    as_of: str,
+    reason: str,
+    reference_quantiles: np.ndarray,
+    scores: dict[str, object],
+    status: str = FALLBACK,
+) -> dict:
+    """The fallback's model card: what scored, why, and its fitted parameters."""
+    params = scorer.params()
+    fitted = {"as_of": as_of, "horizon_days": scorer.horizon_days, **params}
+    digest = hashlib.sha256(json.dumps(fitted, sort_keys=True).encode()).hexdigest()[:12]
+    return {
+        "model_version": f"pp-{as_of.replace('-', '')}-btyd-{digest}",
+        "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="microseconds"),
+        "status": status,
+        "status_reasons": [reason],
+        "method": METHOD,
+        "form": (
+            "BG/NBD x Gamma-Gamma fitted on every user's history before as_of: expected "
+            "spend = E[purchase days in the horizon] x E[value of one]; users who never "
+            "bought get 0"
+        ),
+        "as_of": as_of,
+        "horizon_days": scorer.horizon_days,
+        "training_cutoffs": [],
+        "validation_cutoff": None,
+        "training_rows": scorer.users,
+        "validation_rows": 0,
+        "features": [],
+        "params": params,
+        "fitted_users": scorer.users,
+        "fitted_buyers": scorer.buyers,
+        "metrics": [],
+        "decile_calibration": [],
+        "feature_importance": [],
+        "reference_spend_quantiles": [float(v) for v in reference_quantiles],
+        "scores": scores,
+    }
+
+
+def write_artifact(card_: dict, *, artifacts_dir: Path) -> Path:
+    path = artifacts_dir / card_["model_version"]
+    path.mkdir(parents=True, exist_ok=True)
+    (path / "card.json").write_text(json.dumps(card_, indent=2, sort_keys=True) + "\n")
+    return path
+
+
+def load(model_dir: Path) -> tuple[dict, BtydScorer]:
+    card_ = json.loads((model_dir / "card.json").read_text())
+    p = card_["params"]
+    scorer = BtydScorer(
+        baselines.BgNbd(p["bg_nbd_r"], p["bg_nbd_alpha"], p["bg_nbd_a"], p["bg_nbd_b"]),
+        baselines.GammaGamma(p["gamma_gamma_p"], p["gamma_gamma_q"], p["gamma_gamma_gamma"]),
+        int(card_["horizon_days"]),
+        users=int(card_["fitted_users"]),
+        buyers=int(card_["fitted_buyers"]),
+    )
+    return card_, scorer
+
+
+def is_fallback(model_dir: Path) -> bool:
+    card_ = json.loads((model_dir / "card.json").read_text())
+    return card_.get("method") == METHOD
+
+
+def score_batches(
+    batches: Iterable[pa.RecordBatch],
+    *,
+    model_dir: Path,
+    schema: pa.Schema,
+    power_index: Callable[[np.ndarray, np.ndarray], np.ndarray],
+) -> Iterator[pa.RecordBatch]:
+    """Scores of each ``user_features`` batch by the registered fallback, in order."""
+    card_, scorer = load(model_dir)
+    quantiles = np.asarray(card_["reference_spend_quantiles"], dtype=np.float64)
+    for batch in batches:
+        spend, probability = scorer.predict(batch)
+        rows = batch.num_rows
+        yield pa.RecordBatch.from_arrays(
+            [
+                batch.column(batch.schema.get_field_index("user_id")).cast(pa.string()),
+                pa.array([card_["model_version"]] * rows, pa.string()),
+                pa.array([card_["status"]] * rows, pa.string()),
+                pa.array(spend, pa.float64()),
+                pa.array(probability, pa.float64()),
+                pa.array(power_index(spend, quantiles), pa.float64()),
+                pa.array([EXECUTION_PROVIDER] * rows, pa.string()),
+                pa.array([METHOD] * rows, pa.string()),
+            ],
+            schema=schema,
+        )
+
+
+def summarize_scores(spend: np.ndarray, probability: np.ndarray) -> dict[str, object]:
+    return {
+        "users": len(spend),
+        "mean_predicted_spend": float(np.mean(spend)) if len(spend) else 0.0,
+        "mean_purchase_probability": float(np.mean(probability)) if len(spend) else 0.0,
+    }

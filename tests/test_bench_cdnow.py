@@ -1,0 +1,133 @@
+"""The CDNOW bench's converter and evaluation (bench/cdnow/), on a tiny CDNOW-format file
+built here: no download. What its table rests on."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from cdnow import data, evaluate
+
+AS_OF = dt.date(1997, 10, 1)
+
+# customer, date, CDs, dollars: 1 buys twice before as_of (two lines on 1997-01-05) and
+# once on as_of itself; 2 once, never again; 3 on the last calibration day and in the
+# holdout's last day; 4 only after as_of (not a calibration customer)
+LINES = """\
+ 00001 19970105  1   10.00
+ 00001 19970105  2   20.00
+ 00001 19970301  1    5.50
+ 00001 19971001  1    7.00
+ 00002 19970210  3   33.00
+ 00003 19970930  1   12.00
+ 00003 19980630  2   40.00
+ 00003 19980701  1   99.00
+ 00004 19971115  1   15.00
+"""
+
+
+@pytest.fixture
+def master(tmp_path: Path) -> Path:
+    path = tmp_path / "CDNOW_master.txt"
+    path.write_text(" customer_id  date number_of_cds  dollar_value\n" + LINES)
+    return path
+
+
+def test_the_converter_gives_one_purchase_event_per_line_at_midnight_utc(
+    master: Path, tmp_path: Path
+):
+    purchases = data.read_master(master)
+    events = pq.read_table(data.write_events(purchases, tmp_path / "raw")).to_pylist()
+
+    assert len(events) == 9
+    assert [e["event_id"] for e in events[:2]] == ["1-19970105-0", "1-19970105-1"]
+    assert len({e["event_id"] for e in events}) == 9
+    assert events[0]["event_time"] == dt.datetime(1997, 1, 5)
+    assert {e["event_type"] for e in events} == {"purchase"}
+    assert (events[1]["quantity"], events[1]["amount"], events[1]["user_id"]) == (2, 20.0, "1")
+    # the same file, the same ids
+    again = data.to_events(data.read_master(master))
+    assert again.column("event_id").to_pylist() == [e["event_id"] for e in events]
+
+
+def test_summaries_split_calibration_and_holdout_at_as_of(master: Path) -> None:
+    customers = data.summarize(data.read_master(master), as_of=AS_OF, holdout_days=273)
+
+    assert customers.customer_id.tolist() == ["1", "2", "3"]  # 4 bought only later
+    assert customers.purchase_days.tolist() == [2, 1, 1]  # two lines of one day: one date
+    assert customers.spend.tolist() == [35.5, 33.0, 12.0]
+    assert customers.repeat_mean_value[0] == 5.5
+    assert np.isnan(customers.repeat_mean_value[1])
+    # [as_of, as_of + 273): the event on as_of counts, 1998-07-01 is past the end
+    assert customers.holdout_spend.tolist() == [7.0, 0.0, 40.0]
+    assert customers.holdout_purchased.tolist() == [True, False, True]
+
+
+def test_btyd_inputs_are_weeks_to_the_day_before_as_of(master: Path) -> None:
+    customers = data.summarize(data.read_master(master), as_of=AS_OF, holdout_days=273)
+    x, t_x, age = evaluate.btyd_inputs(customers, as_of=AS_OF)
+
+    assert x.tolist() == [1.0, 0.0, 0.0]
+    assert t_x[0] == pytest.approx(55 / 7)  # 1997-01-05 to 1997-03-01
+    assert age[0] == pytest.approx(268 / 7)  # to 1997-09-30
+    assert age[2] == 0.0
+
+
+def test_rfm_decay_is_the_spend_rate_halved_every_13_weeks(master: Path) -> None:
+    customers = data.summarize(data.read_master(master), as_of=AS_OF, holdout_days=273)
+    prediction = evaluate.rfm_decay(customers, as_of=AS_OF, horizon_days=273)
+
+    # customer 1: 35.5 over 269 days, last purchase 214 days before as_of
+    assert prediction.spend[0] == pytest.approx(35.5 / 269 * 273 * 0.5 ** (214 / 7 / 13))
+    assert prediction.spend[2] == pytest.approx(12.0 / 1 * 273 * 0.5 ** (1 / 7 / 13))
+
+
+def test_rfm_features_see_only_purchases_strictly_before_the_cutoff(master: Path) -> None:
+    purchases = data.read_master(master)
+    ids = np.array(["1", "2", "3"], dtype=object)
+    at_first_repeat = evaluate.rfm_features(
+        purchases, ids, cutoff=data.epoch_day(dt.date(1997, 3, 1))
+    )
+    columns = dict(zip(evaluate.RFM_FEATURES, at_first_repeat.T, strict=True))
+
+    assert columns["count_purchase_days"][0] == 1  # 1997-03-01 itself is not before it
+    assert columns["sum_spend"][0] == 30.0
+    assert columns["days_since_last_purchase"][0] == 55
+    assert columns["sum_quantity"][0] == 3
+    assert np.isnan(columns["sum_spend"][2])  # customer 3 has not bought yet
+
+
+def test_the_evaluation_scores_every_customer_against_the_holdout(master: Path) -> None:
+    customers = data.summarize(data.read_master(master), as_of=AS_OF, holdout_days=273)
+    perfect = evaluate.Prediction("perfect", customers.holdout_spend, customers.holdout_spend)
+    figures = evaluate.evaluate(customers, perfect)
+
+    assert figures["mae"] == 0.0
+    assert figures["total_bias_percent"] == 0.0
+    assert figures["normalized_gini"] == pytest.approx(1.0)
+    assert figures["auc"] == 1.0
+    reversed_ = evaluate.Prediction("reversed", -customers.holdout_spend, -customers.holdout_spend)
+    assert evaluate.evaluate(customers, reversed_)["auc"] == 0.0
+    assert "| perfect | 0.00 |" in evaluate.markdown_table({"perfect": figures})
+
+
+def test_the_label_window_shrinks_to_what_the_calibration_holds() -> None:
+    # 273 days of calibration: 28 days of history and two 14-day steps leave 217
+    assert evaluate.label_window(first_day=0, as_of_day=273, horizon_days=273) == 217
+    assert evaluate.label_window(first_day=0, as_of_day=273, horizon_days=90) == 90
+    with pytest.raises(ValueError, match="leave no cutoff"):
+        evaluate.label_window(first_day=0, as_of_day=50, horizon_days=90)
+
+
+def test_the_checksum_guards_the_data(master: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / "CDNOW_master.txt").write_text(master.read_text())
+    (cache / "CDNOW_sample.txt").write_text(" 00001 0001 19970105  1   10.00\n")
+    with pytest.raises(ValueError, match="sha256"):
+        data.fetch(cache)
+    assert data.read_sample_ids(cache / "CDNOW_sample.txt") == {"1"}
