@@ -104,6 +104,92 @@ def test_performance_row_realized_figures_and_baseline() -> None:
     assert pending["estimated_auc"] == row["estimated_auc"]
 
 
+def test_performance_rows_carry_validation_and_leave_what_cannot_be_computed_null() -> None:
+    day, version = dt.date(2025, 4, 1), "m"
+    scores = pa.table(
+        {
+            "as_of": [day] * 4, "model_version": [version] * 4, "horizon_days": [30] * 4,
+            "purchase_probability": [0.1, 0.2, 0.3, 0.4], "predicted_spend": [1.0, 2, 3, 4],
+        }
+    )  # fmt: skip
+    # every user bought: no non-buyer, so the AUCs cannot be computed
+    outcomes = pa.table(
+        {
+            "as_of": [day] * 4, "model_version": [version] * 4,
+            "purchase_probability": [0.1, 0.2, 0.3, 0.4], "predicted_spend": [1.0, 2, 3, 4],
+            "actual_spend": [1.0, 1, 5, 5], "has_purchased": [True] * 4,
+            "last_period_spend": [0.0, 1, 2, 3],
+        }
+    )  # fmt: skip
+    evaluations = pa.table(
+        {
+            "model_version": [version, version, version, "other"],
+            "method": ["lightgbm", "lightgbm", "rfm_decay", "lightgbm"],
+            "metric": ["auc", "total_bias_percent", "auc", "auc"],
+            "metric_value": [0.8, -10.0, 0.7, 0.6],
+        }
+    )
+    validation = monitoring.validation_figures(evaluations)
+    assert validation == {version: {"auc": 0.8, "bias_percent": -10.0}, "other": {"auc": 0.6}}
+    (row,) = monitoring.performance_table(scores, outcomes, validation).to_pylist()
+    assert row["validation_auc"] == 0.8
+    assert row["validation_calibration_ratio"] == pytest.approx(0.9)
+    assert row["validation_normalized_gini"] is None
+    assert row["realized_auc"] is None
+    assert row["baseline_auc"] is None
+    assert row["estimated_auc_error"] is None
+    assert row["realized_buyers"] == 4
+    assert row["realized_buyers_ratio"] == pytest.approx(1.0 / 4)
+    assert row["estimated_buyers_error"] == pytest.approx(1.0 - 4)
+    assert row["realized_calibration_ratio"] == pytest.approx(10 / 12)
+
+
+def test_profiles_count_each_bin_beside_the_reference_rows() -> None:
+    reference = monitoring.model_reference(
+        features={"f": monitoring.numeric_reference(np.array([1.0, 2, 3, 4, np.nan]))},
+        features_source="training rows",
+        outputs={
+            "predicted_spend": np.array([0.0, 10, 20, 30]),
+            "purchase_probability": np.array([0.1, 0.5, 0.5, 0.9]),
+            "power_index": np.array([0.0, 40, 60, 100]),
+            "tier": np.array(["low", "high", "high", None], dtype=object),
+        },
+        tiers=["low", "high"],
+    )
+    references = pa.Table.from_pylist(
+        monitoring._card_rows("m", reference), schema=monitoring.REFERENCE_SCHEMA
+    )
+    day = dt.date(2025, 4, 1)
+    scores = pa.table(
+        {
+            "as_of": [day] * 3, "model_version": ["m"] * 3,
+            "predicted_spend": [5.0, 25, 25], "purchase_probability": [0.2, 0.2, 0.95],
+            "power_index": [50.0, 50, 50], "tier": ["high", "high", None],
+        }
+    )  # fmt: skip
+    unknown = scores.set_column(1, "model_version", pa.array(["n"] * 3))
+    features = pa.table({"f": [np.nan, np.nan, 4.0]})
+    table = monitoring.profiles_table(
+        references, scores=pa.concat_tables([scores, unknown]), features=features,
+        feature_model=(day, "m"),
+    )  # fmt: skip
+    assert set(table.column("model_version").to_pylist()) == {"m"}  # n has no reference
+    rows = {(r["column_name"], r["bin_index"]): r for r in table.to_pylist()}
+    assert rows[("f", -1)]["row_count"] == 2
+    assert rows[("f", -1)]["reference_rows"] == 1
+    tier = [rows[("tier", index)] for index in (-1, 0, 1)]
+    assert [r["category"] for r in tier] == [None, "low", "high"]
+    assert [r["row_count"] for r in tier] == [1, 0, 2]
+    assert [r["reference_rows"] for r in tier] == [1, 1, 2]
+    for name in ("f", *monitoring.OUTPUT_COLUMNS):
+        bins = [r for (column, _), r in rows.items() if column == name]
+        assert sum(r["row_count"] for r in bins) == 3, name
+        assert sum(r["reference_rows"] for r in bins) == (5 if name == "f" else 4), name
+        assert {r["reference_source"] for r in bins} == {
+            f"model card ({'training' if name == 'f' else 'validation'} rows)"
+        }
+
+
 def test_retrain_reasons_read_triggered_rules_and_age_the_model_anew() -> None:
     signals = pa.Table.from_pylist(
         [

@@ -21,20 +21,10 @@ monitoring_profiles as (
         column_name,
         column_kind,
         bin_index,
-        row_count
-    from {{ ref('monitoring_profiles') }}
-
-),
-
-monitoring_references as (
-
-    select
-        model_version,
-        column_name,
-        bin_index,
+        row_count,
         reference_rows,
         reference_source
-    from {{ ref('monitoring_references') }}
+    from {{ ref('monitoring_profiles') }}
 
 ),
 
@@ -100,16 +90,11 @@ bins_paired as (
         monitoring_profiles.column_kind,
         'reference' as compared_with,
         cast(null as date) as compared_as_of,
-        monitoring_references.reference_source,
+        monitoring_profiles.reference_source,
         monitoring_profiles.bin_index,
-        monitoring_references.reference_rows as baseline_rows,
+        monitoring_profiles.reference_rows as baseline_rows,
         monitoring_profiles.row_count as current_rows
     from monitoring_profiles
-    inner join monitoring_references
-        on
-            monitoring_profiles.model_version = monitoring_references.model_version
-            and monitoring_profiles.column_name = monitoring_references.column_name
-            and monitoring_profiles.bin_index = monitoring_references.bin_index
 
     union all
 

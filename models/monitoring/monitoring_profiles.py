@@ -1,12 +1,13 @@
-"""One row per as_of, model_version, column and bin: how many scored users fell in each
-bin of the model's reference (monitoring.profiles_table). Outputs for every as_of and
-model of the score history; features for this build's as_of and active model only (the
-features of past scoring dates are not kept).
+"""One row per as_of, model_version, column and bin of the model's drift reference (the
+card's, monitoring.references_table): the reference's rows in the bin and how many scored
+users fell in it (monitoring.profiles_table). Outputs for every as_of and model of the
+score history; features for this build's as_of and active model only (the features of
+past scoring dates are not kept).
 
 Incremental: a build profiles the score history's pairs it has not profiled, and its own
-(as_of, active model) again."""
+(as_of, active model) again, reading the references of those models only."""
 
-from purchasing_power.monitoring import profiles_table
+from purchasing_power.monitoring import profiles_table, references_table
 
 
 def model(dbt, session):
@@ -29,11 +30,15 @@ def model(dbt, session):
         "_rows",
         "select as_of, model_version, predicted_spend, purchase_probability, power_index, tier"
         f" from _rows where {wanted} order by as_of, model_version, user_id",
+    ).to_arrow_table()
+    versions = {active, *scores.column("model_version").unique().to_pylist()}
+    models = dbt.ref("ml_models").select("model_version, artifact_path").order("model_version")
+    references = references_table(
+        [model for model in models.fetchall() if model[0] in versions],
+        examples=dbt.ref("training_examples"),
+        history=history,
     )
-    features = dbt.ref("user_features").filter("is_scoring_cutoff")
+    features = dbt.ref("user_features").filter("is_scoring_cutoff").to_arrow_table()
     return profiles_table(
-        dbt.ref("monitoring_references").to_arrow_table(),
-        scores=scores.to_arrow_table(),
-        features=features.to_arrow_table(),
-        feature_model=(as_of, active),
+        references, scores=scores, features=features, feature_model=(as_of, active)
     )

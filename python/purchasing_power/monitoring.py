@@ -47,6 +47,7 @@ __all__ = [
     "performance_row",
     "population_stability_index",
     "retrain_reasons",
+    "validation_figures",
 ]
 
 REFERENCE_BINS = 10  # deciles of the reference rows
@@ -68,14 +69,14 @@ REFERENCE_SCHEMA = pa.schema(
         ("reference_source", pa.string()),
     ]
 )
+# a profile row is one bin of a reference (REFERENCE_SCHEMA's bin and rows) with the rows
+# of one scoring date in it: drift reads both sides from one table
 PROFILE_SCHEMA = pa.schema(
     [
         ("as_of", pa.date32()),
-        ("model_version", pa.string()),
-        ("column_name", pa.string()),
-        ("column_kind", pa.string()),
-        ("bin_index", pa.int32()),
+        *[REFERENCE_SCHEMA.field(name) for name in REFERENCE_SCHEMA.names[:-2]],
         ("row_count", pa.int64()),
+        *[REFERENCE_SCHEMA.field(name) for name in REFERENCE_SCHEMA.names[-2:]],
     ]
 )
 _REALIZED = (
@@ -86,6 +87,14 @@ _REALIZED = (
     "calibration_ratio",
     "bias_percent",
 )
+# the model's validation figures (model_evaluations, method lightgbm) by their metric there
+VALIDATION_METRICS = {
+    "auc": "auc",
+    "normalized_gini": "normalized_gini",
+    "spearman": "spearman",
+    "top_decile_capture": "top_decile_capture",
+    "bias_percent": "total_bias_percent",
+}
 PERFORMANCE_SCHEMA = pa.schema(
     [
         ("as_of", pa.date32()),
@@ -93,13 +102,17 @@ PERFORMANCE_SCHEMA = pa.schema(
         ("horizon_days", pa.int32()),
         ("is_horizon_complete", pa.bool_()),
         ("scored_users", pa.int64()),
-        ("estimated_auc", pa.float64()),
-        ("estimated_buyers", pa.float64()),
         ("realized_buyers", pa.int64()),
         ("realized_spend", pa.float64()),
         ("predicted_spend", pa.float64()),
         *[(f"realized_{name}", pa.float64()) for name in _REALIZED],
+        ("realized_buyers_ratio", pa.float64()),
+        *[(f"validation_{name}", pa.float64()) for name in _REALIZED],
         *[(f"baseline_{name}", pa.float64()) for name in _REALIZED if name != "calibration_ratio"],
+        ("estimated_auc", pa.float64()),
+        ("estimated_buyers", pa.float64()),
+        ("estimated_auc_error", pa.float64()),
+        ("estimated_buyers_error", pa.float64()),
     ]
 )
 
@@ -223,16 +236,14 @@ def reference_rows(
 
 
 def profile_rows(
-    as_of: dt.date, model_version: str, column: str, kind: str, counts: Sequence[int], nulls: int
+    as_of: dt.date, reference: Sequence[Mapping], counts: Sequence[int], nulls: int
 ) -> list[dict[str, object]]:
-    """One row per bin (``PROFILE_SCHEMA``) of one column at one scoring date."""
-    base = {"as_of": as_of, "model_version": model_version, "column_name": column}
+    """One row per bin (``PROFILE_SCHEMA``) of one column at one scoring date: the rows of
+    the column's ``reference`` (:func:`reference_rows`, the null bin first) with the rows
+    of the date in each (``counts`` by bin, ``nulls``)."""
     return [
-        {**base, "column_kind": kind, "bin_index": NULL_BIN, "row_count": int(nulls)},
-        *(
-            {**base, "column_kind": kind, "bin_index": index, "row_count": int(count)}
-            for index, count in enumerate(counts)
-        ),
+        {"as_of": as_of, **bin_, "row_count": int(count)}
+        for bin_, count in zip(reference, [nulls, *counts], strict=True)
     ]
 
 
@@ -313,14 +324,18 @@ def performance_row(
     actual_spend: np.ndarray | None = None,
     purchased: np.ndarray | None = None,
     baseline_spend: np.ndarray | None = None,
+    validation: Mapping[str, float] | None = None,
 ) -> dict[str, object]:
     """One row of ``PERFORMANCE_SCHEMA``: the estimate always, the realized figures (the
     model's and the last-period-spend baseline's on the same users) once the horizon has
-    passed (``actual_spend``, ``purchased`` and ``baseline_spend`` given).
+    passed (``actual_spend``, ``purchased`` and ``baseline_spend`` given), and the model's
+    ``validation`` figures (by ``VALIDATION_METRICS`` key) beside them.
 
     The realized AUC ranks users by purchase probability against any purchase in the
     horizon; the spend figures rank by predicted spend against net spend;
-    ``calibration_ratio`` is predicted over actual total spend (1: calibrated)."""
+    ``calibration_ratio`` is predicted over actual total spend (1: calibrated), and
+    ``realized_buyers_ratio`` expected over realized buyers. A figure that cannot be
+    computed (NaN: one class only, no spend) is null."""
     row: dict[str, object] = {
         "as_of": as_of,
         "model_version": model_version,
@@ -331,22 +346,32 @@ def performance_row(
         "estimated_buyers": float(np.sum(probability)),
         "predicted_spend": float(np.sum(predicted_spend)),
     }
-    if actual_spend is None or purchased is None or baseline_spend is None:
-        return row
-    purchased = np.asarray(purchased, dtype=bool)
-    row["realized_buyers"] = int(purchased.sum())
-    row["realized_spend"] = float(actual_spend.sum())
-    model = _realized(actual_spend, purchased, probability, predicted_spend)
-    baseline = _realized(actual_spend, purchased, baseline_spend, baseline_spend)
-    row.update({f"realized_{name}": value for name, value in model.items()})
-    row.update(
-        {
-            f"baseline_{name}": value
-            for name, value in baseline.items()
-            if name != "calibration_ratio"
-        }
-    )
-    return row
+    validation = validation or {}
+    row.update({f"validation_{name}": validation.get(name) for name in VALIDATION_METRICS})
+    if row["validation_bias_percent"] is not None:
+        row["validation_calibration_ratio"] = 1 + row["validation_bias_percent"] / 100
+    if actual_spend is not None and purchased is not None and baseline_spend is not None:
+        purchased = np.asarray(purchased, dtype=bool)
+        buyers = int(purchased.sum())
+        row["realized_buyers"] = buyers
+        row["realized_spend"] = float(actual_spend.sum())
+        model = _realized(actual_spend, purchased, probability, predicted_spend)
+        baseline = _realized(actual_spend, purchased, baseline_spend, baseline_spend)
+        row.update({f"realized_{name}": value for name, value in model.items()})
+        row.update(
+            {
+                f"baseline_{name}": value
+                for name, value in baseline.items()
+                if name != "calibration_ratio"
+            }
+        )
+        row["realized_buyers_ratio"] = row["estimated_buyers"] / buyers if buyers else None
+        row["estimated_auc_error"] = row["estimated_auc"] - row["realized_auc"]
+        row["estimated_buyers_error"] = row["estimated_buyers"] - buyers
+    return {
+        name: None if isinstance(value, float) and math.isnan(value) else value
+        for name, value in row.items()
+    }
 
 
 # --------------------------------------------------------------------------------------
@@ -411,11 +436,26 @@ def _column(table: pa.Table, name: str) -> np.ndarray:
     return np.asarray(table.column(name).to_numpy(zero_copy_only=False), dtype=np.float64)
 
 
-def performance_table(scores: pa.Table, outcomes: pa.Table) -> pa.Table:
+def validation_figures(evaluations: pa.Table) -> dict[str, dict[str, float]]:
+    """model_version -> its validation figures (``VALIDATION_METRICS`` keys) from
+    ``model_evaluations`` rows (model_version, method, metric, metric_value) of the
+    trained model (method lightgbm)."""
+    names = {metric: name for name, metric in VALIDATION_METRICS.items()}
+    found: dict[str, dict[str, float]] = {}
+    for row in evaluations.to_pylist():
+        if row["method"] == "lightgbm" and row["metric"] in names:
+            found.setdefault(row["model_version"], {})[names[row["metric"]]] = row["metric_value"]
+    return found
+
+
+def performance_table(
+    scores: pa.Table, outcomes: pa.Table, validation: Mapping[str, Mapping[str, float]]
+) -> pa.Table:
     """``PERFORMANCE_SCHEMA`` rows for each (as_of, model_version) of ``scores`` (score
     history rows: as_of, model_version, horizon_days, purchase_probability,
     predicted_spend), realized where ``outcomes`` (monitoring_score_outcomes rows of the
-    same pairs) labels them. Both sorted by as_of, model_version, user_id."""
+    same pairs) labels them, with each model's ``validation`` figures
+    (:func:`validation_figures`). Both sorted by as_of, model_version, user_id."""
     labeled = {
         (table_row[0], table_row[1]): (start, stop)
         for start, stop in _groups(outcomes)
@@ -443,6 +483,7 @@ def performance_table(scores: pa.Table, outcomes: pa.Table) -> pa.Table:
                 as_of=key[0],
                 model_version=key[1],
                 horizon_days=int(group["horizon_days"][0].as_py()),
+                validation=validation.get(key[1]),
                 **{
                     "probability": _column(group, "purchase_probability"),
                     "predicted_spend": _column(group, "predicted_spend"),
@@ -578,19 +619,20 @@ class _Bins:
         return [int(np.count_nonzero(held == name)) for name in self.categories], nulls
 
 
-def _bins_of(references: pa.Table) -> dict[tuple[str, str], tuple[str, _Bins]]:
-    """(model_version, column_name) -> (column_kind, bins) of the references table."""
+def _bins_of(references: pa.Table) -> dict[tuple[str, str], tuple[list[dict], _Bins]]:
+    """(model_version, column_name) -> (its reference rows, null bin first; its bins)."""
     grouped: dict[tuple[str, str], list[dict]] = {}
     for row in references.to_pylist():
         grouped.setdefault((row["model_version"], row["column_name"]), []).append(row)
     bins = {}
     for key, rows in grouped.items():
-        ordered = sorted((row for row in rows if row["bin_index"] != NULL_BIN), key=_bin_index)
+        rows.sort(key=_bin_index)
+        ordered = rows[1:]  # the value bins, after the null bin (-1)
         if any(row["category"] is not None for row in ordered):
             found = _Bins([], [row["category"] for row in ordered])
         else:
             found = _Bins([row["lower_bound"] for row in ordered[1:]], None)
-        bins[key] = (rows[0]["column_kind"], found)
+        bins[key] = (rows, found)
     return bins
 
 
@@ -608,8 +650,9 @@ def profiles_table(
     """``PROFILE_SCHEMA`` rows: each output of each (as_of, model_version) of ``scores``
     (score history rows sorted by as_of and model_version), and each feature of
     ``features`` (the scoring rows of as_of, ``feature_model``: (as_of, the model that
-    scored them)), counted in the bins of the model's reference. A model without a
-    reference is not profiled."""
+    scored them)), counted in the bins of the model's reference (``references``,
+    ``REFERENCE_SCHEMA``), beside the reference's own rows. A model without a reference
+    is not profiled."""
     bins = _bins_of(references)
     rows: list[dict[str, object]] = []
     for start, stop in _groups(scores):
@@ -618,23 +661,22 @@ def profiles_table(
         for name in OUTPUT_COLUMNS:
             if (version, name) not in bins:
                 continue
-            kind, column_bins = bins[(version, name)]
+            reference, column_bins = bins[(version, name)]
             values = group.column(name)
             data = (
                 np.asarray(values.to_pylist(), dtype=object)
                 if name == "tier"
                 else np.asarray(values.to_numpy(zero_copy_only=False), dtype=np.float64)
             )
-            counts, nulls = column_bins.counts(data)
-            rows += profile_rows(as_of, version, name, kind, counts, nulls)
+            rows += profile_rows(as_of, reference, *column_bins.counts(data))
     if features is not None and feature_model is not None:
         as_of, version = feature_model
-        for (model_version, name), (kind, column_bins) in sorted(bins.items()):
+        for (model_version, name), (reference, column_bins) in sorted(bins.items()):
+            kind = reference[0]["column_kind"]
             if model_version != version or kind != "feature" or name not in features.column_names:
                 continue
             values = np.asarray(
                 features.column(name).to_numpy(zero_copy_only=False), dtype=np.float64
             )
-            counts, nulls = column_bins.counts(values)
-            rows += profile_rows(as_of, version, name, kind, counts, nulls)
+            rows += profile_rows(as_of, reference, *column_bins.counts(values))
     return pa.Table.from_pylist(rows, schema=PROFILE_SCHEMA)

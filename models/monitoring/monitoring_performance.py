@@ -1,12 +1,12 @@
 """One row per as_of and model_version of the score history: the performance to expect
 from the model's own purchase probabilities (CBPE) and, once the horizon has passed,
 the realized performance of the model and of the last-period-spend baseline on the same
-users (monitoring.performance_table).
+users, beside the model's validation figures (monitoring.performance_table).
 
 Incremental: a build computes the pairs it has not computed, and those whose horizon
 has passed since (the estimate is the same, the realized figures are added)."""
 
-from purchasing_power.monitoring import performance_table
+from purchasing_power.monitoring import performance_table, validation_figures
 
 
 def model(dbt, session):
@@ -40,4 +40,9 @@ def model(dbt, session):
         "select as_of, model_version, purchase_probability, predicted_spend, actual_spend,"
         f" has_purchased, last_period_spend from _rows where {pairs} order by {keys}",
     )
-    return performance_table(scores.to_arrow_table(), labels.to_arrow_table())
+    evaluations = dbt.ref("model_evaluations").select("model_version, method, metric, metric_value")
+    return performance_table(
+        scores.to_arrow_table(),
+        labels.to_arrow_table(),
+        validation_figures(evaluations.to_arrow_table()),
+    )
