@@ -10,6 +10,8 @@ INSTALLED := $(VENV)/.installed
 DEMO_DATA := data/demo
 DEMO_USERS ?= 20000
 DEMO_DAYS ?= 365
+# make test: one pytest worker per core, each taking whole files (their module fixtures build once)
+TEST_WORKERS ?= 2
 
 export DO_NOT_TRACK := 1
 export DBT_PROFILES_DIR := $(CURDIR)
@@ -61,7 +63,7 @@ docs: $(INSTALLED)
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 test: lint docs
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 # lleaves, the compiled scorer the bench compares with, needs an llvmlite older than
 # numba's: it gets an environment of its own.

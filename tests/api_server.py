@@ -21,9 +21,11 @@ class Running:
 
 
 @contextmanager
-def running_server(settings: ApiSettings, *, timeout: float = 30.0) -> Iterator[Running]:
-    """Serve ``create_app(settings)`` until the block ends."""
-    app = create_app(settings)
+def running_server(
+    settings: ApiSettings, *, app: object | None = None, timeout: float = 30.0
+) -> Iterator[Running]:
+    """Serve ``app`` (by default ``create_app(settings)``) until the block ends."""
+    app = create_app(settings) if app is None else app
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     listener.bind(("127.0.0.1", 0))

@@ -3,7 +3,9 @@ over real HTTP. Fast: synthetic publications made by the real publish code."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import shutil
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,8 +15,11 @@ import httpx
 import pytest
 
 from api_server import running_server, wait_for
-from purchasing_power.api import ApiSettings, add_key, keys
+from purchasing_power.api import ApiSettings, add_key, create_app, keys
+from purchasing_power.api.dependencies import Caller
+from purchasing_power.api.lookups import ScoreLookups
 from purchasing_power.api.ratelimit import TokenBuckets
+from purchasing_power.api.routers import scores
 from purchasing_power.api.schemas import (
     BatchResponse,
     HistoryResponse,
@@ -22,6 +27,8 @@ from purchasing_power.api.schemas import (
     Readiness,
     ScoreResponse,
 )
+from purchasing_power.api.snapshot import load_snapshot
+from purchasing_power.api.state import ApiState
 from purchasing_power.publish import pseudonym
 from synthetic_publication import publish_synthetic
 
@@ -144,6 +151,80 @@ def test_a_batch_answers_each_user_in_order_with_a_status(client: httpx.Client) 
     assert answer.results[1].score is None
 
 
+def test_score_lookups_answer_as_the_fastapi_route_does(published: Path, tmp_path: Path) -> None:
+    """ScoreLookups answers GET /v1/users/{id}/score before FastAPI's routing: the same
+    status, type and bytes as the route it stands in for, for every kind of answer."""
+    keys_file = tmp_path / "keys.json"
+    tokens = [
+        add_key(keys_file, name=name, scopes=scopes, rate_per_second=1e6, burst=10**6).token
+        for name, scopes in (("all", keys.SCOPES), ("scores", ["scores"]), ("probe", ["health"]))
+    ]
+    settings = ApiSettings(database=published, keys_file=keys_file, poll_seconds=0.1)
+    plain = create_app(settings)
+    plain.user_middleware = [m for m in plain.user_middleware if m.cls is not ScoreLookups]
+    users = ("u0000042", "u0000299", "u9999999", "nobody", "a" * 128, "a" * 129, "bad%20id")
+    seen = set()
+    with running_server(settings) as fast, running_server(settings, app=plain) as slow:
+        for token in tokens:
+            for user in users:
+                answers = [
+                    httpx.get(f"{url}/v1/users/{user}/score", headers={"X-API-Key": token})
+                    for url in (fast.url, slow.url)
+                ]
+                fast_answer, slow_answer = (
+                    (a.status_code, a.headers["content-type"], a.content) for a in answers
+                )
+                assert fast_answer == slow_answer, (user, fast_answer)
+                seen.add(fast_answer[0])
+    assert seen == {200, 403, 404, 422}
+
+
+def test_score_lookups_answer_without_fastapi_and_pass_the_rest_on(published: Path) -> None:
+    settings = ApiSettings(database=published, keys_file=published.with_name("none.json"))
+    state = ApiState(settings)
+    state.start()
+    passed_on: list[str] = []
+
+    async def fastapi(scope, receive, send) -> None:
+        passed_on.append(f"{scope['method']} {scope['path']}")
+
+    route = next(route for route in scores.router.routes if route.endpoint is scores.get_score)
+    lookups = ScoreLookups(fastapi, state=state, route=route)
+    who = Caller("test", frozenset(keys.SCOPES))
+
+    async def ask(method: str, path: str) -> list[dict]:
+        sent: list[dict] = []
+
+        async def send(message: dict) -> None:
+            sent.append(message)
+
+        async def receive() -> dict:
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        scope = {"type": "http", "method": method, "path": path, "headers": [],
+                 "state": {"caller": who}}  # fmt: skip
+        await lookups(scope, receive, send)
+        return sent
+
+    try:
+        found = asyncio.run(ask("GET", "/v1/users/u0000042/score"))
+        missing = asyncio.run(ask("GET", "/v1/users/u9999999/score"))
+        for method, path in (("GET", "/v1/users/bad id/score"), ("POST", "/v1/users/u1/score"),
+                             ("GET", f"/v1/users/{'a' * 129}/score"), ("GET", "/v1/users/u1"),
+                             ("GET", "/v1/users/a/b/score"), ("GET", "/v1/model")):  # fmt: skip
+            asyncio.run(ask(method, path))
+    finally:
+        state.stop()
+    assert found[0]["status"] == 200
+    assert ScoreResponse.model_validate_json(found[1]["body"]).score.user_id == "u0000042"
+    assert missing[0]["status"] == 404
+    assert passed_on == [
+        "GET /v1/users/bad id/score", "POST /v1/users/u1/score",
+        f"GET /v1/users/{'a' * 129}/score", "GET /v1/users/u1", "GET /v1/users/a/b/score",
+        "GET /v1/model",
+    ]  # fmt: skip
+
+
 def test_an_unknown_user_is_a_404_problem(client: httpx.Client) -> None:
     response = client.get("/v1/users/u9999999/score")
     assert response.status_code == 404
@@ -168,13 +249,55 @@ def test_the_history_is_every_published_score_latest_first(
     assert client.get("/v1/users/u0000007/history", params={"limit": 0}).status_code == 422
 
 
+def test_the_history_index_answers_as_the_history_query_did(
+    published: Path, tmp_path: Path
+) -> None:
+    """The history is sliced from an index built at load; every user's answer, at every
+    limit, is what the query per request gave (ties on as_of broken by model version),
+    with a second model on one day, null tiers and users without history."""
+    database = tmp_path / "purchasing_power_bi.duckdb"
+    shutil.copy(published, database)
+    table = "marts.purchasing_power_score_history"
+    with duckdb.connect(str(database)) as connection:
+        connection.execute(
+            f"insert into {table} select user_id, as_of, horizon_days, 'pp-second',"
+            f" 'unproven', predicted_spend * 2, purchase_probability / 2, power_index / 2,"
+            f" null, execution_provider, scoring_graph, scored_at from {table}"
+            f" where as_of = $day and user_id < 'u0000150'",
+            {"day": FIRST + dt.timedelta(days=1)},
+        )
+        connection.execute(f"update {table} set tier = null where user_id like '%7'")
+        connection.execute(f"delete from {table} where user_id in ('u0000203', 'u0000299')")
+    snapshot = load_snapshot(database)
+    assert snapshot.history.row_count == USERS * RUNS + 150 - 2 * RUNS
+    with duckdb.connect() as connection:
+        connection.execute(f"attach '{database}' as published (read_only)")
+        for number in range(USERS):
+            user_id = f"u{number:07d}"
+            for limit in (1, 2, RUNS + 1, 1000):
+                rows = connection.execute(
+                    "select as_of, model_version, model_status, predicted_spend,"
+                    " purchase_probability, power_index, tier, scored_at"
+                    f" from published.{table} where user_id = $user_id"
+                    " order by as_of desc, scored_at desc, model_version desc limit $limit",
+                    {"user_id": user_id, "limit": limit},
+                ).fetchall()
+                names = ("as_of", "model_version", "status", "predicted_spend",
+                         "purchase_probability", "power_index", "tier", "scored_at")  # fmt: skip
+                expected = [dict(zip(names, row, strict=True)) for row in rows]
+                assert snapshot.history_of(user_id, limit=limit) == expected, (user_id, limit)
+    assert snapshot.history_of("u0000203", limit=10) == []
+    assert snapshot.history_of("nobody", limit=10) is None
+
+
 def test_the_model_summary_is_the_active_model_s_evaluations(
     client: httpx.Client, published: Path
 ) -> None:
     answer = ModelSummary.model_validate(client.get("/v1/model").json())
     expected = _one(
         published,
-        "select method, metric, metric_value from published.marts.model_evaluations",
+        "select method, metric, metric_value from published.marts.model_evaluations"
+        " where is_mean_over_folds",
     )
     assert {(m, k, v) for m, values in answer.metrics.items() for k, v in values.items()} == set(
         expected

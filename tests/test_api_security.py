@@ -71,6 +71,7 @@ def tokens(keys_file: Path) -> dict[str, str]:
                           burst=10**6),
         "slow": add_key(keys_file, name="slow", scopes=["scores"], rate_per_second=0.2, burst=3),
         "revoked": add_key(keys_file, name="revoked", scopes=every.split(",")),
+        "probe": add_key(keys_file, name="load-balancer", scopes=["health"]),
     }  # fmt: skip
     return {name: key.token for name, key in made.items()}
 
@@ -159,18 +160,45 @@ def test_a_key_revoked_while_the_server_runs_is_refused(
 
 
 @pytest.mark.parametrize(
-    ("path", "scope"),
+    ("key", "path", "scope"),
     [
-        ("/v1/users/u0000001/history", "history"),
-        ("/v1/model", "model"),
-        ("/metrics", "metrics"),
+        ("scores", "/v1/users/u0000001/history", "history"),
+        ("scores", "/v1/model", "model"),
+        ("scores", "/metrics", "metrics"),
+        ("scores", "/healthz", "health"),
+        ("scores", "/readyz", "health"),
+        ("probe", "/v1/users/u0000001/score", "scores"),
+        ("probe", "/v1/users/nobody/score", "scores"),  # says nothing of who is scored
+        ("probe", "/v1/users/u0000001/history", "history"),
+        ("probe", "/metrics", "metrics"),
     ],
 )
 def test_a_key_without_the_scope_is_forbidden(
-    server: Running, tokens: dict[str, str], path: str, scope: str
+    server: Running, tokens: dict[str, str], key: str, path: str, scope: str
 ) -> None:
-    response = _call(server, "GET", path, None, headers=_bearer(tokens["scores"]))
+    response = _call(server, "GET", path, None, headers=_bearer(tokens[key]))
     assert f"lacks the '{scope}' scope" in _is_problem(response, 403)
+
+
+def test_a_probe_key_tells_up_and_ready_and_nothing_else(
+    server: Running, tokens: dict[str, str]
+) -> None:
+    headers = _bearer(tokens["probe"])
+    assert _call(server, "GET", "/healthz", None, headers=headers).json() == {"status": "ok"}
+    ready = _call(server, "GET", "/readyz", None, headers=headers).json()
+    assert ready["ready"] is True
+    assert ready["users"] == USERS
+    batch = _call(server, "POST", "/v1/scores/batch", {"user_ids": ["u0000001"]}, headers=headers)
+    assert "lacks the 'scores' scope" in _is_problem(batch, 403)
+    assert _call(server, "GET", "/v1/model", None, headers=headers).status_code == 403
+
+
+def test_an_unknown_path_is_refused_without_a_key_and_not_found_with_one(
+    server: Running, tokens: dict[str, str]
+) -> None:
+    assert "API key is required" in _is_problem(_call(server, "GET", "/v2/users", None), 401)
+    found = _call(server, "GET", "/v2/users", None, headers=_bearer(tokens["all"]))
+    assert "No such endpoint" in _is_problem(found, 404)
 
 
 def test_reasons_are_given_only_to_a_key_with_the_reasons_scope(

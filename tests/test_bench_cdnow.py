@@ -10,6 +10,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
+import holdout
 from cdnow import data, evaluate
 
 AS_OF = dt.date(1997, 10, 1)
@@ -103,16 +104,17 @@ def test_rfm_features_see_only_purchases_strictly_before_the_cutoff(master: Path
 
 def test_the_evaluation_scores_every_customer_against_the_holdout(master: Path) -> None:
     customers = data.summarize(data.read_master(master), as_of=AS_OF, holdout_days=273)
-    perfect = evaluate.Prediction("perfect", customers.holdout_spend, customers.holdout_spend)
-    figures = evaluate.evaluate(customers, perfect)
+    actual, purchased = customers.holdout_spend, customers.holdout_purchased
+    perfect = holdout.Prediction("perfect", actual, actual)
+    figures = holdout.evaluate(actual, purchased, perfect)
 
     assert figures["mae"] == 0.0
     assert figures["total_bias_percent"] == 0.0
     assert figures["normalized_gini"] == pytest.approx(1.0)
     assert figures["auc"] == 1.0
-    reversed_ = evaluate.Prediction("reversed", -customers.holdout_spend, -customers.holdout_spend)
-    assert evaluate.evaluate(customers, reversed_)["auc"] == 0.0
-    assert "| perfect | 0.00 |" in evaluate.markdown_table({"perfect": figures})
+    reversed_ = holdout.Prediction("reversed", -actual, -actual)
+    assert holdout.evaluate(actual, purchased, reversed_)["auc"] == 0.0
+    assert "| perfect | 0.00 |" in holdout.markdown_table({"perfect": figures})
 
 
 def test_the_label_window_shrinks_to_what_the_calibration_holds() -> None:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -29,6 +30,18 @@ MASTER_SHA256 = "eff6889ed364c5199d6eacbbeb7a6d559971df4406ac876f322c373f00a072e
 # the next 39 weeks (273 days, to 1998-06-30, the last day of the data).
 AS_OF = dt.date(1997, 10, 1)
 HOLDOUT_DAYS = 273
+
+EVENTS_SCHEMA = pa.schema(
+    [
+        ("event_id", pa.string()),
+        ("user_id", pa.string()),
+        ("event_time", pa.timestamp("us")),
+        ("event_type", pa.string()),
+        ("quantity", pa.int64()),
+        ("amount", pa.float64()),
+        ("order_id", pa.string()),
+    ]
+)
 
 
 @dataclass(frozen=True)
@@ -89,24 +102,27 @@ def fetch(cache: Path) -> tuple[Path, Path]:
     return master, sample
 
 
+# A purchase line: four whitespace-separated fields, the second a YYYYMMDD date (a header
+# line does not match and is skipped).
+LINE = r"^\s*(?<customer>\S+)\s+(?<date>\d+)\s+(?<quantity>\S+)\s+(?<amount>\S+)\s*$"
+
+
 def read_master(path: Path) -> Purchases:
     """The purchase lines of a CDNOW_master-format file (whitespace separated; a header
     line, if any, is skipped)."""
-    ids, days, quantities, amounts = [], [], [], []
-    for line in path.read_text().splitlines():
-        fields = line.split()
-        if len(fields) != 4 or not fields[1].isdigit():
-            continue
-        customer, date, quantity, amount = fields
-        ids.append(customer.lstrip("0") or "0")
-        days.append(epoch_day(dt.datetime.strptime(date, "%Y%m%d").date()))
-        quantities.append(int(quantity))
-        amounts.append(float(amount))
+    lines = pl.Series("line", path.read_text().splitlines()).to_frame()
+    fields = lines.select(pl.col("line").str.extract_groups(LINE)).unnest("line")
+    frame = fields.drop_nulls("customer").select(
+        customer_id=pl.col("customer").str.strip_chars_start("0").replace("", "0"),
+        day=pl.col("date").str.to_date("%Y%m%d").cast(pl.Int64),
+        quantity=pl.col("quantity").cast(pl.Int64),
+        amount=pl.col("amount").cast(pl.Float64),
+    )
     return Purchases(
-        np.array(ids, dtype=object),
-        np.array(days, dtype=np.int64),
-        np.array(quantities, dtype=np.int64),
-        np.array(amounts, dtype=np.float64),
+        frame["customer_id"].to_numpy().astype(object),
+        frame["day"].to_numpy(),
+        frame["quantity"].to_numpy(),
+        frame["amount"].to_numpy(),
     )
 
 
@@ -123,25 +139,19 @@ def to_events(purchases: Purchases) -> pa.Table:
     UTC, amount the dollar value, quantity the CDs. event_id (and order_id) is the
     customer, the date and the line's rank among that customer's lines of that date in
     file order, so the same file gives the same ids."""
-    seen: dict[tuple[str, int], int] = {}
-    event_ids = []
-    for customer, day in zip(purchases.customer_id, purchases.day, strict=True):
-        rank = seen.get((customer, int(day)), 0)
-        seen[(customer, int(day))] = rank + 1
-        date = dt.date(1970, 1, 1) + dt.timedelta(days=int(day))
-        event_ids.append(f"{customer}-{date:%Y%m%d}-{rank}")
-    micros = purchases.day.astype(np.int64) * 86_400_000_000
-    return pa.table(
-        {
-            "event_id": pa.array(event_ids, pa.string()),
-            "user_id": pa.array(purchases.customer_id.tolist(), pa.string()),
-            "event_time": pa.array(micros, pa.timestamp("us")),
-            "event_type": pa.array(["purchase"] * len(purchases), pa.string()),
-            "quantity": pa.array(purchases.quantity, pa.int64()),
-            "amount": pa.array(purchases.amount, pa.float64()),
-            "order_id": pa.array(event_ids, pa.string()),
-        }
+    date = pl.col("day").cast(pl.Date)
+    rank = pl.int_range(pl.len()).over("user_id", "day")
+    event_id = pl.format("{}-{}-{}", "user_id", date.dt.strftime("%Y%m%d"), rank)
+    frame = _frame(purchases).select(
+        event_id=event_id,
+        user_id="user_id",
+        event_time=date.cast(pl.Datetime("us")),
+        event_type=pl.lit("purchase"),
+        quantity="quantity",
+        amount="amount",
+        order_id=event_id,
     )
+    return frame.to_arrow().cast(EVENTS_SCHEMA)
 
 
 def write_events(purchases: Purchases, raw: Path) -> Path:
@@ -176,35 +186,54 @@ def summarize(purchases: Purchases, *, as_of: dt.date, holdout_days: int) -> Cus
     """Calibration summaries of every customer with a purchase before ``as_of``, and
     their spend in ``[as_of, as_of + holdout_days)``."""
     start, end = epoch_day(as_of), epoch_day(as_of) + holdout_days
-    ids = np.unique(purchases.customer_id[purchases.day < start])
-    index = {customer: i for i, customer in enumerate(ids)}
-    n = len(ids)
-    first = np.full(n, np.iinfo(np.int64).max)
-    last = np.full(n, np.iinfo(np.int64).min)
-    spend = np.zeros(n)
-    holdout = np.zeros(n)
-    purchased = np.zeros(n, dtype=bool)
-    by_day: dict[tuple[int, int], float] = {}
-    for customer, day, amount in zip(
-        purchases.customer_id, purchases.day, purchases.amount, strict=True
-    ):
-        i = index.get(customer)
-        if i is None:
-            continue
-        if day < start:
-            first[i] = min(first[i], day)
-            last[i] = max(last[i], day)
-            spend[i] += amount
-            by_day[(i, int(day))] = by_day.get((i, int(day)), 0.0) + amount
-        elif day < end:
-            holdout[i] += amount
-            purchased[i] = True
-    days = np.zeros(n, dtype=np.int64)
-    repeat_total = np.zeros(n)
-    for (i, day), amount in by_day.items():
-        days[i] += 1
-        if day != first[i]:
-            repeat_total[i] += amount
-    with np.errstate(invalid="ignore", divide="ignore"):
-        repeat_mean = np.where(days > 1, repeat_total / np.maximum(days - 1, 1), np.nan)
-    return Customers(ids, first, last, days, spend, repeat_mean, holdout, purchased)
+    lines = _frame(purchases)
+    dates = (
+        lines.filter(pl.col("day") < start)
+        .group_by("user_id", "day")
+        .agg(pl.col("amount").sum())
+        .group_by("user_id")
+        .agg(
+            first_day=pl.col("day").min(),
+            last_day=pl.col("day").max(),
+            purchase_days=pl.len().cast(pl.Int64),
+            repeat_total=pl.col("amount").filter(pl.col("day") != pl.col("day").min()).sum(),
+        )
+    )
+    holdout = pl.col("day") >= start
+    after = (
+        lines.filter(pl.col("day") < end)
+        .group_by("user_id")
+        .agg(
+            spend=pl.col("amount").filter(~holdout).sum(),
+            holdout_spend=pl.col("amount").filter(holdout).sum(),
+            holdout_purchased=holdout.any(),
+        )
+    )
+    days = pl.col("purchase_days")
+    customers = (
+        dates.join(after, on="user_id", how="left")
+        .sort("user_id")
+        .select(
+            "user_id",
+            "first_day",
+            "last_day",
+            "purchase_days",
+            "spend",
+            pl.when(days > 1).then(pl.col("repeat_total") / (days - 1)).fill_null(np.nan),
+            "holdout_spend",
+            "holdout_purchased",
+        )
+    )
+    columns = [column.to_numpy() for column in customers.iter_columns()]
+    return Customers(columns[0].astype(object), *columns[1:])
+
+
+def _frame(purchases: Purchases) -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "user_id": pl.Series(purchases.customer_id.tolist(), dtype=pl.String),
+            "day": purchases.day,
+            "quantity": purchases.quantity,
+            "amount": purchases.amount,
+        }
+    )

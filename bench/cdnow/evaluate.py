@@ -1,5 +1,5 @@
 """The simple methods a model must beat on a real shop, fitted on the calibration period
-of a purchase log, and the metrics every method is judged by over all customers.
+of a purchase log (the metrics every method is judged by are ``bench/holdout.py``'s).
 
 ``rfm_decay``
     The customer's spend rate (calibration dollars per day since the first purchase)
@@ -21,12 +21,12 @@ of a purchase log, and the metrics every method is judged by over all customers.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
 
 import numpy as np
 
 from cdnow.data import Customers, Purchases, epoch_day
-from purchasing_power import baselines, metrics
+from holdout import Prediction
+from purchasing_power import baselines
 
 RFM_DECAY = "rfm_decay"
 BTYD = "bg_nbd_gamma_gamma"
@@ -54,16 +54,6 @@ LIGHTGBM_RFM_ROUNDS = 300
 CUTOFF_SPACING_DAYS = 14
 MIN_HISTORY_DAYS = 28
 CUTOFFS = 3
-
-
-@dataclass(frozen=True)
-class Prediction:
-    """A method's predicted spend over the horizon and its score for any purchase."""
-
-    method: str
-    spend: np.ndarray
-    purchase_score: np.ndarray
-    note: str = ""
 
 
 def rfm_decay(customers: Customers, *, as_of: dt.date, horizon_days: int) -> Prediction:
@@ -238,30 +228,3 @@ def lightgbm_rfm(
     spend = booster.predict(scoring) * (horizon_days / window)
     note = f"label window {window} days x {horizon_days / window:.3f}; {CUTOFFS} cutoffs"
     return Prediction(LIGHTGBM_RFM, spend, spend, note)
-
-
-# --------------------------------------------------------------------------------------
-# The table
-# --------------------------------------------------------------------------------------
-
-COLUMNS = ("mae", "rmse", "spearman", "normalized_gini", "top_decile_capture",
-           "total_bias_percent", "auc")  # fmt: skip
-
-
-def evaluate(customers: Customers, prediction: Prediction) -> dict[str, float]:
-    spend = metrics.spend_metrics(customers.holdout_spend, prediction.spend)
-    auc = metrics.roc_auc(customers.holdout_purchased, prediction.purchase_score)
-    return {**{name: spend[name] for name in COLUMNS if name in spend}, "auc": auc}
-
-
-def markdown_table(rows: dict[str, dict[str, float]]) -> str:
-    header = (
-        "| method | MAE | RMSE | Spearman | normalized Gini | top-decile capture"
-        " | total bias % | AUC |"
-    )
-    lines = [header, "|---|" + "---:|" * len(COLUMNS)]
-    for method, figures in rows.items():
-        cells = [f"{figures[name]:.3f}" if name not in ("mae", "rmse", "total_bias_percent")
-                 else f"{figures[name]:.2f}" for name in COLUMNS]  # fmt: skip
-        lines.append(f"| {method} | " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"

@@ -2,12 +2,13 @@
 
 A plain script (not a test). It downloads the ``lifetimes==0.11.3`` wheel once into
 ``data/cdnow/`` (git-ignored), checks CDNOW_master.txt's sha256, converts the
-calibration period (before ``as_of``) to the input contract, runs ``dbt build`` into a
-warehouse and registry of its own with ``as_of: 1997-10-01`` and the horizon asked, and
-scores every method over all 23,570 customers (non-buyers included) on their spend in
-the 39 holdout weeks (1997-10-01 .. 1998-06-30): the model's scores (x 273 / horizon when
-it was built at another horizon), and the baselines of ``cdnow/evaluate.py``. It also
-fits BG/NBD on the classic 1/10 sample and checks it against the published fit.
+calibration period (before ``as_of``) to the input contract, runs ``dbt build`` (less the
+unit tests: ``holdout.build``) into a warehouse and registry of its own with ``as_of:
+1997-10-01`` and the horizon asked, and scores every method over all 23,570 customers
+(non-buyers included) on their spend in the 39 holdout weeks (1997-10-01 .. 1998-06-30):
+the model's scores (x 273 / horizon when it was built at another horizon), and the
+baselines of ``cdnow/evaluate.py``. It also fits BG/NBD on the classic 1/10 sample and
+checks it against the published fit.
 
     .venv/bin/python bench/cdnow/run.py                      # horizon_days 273
     .venv/bin/python bench/cdnow/run.py --horizon-days 90    # scores x 273/90
@@ -19,8 +20,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -30,60 +29,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import duckdb
 import numpy as np
 
+import holdout
 from cdnow import data, evaluate
-from measure import REPO, Warehouse, machine, measure, write_result
+from measure import REPO, Warehouse, machine, write_result
 
 PUBLISHED_TOLERANCE = 0.01  # relative, on each of r, alpha, a, b
 
 
-def build(raw: Path, work: Path, *, horizon_days: int, extra_vars: dict) -> tuple[bool, float, str]:
-    """``dbt build`` of the whole project on ``raw``; (succeeded, seconds, log tail)."""
-    warehouse = Warehouse(work)
-    log = work / "dbt-build.log"
-    work.mkdir(parents=True, exist_ok=True)
-    for stale in (warehouse.path, warehouse.path.with_suffix(".duckdb.wal")):
-        stale.unlink(missing_ok=True)
-    command = [
-        str(Path(sys.executable).with_name("dbt")), "build",
-        "--vars", json.dumps({
-            "raw_path": str(raw), "as_of": data.AS_OF.isoformat(), "horizon_days": horizon_days,
-            "artifacts_path": str(warehouse.artifacts), "retrain": True, **extra_vars,
-        }),
-        "--target-path", str(warehouse.target), "--log-path", str(work / "logs"),
-        "--no-use-colors",
-    ]  # fmt: skip
-    measured = measure(command, log=log, env=warehouse.env())
-    lines = log.read_text().splitlines()
-    keep = ("purchasing_power:", "Failure in", "Error in", "Got ", "Done.")
-    tail = "\n".join(line for line in lines if any(word in line for word in keep))
-    return measured.returncode == 0, measured.wall_seconds, tail
-
-
-def commit() -> str:
-    """The checkout's short commit, with ``+`` when its tracked files differ from it."""
-    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO,
-                          capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
-    dirty = subprocess.run(["git", "diff", "--quiet", "HEAD"], cwd=REPO, check=False).returncode
-    return head + ("+" if dirty else "")
-
-
-def model_scores(work: Path, customers: data.Customers) -> tuple[np.ndarray, np.ndarray, str]:
-    """Predicted spend and purchase probability of every customer (0 where unscored), and
-    the scores' model_version / status / method."""
-    with duckdb.connect(str(Warehouse(work).path), read_only=True) as connection:
-        rows = connection.execute(
-            "select user_id, predicted_spend, purchase_probability, model_version, model_status"
-            " from marts.purchasing_power_scores"
-        ).fetchall()
-    index = {customer: i for i, customer in enumerate(customers.customer_id)}
-    spend = np.zeros(len(index))
-    probability = np.zeros(len(index))
-    for user_id, predicted, purchase, *_ in rows:
-        i = index.get(user_id)
-        if i is not None:
-            spend[i], probability[i] = predicted, purchase
-    described = sorted({f"{version} ({status})" for *_, version, status in rows})
-    return spend, probability, f"{len(rows):,} users scored by {', '.join(described)}"
+def judge(customers: data.Customers, prediction: holdout.Prediction) -> dict[str, float]:
+    return holdout.evaluate(customers.holdout_spend, customers.holdout_purchased, prediction)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -119,10 +73,13 @@ def main(argv: list[str] | None = None) -> None:
     succeeded = True
     if not args.skip_build:
         started = time.monotonic()
-        extra = {} if args.training_threads is None else {"training_threads": args.training_threads}
-        succeeded, seconds, tail = build(raw, work, horizon_days=horizon, extra_vars=extra)
+        extra = {"retrain": True}
+        if args.training_threads is not None:
+            extra["training_threads"] = args.training_threads
+        built = holdout.build(raw, work, as_of=data.AS_OF, horizon_days=horizon, extra_vars=extra)
+        succeeded, seconds = built.succeeded, built.seconds
         print(f"dbt build (horizon_days {horizon}): {'ok' if succeeded else 'FAILED'} in "
-              f"{time.monotonic() - started:.0f} s\n{tail}")  # fmt: skip
+              f"{time.monotonic() - started:.0f} s\n{built.tail}")  # fmt: skip
     model_name = (
         "model"
         if horizon == data.HOLDOUT_DAYS
@@ -130,30 +87,25 @@ def main(argv: list[str] | None = None) -> None:
     )
     if (Warehouse(work).path).exists():
         try:
-            spend, probability, described = model_scores(work, customers)
+            spend, probability, described = holdout.model_scores(
+                Warehouse(work).path, customers.customer_id
+            )
         except duckdb.Error as error:
             print(f"no scores: {error}")
         else:
-            prediction = evaluate.Prediction(
+            prediction = holdout.Prediction(
                 model_name, spend * data.HOLDOUT_DAYS / horizon, probability, described
             )
-            rows[model_name], notes[model_name] = (
-                evaluate.evaluate(customers, prediction),
-                described,
-            )
+            rows[model_name], notes[model_name] = judge(customers, prediction), described
     for fit in (evaluate.rfm_decay, evaluate.bg_nbd_gamma_gamma):
         prediction = fit(customers, as_of=data.AS_OF, horizon_days=data.HOLDOUT_DAYS)
-        rows[prediction.method], notes[prediction.method] = (
-            evaluate.evaluate(customers, prediction),
-            prediction.note,
-        )
+        rows[prediction.method] = judge(customers, prediction)
+        notes[prediction.method] = prediction.note
     prediction = evaluate.lightgbm_rfm(
         purchases, customers, as_of=data.AS_OF, horizon_days=data.HOLDOUT_DAYS
     )
-    rows[prediction.method], notes[prediction.method] = (
-        evaluate.evaluate(customers, prediction),
-        prediction.note,
-    )
+    rows[prediction.method] = judge(customers, prediction)
+    notes[prediction.method] = prediction.note
 
     ids = data.read_sample_ids(sample)
     in_sample = np.isin(customers.customer_id, list(ids))
@@ -162,7 +114,7 @@ def main(argv: list[str] | None = None) -> None:
         sampled, as_of=data.AS_OF, tolerance=PUBLISHED_TOLERANCE
     )
 
-    table = evaluate.markdown_table(rows)
+    table = holdout.markdown_table(rows)
     fitted = published["fitted"]
     check = (
         f"BG/NBD on the 1/10 sample ({published['customers']:,} customers, 39 weeks): "
@@ -180,7 +132,7 @@ def main(argv: list[str] | None = None) -> None:
         command += f" --training-threads {args.training_threads}"
     text = (
         f"# CDNOW, as_of {data.AS_OF}, holdout {data.HOLDOUT_DAYS} days, horizon_days {horizon}\n\n"
-        f"`{command}` at {commit()}"
+        f"`{command}` at {holdout.commit()}"
         f" ({len(customers.customer_id):,} customers, non-buyers included)"
         + ("" if succeeded else "; **dbt build failed**") + "\n\n"
         + table + "\n" + "\n".join(f"- {k}: {v}" for k, v in notes.items()) + f"\n- {check}\n"

@@ -4,41 +4,14 @@
 -#}
 with
 
-cutoffs_fingerprinted as materialized (
-
-    -- one row per cutoff: the run that built its windows (macros/cutoffs_to_build.sql)
-    {{ fingerprint_cutoffs(ref('int_user_activity_windowed'), 'cutoff_built_at') }}
-
-),
-
-cutoffs_to_build as materialized (
-
-    {{ cutoffs_to_build('cutoffs_fingerprinted') }}
-
-),
-
 int_user_activity_windowed as (
 
-    select
-        user_id,
-        cutoff_date,
-        window_days,
-        count_events,
-        count_views,
-        count_clicks,
-        count_searches,
-        count_cart_adds,
-        count_cart_removals,
-        count_purchase_lines,
-        count_sessions,
-        sum_session_minutes,
-        count_active_days,
-        count_weekend_events,
-        count_evening_events
-    from {{ ref('int_user_activity_windowed') }}
-    where cutoff_date in (select cutoffs_to_build.cutoff_date from cutoffs_to_build)
+    select * from {{ ref('int_user_activity_windowed') }}
 
 ),
+
+-- incremental: a cutoff is built again when its windows were (macros/select_cutoffs_to_build.sql)
+{{ select_cutoffs_to_build(at_cutoff={'int_user_activity_windowed': 'cutoff_built_at'}) }}
 
 windows_pivoted as (
 
@@ -83,6 +56,7 @@ windows_pivoted as (
         / nullif(max(count_events) filter (where window_days = 90), 0)
             as share_evening_events_90d
     from int_user_activity_windowed
+    where cutoff_date in (select cutoffs_to_build.cutoff_date from cutoffs_to_build)
     group by user_id, cutoff_date
 
 ),

@@ -5,38 +5,15 @@
 -#}
 with
 
-cutoffs_fingerprinted as materialized (
-
-    -- one row per cutoff: the run that built its windows (macros/cutoffs_to_build.sql)
-    {{ fingerprint_cutoffs(ref('int_user_activity_windowed'), 'cutoff_built_at') }}
-
-),
-
-cutoffs_to_build as materialized (
-
-    {{ cutoffs_to_build('cutoffs_fingerprinted') }}
-
-),
-
 int_user_activity_windowed as (
 
-    select
-        user_id,
-        cutoff_date,
-        window_days,
-        count_purchase_lines,
-        sum_purchase_quantity,
-        sum_purchase_amount,
-        count_priced_purchase_lines,
-        sum_relative_unit_price,
-        count_lines_above_category_median,
-        count_premium_category_lines
-    from {{ ref('int_user_activity_windowed') }}
-    where
-        cutoff_date in (select cutoffs_to_build.cutoff_date from cutoffs_to_build)
-        and (window_days = 365 or window_days is null)
+    select * from {{ ref('int_user_activity_windowed') }}
+    where window_days = 365 or window_days is null
 
 ),
+
+-- incremental: a cutoff is built again when its windows were (macros/select_cutoffs_to_build.sql)
+{{ select_cutoffs_to_build(at_cutoff={'int_user_activity_windowed': 'cutoff_built_at'}) }}
 
 windows_pivoted as (
 
@@ -59,6 +36,7 @@ windows_pivoted as (
         / nullif(max(sum_purchase_quantity) filter (where window_days = 365), 0)
             as avg_paid_unit_price_365d
     from int_user_activity_windowed
+    where cutoff_date in (select cutoffs_to_build.cutoff_date from cutoffs_to_build)
     group by user_id, cutoff_date
 
 ),

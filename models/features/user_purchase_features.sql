@@ -4,46 +4,14 @@
 -#}
 with
 
-cutoffs_fingerprinted as materialized (
+int_user_activity_windowed as (
 
-    -- one row per cutoff: the run that built its windows (macros/cutoffs_to_build.sql)
-    {{ fingerprint_cutoffs(ref('int_user_activity_windowed'), 'cutoff_built_at') }}
-
-),
-
-cutoffs_to_build as materialized (
-
-    {{ cutoffs_to_build('cutoffs_fingerprinted') }}
+    select * from {{ ref('int_user_activity_windowed') }}
 
 ),
 
-int_user_activity_windowed as not materialized (
-
-    -- read afresh by the pivot and by the lifetime gaps, each taking only its rows
-    -- and columns: a shared copy of every window cost 5.8 s against 4.5 s at the large
-    -- bench scale (bench/README.md)
-    select
-        user_id,
-        cutoff_date,
-        window_days,
-        count_orders,
-        count_purchase_lines,
-        count_purchase_days,
-        sum_purchase_amount,
-        count_refunds,
-        sum_refund_amount,
-        last_activity_date,
-        first_activity_date,
-        first_purchase_date,
-        last_purchase_date,
-        max_order_amount,
-        count_purchase_gaps,
-        sum_purchase_gap_days,
-        sum_squared_purchase_gap_days
-    from {{ ref('int_user_activity_windowed') }}
-    where cutoff_date in (select cutoffs_to_build.cutoff_date from cutoffs_to_build)
-
-),
+-- incremental: a cutoff is built again when its windows were (macros/select_cutoffs_to_build.sql)
+{{ select_cutoffs_to_build(at_cutoff={'int_user_activity_windowed': 'cutoff_built_at'}) }}
 
 windows_pivoted as (
 
@@ -80,38 +48,35 @@ windows_pivoted as (
         any_value(max_order_amount) as max_order_amount_lifetime,
         max(sum_refund_amount) filter (where window_days is null)
         / nullif(max(sum_purchase_amount) filter (where window_days is null), 0)
-            as ratio_refund_to_purchase_amount_lifetime
-    from int_user_activity_windowed
-    group by user_id, cutoff_date
-
-),
-
-trend_and_rhythm_added as (
-
-    select
-        windows_pivoted.*,
-        windows_pivoted.sum_purchase_amount_30d
+            as ratio_refund_to_purchase_amount_lifetime,
+        -- the last 30 days against the 30 before them
+        max(sum_purchase_amount) filter (where window_days = 30)
         / nullif(
-            windows_pivoted.sum_purchase_amount_60d - windows_pivoted.sum_purchase_amount_30d, 0
+            max(sum_purchase_amount) filter (where window_days = 60)
+            - max(sum_purchase_amount) filter (where window_days = 30),
+            0
         )
             as ratio_spend_30d_to_previous_30d,
-        gaps.sum_purchase_gap_days / nullif(gaps.count_purchase_gaps, 0)
+        max(sum_purchase_gap_days) filter (where window_days is null)
+        / nullif(max(count_purchase_gaps) filter (where window_days is null), 0)
             as avg_days_between_purchases_lifetime,
         -- greatest() skips nulls, so the case keeps users without gaps null
         case
-            when gaps.count_purchase_gaps > 0
+            when max(count_purchase_gaps) filter (where window_days is null) > 0
                 then sqrt(greatest(
-                    gaps.sum_squared_purchase_gap_days / gaps.count_purchase_gaps
-                    - pow(gaps.sum_purchase_gap_days / gaps.count_purchase_gaps, 2),
+                    max(sum_squared_purchase_gap_days) filter (where window_days is null)
+                    / max(count_purchase_gaps) filter (where window_days is null)
+                    - pow(
+                        max(sum_purchase_gap_days) filter (where window_days is null)
+                        / max(count_purchase_gaps) filter (where window_days is null),
+                        2
+                    ),
                     0
                 ))
         end as std_days_between_purchases_lifetime
-    from windows_pivoted
-    inner join int_user_activity_windowed as gaps
-        on
-            windows_pivoted.user_id = gaps.user_id
-            and windows_pivoted.cutoff_date = gaps.cutoff_date
-            and gaps.window_days is null
+    from int_user_activity_windowed
+    where cutoff_date in (select cutoffs_to_build.cutoff_date from cutoffs_to_build)
+    group by user_id, cutoff_date
 
 ),
 
@@ -130,7 +95,7 @@ relative_to_own_history_added as (
             as rate_purchase_days_per_30d_lifetime,
         30.0 * sum_purchase_amount_lifetime / greatest(days_since_first_purchase, 30)
             as rate_purchase_amount_per_30d_lifetime
-    from trend_and_rhythm_added
+    from windows_pivoted
 
 ),
 

@@ -4,35 +4,15 @@
 -#}
 with
 
-cutoffs_fingerprinted as materialized (
-
-    -- one row per cutoff: the run that built its windows (macros/cutoffs_to_build.sql)
-    {{ fingerprint_cutoffs(ref('int_user_activity_windowed'), 'cutoff_built_at') }}
-
-),
-
-cutoffs_to_build as materialized (
-
-    {{ cutoffs_to_build('cutoffs_fingerprinted') }}
-
-),
-
 int_user_activity_windowed as (
 
-    select
-        user_id,
-        cutoff_date,
-        count_reviews,
-        count_ratings,
-        sum_review_rating,
-        count_low_ratings,
-        sum_review_sentiment
-    from {{ ref('int_user_activity_windowed') }}
-    where
-        cutoff_date in (select cutoffs_to_build.cutoff_date from cutoffs_to_build)
-        and window_days is null
+    select * from {{ ref('int_user_activity_windowed') }}
+    where window_days is null
 
 ),
+
+-- incremental: a cutoff is built again when its windows were (macros/select_cutoffs_to_build.sql)
+{{ select_cutoffs_to_build(at_cutoff={'int_user_activity_windowed': 'cutoff_built_at'}) }}
 
 reviews_summarized as (
 
@@ -44,6 +24,7 @@ reviews_summarized as (
         count_low_ratings / nullif(count_ratings, 0) as share_low_ratings_lifetime,
         sum_review_sentiment / nullif(count_reviews, 0) as avg_review_sentiment_lifetime
     from int_user_activity_windowed
+    where cutoff_date in (select cutoffs_to_build.cutoff_date from cutoffs_to_build)
 
 ),
 

@@ -10,7 +10,7 @@
     inputs ride along: the same net spend over the horizon's length before the
     cutoff, and the RFM and buy-till-you-die (btyd_*) inputs at the cutoff.
 
-    Incremental by cutoff (macros/cutoffs_to_build.sql): a cutoff's built_from
+    Incremental by cutoff (macros/select_cutoffs_to_build.sql): a cutoff's built_from
     hashes user_features' built_from at the cutoff, the days within horizon_days
     of it with every validated_at their events carry (a day revalidated since
     carries a new one), horizon_days and the label window.

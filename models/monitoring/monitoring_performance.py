@@ -40,9 +40,12 @@ def model(dbt, session):
         "select as_of, model_version, purchase_probability, predicted_spend, actual_spend,"
         f" has_purchased, last_period_spend from _rows where {pairs} order by {keys}",
     )
-    evaluations = dbt.ref("model_evaluations").select("model_version, method, metric, metric_value")
+    # the validation figures: the scoring method's, its mean over the rolling-origin folds
+    evaluations = dbt.ref("model_evaluations").filter("is_mean_over_folds and is_scoring_method")
     return performance_table(
         scores.to_arrow_table(),
         labels.to_arrow_table(),
-        validation_figures(evaluations.to_arrow_table()),
+        validation_figures(
+            evaluations.select("model_version, metric, metric_value").to_arrow_table()
+        ),
     )

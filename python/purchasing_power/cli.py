@@ -257,7 +257,7 @@ def serve(
 def keys_add(
     name: Annotated[str, typer.Option(help="Who the key is for (unique among live keys).")],
     scopes: Annotated[
-        str, typer.Option(help="Comma-separated: scores, reasons, history, model, metrics.")
+        str, typer.Option(help="Comma-separated: scores, reasons, history, model, metrics, health.")
     ],
     rate: Annotated[
         float | None, typer.Option(min=0.001, help="Requests a second; default the server's.")

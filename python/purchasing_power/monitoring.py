@@ -87,7 +87,7 @@ _REALIZED = (
     "calibration_ratio",
     "bias_percent",
 )
-# the model's validation figures (model_evaluations, method lightgbm) by their metric there
+# the model's validation figures (model_evaluations) by their metric there
 VALIDATION_METRICS = {
     "auc": "auc",
     "normalized_gini": "normalized_gini",
@@ -438,12 +438,12 @@ def _column(table: pa.Table, name: str) -> np.ndarray:
 
 def validation_figures(evaluations: pa.Table) -> dict[str, dict[str, float]]:
     """model_version -> its validation figures (``VALIDATION_METRICS`` keys) from
-    ``model_evaluations`` rows (model_version, method, metric, metric_value) of the
-    trained model (method lightgbm)."""
+    ``model_evaluations`` rows (model_version, metric, metric_value) of the method that
+    scores with each version, its mean over the rolling-origin folds."""
     names = {metric: name for name, metric in VALIDATION_METRICS.items()}
     found: dict[str, dict[str, float]] = {}
     for row in evaluations.to_pylist():
-        if row["method"] == "lightgbm" and row["metric"] in names:
+        if row["metric"] in names:
             found.setdefault(row["model_version"], {})[names[row["metric"]]] = row["metric_value"]
     return found
 

@@ -11,7 +11,8 @@ from fastapi.responses import HTMLResponse, JSONResponse
 
 from purchasing_power.api import problems
 from purchasing_power.api.dependencies import Authenticated
-from purchasing_power.api.middleware import BodyLimit, RequestMetrics
+from purchasing_power.api.lookups import ScoreLookups
+from purchasing_power.api.middleware import Authenticate, BodyLimit, RequestMetrics
 from purchasing_power.api.routers import health, model, scores
 from purchasing_power.api.settings import ApiSettings
 from purchasing_power.api.state import ApiState
@@ -36,9 +37,13 @@ def create_app(settings: ApiSettings, *, start: bool = True) -> FastAPI:
         finally:
             state.stop()
 
-    # the docs are routes of their own below, behind the same key as everything else
+    # the docs are routes of their own below, behind the same key as everything else;
+    # FastAPI's native OpenTelemetry is off: the app exports Prometheus metrics of its own,
+    # and the check whether a provider is configured costs a lookup of 3 environment
+    # variables per request
     app = FastAPI(
         title="purchasing-power scoring API",
+        telemetry={"tracing": False, "metrics": False, "logs": False},
         version="1",
         description=DESCRIPTION,
         lifespan=lifespan,
@@ -60,6 +65,12 @@ def create_app(settings: ApiSettings, *, start: bool = True) -> FastAPI:
     async def docs(who: Authenticated) -> HTMLResponse:
         return get_swagger_ui_html(openapi_url="/openapi.json", title=app.title)
 
+    # outermost last: metrics -> key and rate limit -> body limit -> score lookups -> FastAPI
+    score_route = next(
+        route for route in scores.router.routes if route.endpoint is scores.get_score
+    )
+    app.add_middleware(ScoreLookups, state=state, route=score_route)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(Authenticate, state=state)
     app.add_middleware(RequestMetrics, metrics=state.metrics)
     return app

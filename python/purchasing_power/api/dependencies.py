@@ -1,4 +1,10 @@
-"""Auth, scopes, rate limits and the snapshot of a request, as FastAPI dependencies."""
+"""Who is calling, what they may read, and the snapshot of a request.
+
+The key check and the rate limit run once per request, for every path, in the
+``Authenticate`` middleware (``identify`` below): nothing is answered to a caller
+without a valid key. Routes then read the caller it found (``Authenticated``) and
+check their scope (``scoped``); the security schemes below are what OpenAPI documents.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +23,7 @@ from purchasing_power.api.state import ApiState
 _bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer <key>")
 _header = APIKeyHeader(name="X-API-Key", auto_error=False, description="X-API-Key: <key>")
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="purchasing-power"'}
+ALL_SCOPES = frozenset(SCOPES)
 
 
 @dataclass(frozen=True)
@@ -29,21 +36,25 @@ def state_of(request: Request) -> ApiState:
     return request.app.state.api
 
 
-async def caller(
-    request: Request,
-    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-    header: Annotated[str | None, Depends(_header)],
-) -> Caller:
+def token_from(authorization: str | None, api_key: str | None) -> str | None:
+    """The key sent as ``Authorization: Bearer <key>``, else as ``X-API-Key: <key>``
+    (as FastAPI's HTTPBearer and APIKeyHeader read them)."""
+    if authorization:
+        scheme, _, credentials = authorization.partition(" ")
+        credentials = credentials.strip()
+        if scheme.lower() == "bearer" and credentials:
+            return credentials
+    return api_key or None
+
+
+def identify(state: ApiState, token: str | None, *, host: str) -> Caller:
     """The caller a valid API key names, within its rate limit; else 401 or 429."""
-    state = state_of(request)
     settings = state.settings
     if settings.allow_anonymous:
-        host = request.client.host if request.client else "unknown"
-        who, rate, burst = Caller(f"anonymous@{host}", frozenset(SCOPES)), None, None
+        who, rate, burst = Caller(f"anonymous@{host}", ALL_SCOPES), None, None
     else:
-        token = bearer.credentials if bearer is not None else header
         if not token:
-            state.metrics.rejected.labels("no_key").inc()
+            state.metrics.rejected_for("no_key").inc()
             raise ProblemError(
                 401,
                 "An API key is required: send it as 'Authorization: Bearer <key>'.",
@@ -51,16 +62,16 @@ async def caller(
             )
         key = verify(state.keys, token)
         if key is None:
-            state.metrics.rejected.labels("bad_key").inc()
+            state.metrics.rejected_for("bad_key").inc()
             raise ProblemError(
                 401, "The API key is not valid or has been revoked.", headers=_CHALLENGE
             )
-        who, rate, burst = Caller(key.name, frozenset(key.scopes)), key.rate_per_second, key.burst
+        who, rate, burst = Caller(key.name, key.scope_set), key.rate_per_second, key.burst
     rate = rate or settings.rate_per_second
     burst = burst or settings.burst
     wait = state.buckets.take(who.name, rate=rate, burst=burst)
     if wait > 0:
-        state.metrics.rejected.labels("rate").inc()
+        state.metrics.rejected_for("rate").inc()
         raise ProblemError(
             429,
             f"Rate limit of {rate:g} requests a second exceeded: retry after the seconds"
@@ -70,7 +81,23 @@ async def caller(
     return who
 
 
+async def caller(
+    request: Request,
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    header: Annotated[str | None, Depends(_header)],
+) -> Caller:
+    """The caller the Authenticate middleware found (the key schemes are for OpenAPI)."""
+    return request.state.caller
+
+
 Authenticated = Annotated[Caller, Depends(caller)]
+
+
+def require_scope(state: ApiState, who: Caller, scope: str) -> None:
+    """403 unless the caller's key holds ``scope``."""
+    if scope not in who.scopes:
+        state.metrics.rejected_for("scope").inc()
+        raise ProblemError(403, f"The API key lacks the '{scope}' scope this endpoint needs.")
 
 
 def scoped(scope: str):
@@ -79,17 +106,15 @@ def scoped(scope: str):
         raise ValueError(f"unknown scope {scope!r}")
 
     async def require(request: Request, who: Authenticated) -> Caller:
-        if scope not in who.scopes:
-            state_of(request).metrics.rejected.labels("scope").inc()
-            raise ProblemError(403, f"The API key lacks the '{scope}' scope this endpoint needs.")
+        require_scope(state_of(request), who, scope)
         return who
 
     return require
 
 
-async def snapshot(request: Request) -> Snapshot:
-    """The publication this request is answered from: read once, used throughout."""
-    current = state_of(request).snapshot
+def current_snapshot(state: ApiState) -> Snapshot:
+    """The publication a request is answered from: read once, used throughout."""
+    current = state.snapshot
     if current is None:
         raise ProblemError(
             503,
@@ -97,6 +122,10 @@ async def snapshot(request: Request) -> Snapshot:
             headers={"Retry-After": "5"},
         )
     return current
+
+
+async def snapshot(request: Request) -> Snapshot:
+    return current_snapshot(state_of(request))
 
 
 Current = Annotated[Snapshot, Depends(snapshot)]

@@ -24,15 +24,16 @@ import re
 import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, replace
+from functools import cached_property
 from pathlib import Path
 
 KEYS_FILE_ENV = "PURCHASING_POWER_API_KEYS"
-SCOPES = ("scores", "reasons", "history", "model", "metrics")
+SCOPES = ("scores", "reasons", "history", "model", "metrics", "health")
 KEY_PREFIX = "ppk"
 _KEY = re.compile(r"ppk_([0-9a-f]{8})_([A-Za-z0-9_-]{43})")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 # compared against when the key id is unknown, so that a miss takes as long as a hit
-_DUMMY_SALT = bytes(16)
+_DUMMY = (bytes(16), bytes(32))
 
 
 def default_keys_file(environ: Mapping[str, str] | None = None) -> Path:
@@ -61,6 +62,15 @@ class ApiKey:
     @property
     def is_revoked(self) -> bool:
         return self.revoked_at is not None
+
+    @cached_property
+    def scope_set(self) -> frozenset[str]:
+        return frozenset(self.scopes)
+
+    @cached_property
+    def hash_material(self) -> tuple[bytes, bytes]:
+        """The salt and the stored hash as bytes, decoded once per key, not per request."""
+        return bytes.fromhex(self.salt), bytes.fromhex(self.secret_hash)
 
 
 @dataclass(frozen=True)
@@ -164,8 +174,7 @@ def verify(keys: Mapping[str, ApiKey], token: str) -> ApiKey | None:
     match = _KEY.fullmatch(token)
     key_id, secret = match.groups() if match else ("", token)
     record = keys.get(key_id)
-    salt = bytes.fromhex(record.salt) if record else _DUMMY_SALT
-    expected = bytes.fromhex(record.secret_hash) if record else bytes(32)
+    salt, expected = record.hash_material if record else _DUMMY
     is_equal = hmac.compare_digest(_digest(salt, secret), expected)
     if record is None or not is_equal or record.is_revoked:
         return None

@@ -1,5 +1,5 @@
-"""Pure ASGI middleware (cheaper than Starlette's BaseHTTPMiddleware): request metrics and
-the body size limit."""
+"""Pure ASGI middleware (cheaper than Starlette's BaseHTTPMiddleware): request metrics,
+the key check and rate limit, and the body size limit."""
 
 from __future__ import annotations
 
@@ -9,8 +9,10 @@ from typing import Any
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from purchasing_power.api.dependencies import identify, token_from
 from purchasing_power.api.metrics import Metrics
-from purchasing_power.api.problems import problem_response
+from purchasing_power.api.problems import ProblemError, problem_response
+from purchasing_power.api.state import ApiState
 
 
 class BodyTooLargeError(HTTPException):
@@ -54,6 +56,43 @@ class BodyLimit:
         await self.app(scope, limited, send)
 
 
+class Authenticate:
+    """Every request, on every path, before any routing: the key checked in constant
+    time and the caller's token taken from its bucket; a request without a valid key, or
+    over its rate, is answered here (401, 429). The caller is left in the request's
+    state, where routes read it and check their scope."""
+
+    def __init__(self, app: ASGIApp, *, state: ApiState) -> None:
+        self.app = app
+        self.state = state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        authorization = api_key = None
+        for name, value in scope["headers"]:
+            if name == b"authorization" and authorization is None:
+                authorization = value.decode("latin-1")
+            elif name == b"x-api-key" and api_key is None:
+                api_key = value.decode("latin-1")
+        client = scope.get("client")
+        try:
+            who = identify(
+                self.state,
+                token_from(authorization, api_key),
+                host=client[0] if client else "unknown",
+            )
+        except ProblemError as error:
+            answer = problem_response(
+                error.status, error.detail, instance=scope["path"], headers=error.headers
+            )
+            await answer(scope, receive, send)
+            return
+        scope.setdefault("state", {})["caller"] = who
+        await self.app(scope, receive, send)
+
+
 def _header(scope: Scope, name: bytes) -> str | None:
     for key, value in scope["headers"]:
         if key == name:
@@ -87,6 +126,4 @@ class RequestMetrics:
         finally:
             route: Any = scope.get("route")
             template = getattr(route, "path", None) or "unmatched"
-            method = scope["method"]
-            self.metrics.latency.labels(method, template).observe(time.perf_counter() - start)
-            self.metrics.requests.labels(method, template, str(status)).inc()
+            self.metrics.answered(scope["method"], template, status, time.perf_counter() - start)

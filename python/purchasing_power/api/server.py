@@ -13,9 +13,10 @@ log = logging.getLogger("purchasing_power.api")
 
 
 def serve(settings: ApiSettings, *, log_level: str = "info", access_log: bool = False) -> None:
-    """Serve until interrupted. One process: the snapshot lives in its memory, and a
-    second worker would hold a second copy (run more behind a proxy if one core is not
-    enough)."""
+    """Serve until interrupted. One process: the snapshot, the rate limits and the
+    metrics live in its memory, and a second worker would hold copies of its own (and
+    swap publications at its own moment); docs/api.md has what a second bought when
+    measured. Run more behind a proxy if one core is not enough."""
     logging.basicConfig(level=log_level.upper(), format="%(levelname)s: %(message)s")
     if settings.allow_anonymous:
         log.warning(

@@ -1,4 +1,8 @@
-"""/healthz, /readyz and /metrics (unversioned, as probes and scrapers expect them)."""
+"""/healthz, /readyz and /metrics (unversioned, as probes and scrapers expect them).
+
+The probes need a key like everything else, with the ``health`` scope: a load balancer
+holds a key that can tell whether the server is up and ready and read nothing else
+(docs/api.md says why they are not open, and how a probe sends its key)."""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from purchasing_power.api.dependencies import Authenticated, Caller, scoped, state_of
+from purchasing_power.api.dependencies import Caller, scoped, state_of
 from purchasing_power.api.routers.scores import ERRORS
 from purchasing_power.api.schemas import Health, Readiness
 from purchasing_power.api.state import publication_info
@@ -16,14 +20,17 @@ from purchasing_power.api.state import publication_info
 router = APIRouter(tags=["operations"], responses=ERRORS)
 
 
+Probe = Annotated[Caller, Depends(scoped("health"))]
+
+
 @router.get("/healthz", response_model=Health)
-async def healthz(who: Authenticated) -> Health:
+async def healthz(who: Probe) -> Health:
     """The process is up (says nothing of the publication)."""
     return Health(status="ok")
 
 
 @router.get("/readyz", response_model=Readiness, responses={503: {"model": Readiness}})
-async def readyz(request: Request, who: Authenticated) -> JSONResponse:
+async def readyz(request: Request, who: Probe) -> JSONResponse:
     """Ready once a publication is loaded: which, and how old it is. 503 before."""
     current = state_of(request).snapshot
     if current is None:

@@ -18,6 +18,7 @@ from purchasing_power.api.schemas import (
     ScoreResponse,
     UserId,
 )
+from purchasing_power.api.snapshot import Snapshot
 from purchasing_power.api.state import publication_json
 
 ERRORS = {
@@ -40,16 +41,21 @@ def _not_found(user_id: str) -> ProblemError:
     return ProblemError(404, f"User {user_id!r} has no score in the current publication.")
 
 
+def score_answer(current: Snapshot, who: Caller, user_id: str) -> bytes:
+    """The body of a score lookup; also what ``lookups.ScoreLookups`` answers."""
+    found = current.score(user_id, with_reasons="reasons" in who.scopes)
+    if found is None:
+        raise _not_found(user_id)
+    return to_json({"publication": publication_json(current.publication), "score": found})
+
+
 @router.get("/users/{user_id}/score", response_model=ScoreResponse)
 async def get_score(
     user_id: UserPath, who: Annotated[Caller, Depends(scoped("scores"))], current: Current
 ) -> Response:
     """A user's current score: spend, probability, index, tier, status, the top reasons
     (with the reasons scope) and the last change this build flagged."""
-    found = current.score(user_id, with_reasons="reasons" in who.scopes)
-    if found is None:
-        raise _not_found(user_id)
-    return _json({"publication": publication_json(current.publication), "score": found})
+    return Response(score_answer(current, who, user_id), media_type="application/json")
 
 
 @router.post("/scores/batch", response_model=BatchResponse)
@@ -67,14 +73,14 @@ async def get_scores(
 
 
 @router.get("/users/{user_id}/history", response_model=HistoryResponse)
-def get_history(
+async def get_history(
     user_id: UserPath,
     who: Annotated[Caller, Depends(scoped("history"))],
     current: Current,
     limit: Annotated[int, Query(ge=1, le=1000, description="The latest scores to return.")] = 100,
 ) -> Response:
-    """A user's scores over the builds, latest first (queried from the published file)."""
-    history = current.history(user_id, limit=limit)
+    """A user's scores over the builds, latest first."""
+    history = current.history_of(user_id, limit=limit)
     if history is None:
         raise _not_found(user_id)
     return _json(
