@@ -30,6 +30,11 @@ BI_MARTS = (
     "model_evaluations",
     "data_quality_daily",
     "data_quality_summary",
+    "monitoring_performance",
+    "monitoring_performance_deciles",
+    "monitoring_drift",
+    "monitoring_data_volume",
+    "monitoring_alerts",
     "customer_segments",
     "user_price_bands",
     "user_item_price_fit",
@@ -86,7 +91,8 @@ def test_bi_marts_are_documented_in_the_warehouse_and_published(built: DbtProjec
     with duckdb.connect(str(built.warehouse), read_only=True) as connection:
         comments = dict(
             connection.execute(
-                "select table_name, comment from duckdb_tables() where schema_name = 'marts'"
+                "select table_name, comment from duckdb_tables()"
+                " where schema_name in ('marts', 'monitoring')"
             ).fetchall()
         )
         scores = connection.execute(

@@ -12,7 +12,7 @@ import pytest
 
 from model_examples import SCHEMA, SETTINGS, examples
 from purchasing_power import baselines, extension, fallback
-from purchasing_power.pipeline import RunSettings, _register
+from purchasing_power.pipeline import RunSettings, _register, _training_reference
 from purchasing_power.registry import Tier, reference_quantiles
 from purchasing_power.scoring import SCORE_SCHEMA, power_index, stream_scores
 from purchasing_power.train import (
@@ -197,8 +197,22 @@ def test_each_baseline_that_can_score_registers_and_scores_as_it_predicts(
     scoring = examples(rows_per_cutoff=100, seed=5)
     run = RunSettings(artifacts_dir=tmp_path, horizon_days=30, num_threads=1)
     registered = _register(won, scoring, TIERS, as_of="2025-04-01", settings=run,
-                           training=settings, tuning=None, extended=None)  # fmt: skip
+                           training=settings, tuning=None, extended=None,
+                           feature_reference=_training_reference(won, split),
+                           training_reason="retrain: true")  # fmt: skip
     assert (registered.status, registered.card["method"]) == (BASELINE, method)
+    assert registered.card["training_reason"] == "retrain: true"
+    # trees carry the drift reference of their features on every training row; a
+    # baseline scored in Python has none (monitoring takes its first scores)
+    reference = registered.card.get("reference", {})
+    if heads is not None:
+        assert reference["features_source"] == "training rows"
+        assert list(reference["features"]) == schema.names
+        counts = reference["features"][schema.names[0]]
+        assert sum(counts["counts"]) + counts["null_rows"] == len(split.features)
+    else:
+        assert _training_reference(won, split) is None
+        assert "features" not in reference
     assert registered.card["fold_metrics"]
     scored = stream_scores(
         pa.RecordBatchReader.from_batches(scoring.schema, scoring.to_batches(64)),

@@ -1,15 +1,19 @@
 """One row per registered model version; trains one where the retrain policy says so
-and marks the model that scores this build is_active (pipeline.choose_and_train)."""
+and marks the model that scores this build is_active (pipeline.choose_and_train).
+
+retrain: auto (the default) trains where the monitoring tables the previous build left
+say so (monitoring.read_retrain_reasons, docs/monitoring.md); true or false decide alone."""
 
 from pathlib import Path
 
+from purchasing_power.monitoring import read_retrain_reasons
 from purchasing_power.pipeline import RunSettings, choose_and_train, models_table, say_to_dbt
 
 
 def model(dbt, session):
     dbt.config(materialized="table")
     # one plain dbt.config.get per key: dbt finds the keys a Python model reads statically
-    retrain = dbt.config.get("retrain")
+    retrain = str(dbt.config.get("retrain")).lower()
     pinned = dbt.config.get("model_version")
     candidates = dbt.config.get("candidates")
     scoring_cutoff = dbt.ref("int_cutoffs_derived").filter("is_scoring_cutoff")
@@ -20,7 +24,10 @@ def model(dbt, session):
         artifacts_dir=Path(dbt.config.get("artifacts_path")),
         horizon_days=int(dbt.config.get("horizon_days")),
         seed=int(dbt.config.get("seed")),
-        retrain=str(retrain).lower() in ("true", "1", "yes"),
+        retrain=retrain in ("true", "1", "yes"),
+        retrain_reasons=read_retrain_reasons(session, as_of=as_of_date)
+        if retrain == "auto"
+        else (),
         model_version=pinned or None,
         tune_trials=int(dbt.config.get("tune_trials")),
         num_threads=int(dbt.config.get("training_threads")),

@@ -44,6 +44,15 @@ def generate(
     preset: Annotated[
         str, typer.Option(help="Kind of shop: default, grocery, cdnow, fashion or young.")
     ] = "default",
+    shift_date: Annotated[
+        str | None, typer.Option(help="A change of behaviour from this day on, YYYY-MM-DD.")
+    ] = None,
+    shift_price_factor: Annotated[
+        float, typer.Option(min=0.01, help="Prices from --shift-date on are multiplied by it.")
+    ] = 1.0,
+    shift_churn_share: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="Share of customers who leave on it.")
+    ] = 0.0,
 ) -> None:
     """Write synthetic shop data in the input contract (and a ground-truth file)."""
     if file_format not in ("parquet", "csv"):
@@ -54,6 +63,16 @@ def generate(
         first_day = dt.date.fromisoformat(start_date)
     except ValueError:
         _fail(f"--start-date must be YYYY-MM-DD, not {start_date!r}")
+    shift = None
+    if shift_date is not None:
+        try:
+            shift = generator.Shift(
+                dt.date.fromisoformat(shift_date),
+                price_factor=shift_price_factor,
+                churn_share=shift_churn_share,
+            )
+        except ValueError:
+            _fail(f"--shift-date must be YYYY-MM-DD, not {shift_date!r}")
     settings = generator.GeneratorSettings(
         users=users,
         days=days,
@@ -62,6 +81,7 @@ def generate(
         file_format=file_format,  # type: ignore[arg-type]
         dirty_fraction=dirty_fraction,
         preset=preset,  # type: ignore[arg-type]
+        shift=shift,
     )
     with console.status(f"generating a {preset} shop of {users:,} users"):
         result = generator.generate(out, settings=settings)
@@ -147,17 +167,23 @@ def report(
     ] = None,
     db: WarehouseOption = None,
 ) -> None:
-    """Write the model report (self-contained HTML) of the active or a given model."""
-    from purchasing_power import pipeline
+    """Write the model report (self-contained HTML) of the active or a given model, and
+    its monitoring page beside it (<out>_monitoring.html)."""
+    from purchasing_power import monitoring_report, pipeline
 
     path = db or warehouse.warehouse_path()
+    monitoring_out = out.with_name(f"{out.stem}_monitoring{out.suffix}")
     try:
         with warehouse.connect(path) as connection:
             version, page = pipeline.model_report(connection, model_version=model_version)
+            monitoring = monitoring_report.read_monitoring(connection)
         out.write_text(page)
+        monitoring_out.write_text(monitoring_report.render_monitoring_page(monitoring))
     except Exception as error:
         _fail(f"{path}: {error}")
-    console.print(f"wrote the report of {version} to {out}")
+    console.print(
+        f"wrote the report of {version} to {out}, its monitoring page to {monitoring_out}"
+    )
 
 
 KeysFileOption = Annotated[

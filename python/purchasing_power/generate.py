@@ -57,7 +57,33 @@ from purchasing_power.regimes import (
     Seasonality,
 )
 
-__all__ = ["EVENT_TYPES", "PRESETS", "GeneratedData", "GeneratorSettings", "Preset", "generate"]
+__all__ = [
+    "EVENT_TYPES",
+    "PRESETS",
+    "GeneratedData",
+    "GeneratorSettings",
+    "Preset",
+    "Shift",
+    "generate",
+]
+
+
+@dataclass(frozen=True)
+class Shift:
+    """A change of behaviour from ``start_date`` on, for testing the monitoring loop
+    (docs/monitoring.md): what a model trained before it has not seen.
+
+    It rewrites the simulated events and draws nothing at random, so the events before
+    ``start_date`` are those of the same settings without a shift.
+    """
+
+    start_date: datetime.date
+    # Every price and line total from start_date on is multiplied by this (an inflation,
+    # a repricing, another currency): spend features and spend labels move, counts do not.
+    price_factor: float = 1.0
+    # This share of customers (spread evenly over the user ids) leave for good on
+    # start_date: none of their events from then on is recorded.
+    churn_share: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -71,6 +97,7 @@ class GeneratorSettings:
     file_format: Literal["parquet", "csv"] = "parquet"
     dirty_fraction: float = 0.002  # share of extra bad raw rows injected (0 disables)
     preset: Preset = "default"  # the kind of shop, see purchasing_power.regimes.PRESETS
+    shift: Shift | None = None  # a change of behaviour from a date on; None: none
 
 
 @dataclass(frozen=True)
@@ -267,6 +294,8 @@ def generate(out_dir: Path, *, settings: GeneratorSettings = GeneratorSettings()
     # stream 6 draws only what the default regime does not use (the BG/NBD dropout)
     events, dropout_sec = _simulate_events(streams[3], streams[6], world, users, items, prefs_keys)
     users["churn_sec"] = np.minimum(users["churn_sec"], dropout_sec)
+    if settings.shift is not None:
+        events = _shifted(events, users, settings.shift, settings.start_date)
     users["expected_daily_spend"] = _expected_daily_spend(
         streams[4], world, users, items, prefs_keys
     )
@@ -315,6 +344,37 @@ def _validate(settings: GeneratorSettings) -> None:
         raise ValueError(f"file_format must be 'parquet' or 'csv', got {settings.file_format!r}")
     if not 0.0 <= settings.dirty_fraction < 1.0:
         raise ValueError(f"dirty_fraction must be in [0, 1), got {settings.dirty_fraction}")
+    shift = settings.shift
+    if shift is not None and not (shift.price_factor > 0 and 0.0 <= shift.churn_share <= 1.0):
+        raise ValueError(
+            f"shift needs price_factor > 0 and churn_share in [0, 1], got {shift.price_factor} "
+            f"and {shift.churn_share}"
+        )
+
+
+def _shifted(
+    events: dict[str, np.ndarray], users: dict, shift: Shift, start_date: datetime.date
+) -> dict[str, np.ndarray]:
+    """``events`` as the shift changes them: prices scaled and churned users' events
+    dropped from the shift's start on; a churned user's ``churn_sec`` (ground truth)
+    moves to it."""
+    start_sec = (shift.start_date - start_date).days * _SECONDS_PER_DAY
+    after = events["time"] >= start_sec
+    n_users = len(users["power"])
+    # every user whose id falls on a multiple of 1 / churn_share: an even spread
+    ids = np.arange(n_users)
+    churned = np.floor((ids + 1) * shift.churn_share) > np.floor(ids * shift.churn_share)
+    users["churn_sec"] = np.where(
+        churned, np.minimum(users["churn_sec"], start_sec), users["churn_sec"]
+    )
+    kept = ~(after & churned[events["user"]])
+    shifted = {name: values[kept] for name, values in events.items()}
+    scaled = after[kept]
+    for column in ("price", "amount"):
+        shifted[column] = np.where(
+            scaled, np.round(shifted[column] * shift.price_factor, 2), shifted[column]
+        )
+    return shifted
 
 
 # --------------------------------------------------------------------------------------

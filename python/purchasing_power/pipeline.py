@@ -40,7 +40,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from purchasing_power import baselines, btyd_features, extension, fallback
+from purchasing_power import baselines, btyd_features, extension, fallback, monitoring
 from purchasing_power.explain import REASONS_SCHEMA, load_explainer, reason_batches
 from purchasing_power.features import FeatureSchema
 from purchasing_power.registry import (
@@ -62,6 +62,7 @@ from purchasing_power.train import (
     VALIDATION_FOLDS,
     Examples,
     ShortHistoryError,
+    TimeSplit,
     TrainingResult,
     TrainingSettings,
     time_split,
@@ -122,6 +123,7 @@ MODELS_SCHEMA = pa.schema(
         ("features_match_registry", pa.bool_()),
         ("artifact_path", pa.string()),
         ("report_path", pa.string()),
+        ("training_reason", pa.string()),
         ("scoring_method", pa.string()),
         ("metrics", METRIC_TYPE),
         ("decile_calibration", CALIBRATION_TYPE),
@@ -143,6 +145,8 @@ class RunSettings:
     model_version: str | None = None
     tune_trials: int = 0
     max_boost_rounds: int = MAX_BOOST_ROUNDS  # var max_boost_rounds; see TrainingSettings
+    # retrain: auto, the monitoring policy's reasons to train (monitoring.retrain_reasons)
+    retrain_reasons: tuple[str, ...] = ()
     # int_cutoffs_derived.label_horizon_days: shorter than horizon_days where the history
     # is (the model then learns it and its scores are extended); None: the horizon
     label_horizon_days: int | None = None
@@ -218,6 +222,7 @@ def _train(
     as_of: str,
     settings: RunSettings,
     say: Say = say_to_stderr,
+    training_reason: str | None = None,
     extended: extension.Extension | None = None,
 ) -> RegisteredModel:
     training = TrainingSettings(
@@ -248,6 +253,7 @@ def _train(
     )
     say(f"choosing on {len(split.folds)} rolling-origin fold(s): {folds}", False)
     result = train_models(split, settings=training)
+    feature_reference = _training_reference(result, split)
     del split  # the feature matrix of every example: registration needs only the result
     return _register(
         result,
@@ -258,7 +264,23 @@ def _train(
         training=training,
         tuning=tuning,
         extended=extended,
+        feature_reference=feature_reference,
+        training_reason=training_reason,
     )
+
+
+def _training_reference(result: TrainingResult, split: TimeSplit) -> dict[str, dict] | None:
+    """The drift reference (monitoring.feature_references) of the features the winning
+    trees read, on every training row; None for a baseline scored in Python."""
+    if result.heads is None or result.schema is None:
+        return None
+    if result.method == baselines.LIGHTGBM_RFM:
+        matrix = baselines.lightgbm_rfm_matrix(split.examples)
+        return monitoring.feature_references(matrix, result.schema.names)
+    found = monitoring.feature_references(split.features, split.schema.names)
+    if result.schema.has_derived and split.btyd is not None:  # the hybrid's BTYD columns
+        found.update(monitoring.feature_references(split.btyd, btyd_features.NAMES))
+    return found
 
 
 def _register(
@@ -271,9 +293,13 @@ def _register(
     training: TrainingSettings,
     tuning: dict | None,
     extended: extension.Extension | None,
+    feature_reference: dict[str, dict] | None = None,
+    training_reason: str | None = None,
 ) -> RegisteredModel:
     """Register what won: trees (a candidate, lightgbm_rfm) through export and the parity
-    gate, a Python-scored baseline as its card."""
+    gate, a Python-scored baseline as its card. ``feature_reference``: the drift
+    reference of the trees' features on their training rows (``_training_reference``);
+    ``training_reason``: why the build trained (ml_models.training_reason)."""
     if result.heads is not None:
         assert result.schema is not None
         schema = result.schema
@@ -289,13 +315,15 @@ def _register(
             artifacts_dir=settings.artifacts_dir,
             tuning=tuning,
             extension=extended.to_card() if extended else None,
+            feature_reference=feature_reference,
+            training_reason=training_reason,
         )
     judged = judged_fields(result)
     reason = "; ".join(result.status_reasons)
     if result.method == baselines.BTYD:
         return _fall_back(
-            scoring, as_of=as_of, settings=settings, reason=reason, status=fallback.BASELINE,
-            judged=judged,
+            scoring, as_of=as_of, settings=settings, reason=reason, why=training_reason,
+            status=fallback.BASELINE, judged=judged,
         )  # fmt: skip
     assert result.rfm_decay is not None
     level = fallback.rfm_decay_level(result.rfm_decay, scoring, horizon_days=settings.horizon_days)
@@ -312,6 +340,7 @@ def _register(
     spend, probability = fallback.rfm_decay_predictor(card)(scoring)
     card["reference_spend_quantiles"] = reference_quantiles(spend).tolist()
     card["scores"] = fallback.summarize_scores(spend, probability)
+    card["training_reason"] = training_reason
     path = fallback.write_artifact(card, artifacts_dir=settings.artifacts_dir)
     return RegisteredModel(model_version=card["model_version"], path=path, card=card)
 
@@ -356,7 +385,7 @@ def choose_and_train(
     accepted = [
         m for m in models if _usable(m, horizon_days=settings.horizon_days, columns=columns)
     ]
-    if accepted and not settings.retrain:
+    if accepted and not settings.retrain and not settings.retrain_reasons:
         active = accepted[-1]
         rechecked = _recheck(active, scoring_features, tiers)
         say(
@@ -368,6 +397,8 @@ def choose_and_train(
         return Choice(active=active, trained=None)
 
     why = "retrain: true" if settings.retrain else "no accepted model for this horizon"
+    if accepted and not settings.retrain:
+        why = "retrain: auto, " + "; ".join(settings.retrain_reasons)
     say(f"training a new model ({why})", False)
     extended = None
     window = settings.label_horizon_days
@@ -393,9 +424,12 @@ def choose_and_train(
             settings=settings,
             say=say,
             extended=extended,
+            training_reason=why,
         )
     except ShortHistoryError as short:
-        active = _fall_back(scoring_features, as_of=as_of, settings=settings, reason=str(short))
+        active = _fall_back(
+            scoring_features, as_of=as_of, settings=settings, reason=str(short), why=why
+        )
         say(
             f"SCORED WITH {fallback.METHOD.upper()}, NOT A TRAINED MODEL: {short}. Every user "
             f"is scored by BG/NBD x Gamma-Gamma fitted on all history before {as_of}, over the "
@@ -453,10 +487,12 @@ def _fall_back(
     as_of: str,
     settings: RunSettings,
     reason: str,
+    why: str | None,
     status: str = fallback.FALLBACK,
     judged: dict | None = None,
 ) -> RegisteredModel:
-    """Fit and register the BTYD fallback on the scoring cutoff's own history."""
+    """Fit and register the BTYD fallback on the scoring cutoff's own history; ``why``:
+    why the build set out to train (ml_models.training_reason)."""
     scorer = fallback.fit(scoring_features, horizon_days=settings.horizon_days)
     spend, probability = scorer.predict(scoring_features)
     card = fallback.card(
@@ -468,6 +504,7 @@ def _fall_back(
         status=status,
         judged=judged,
     )
+    card["training_reason"] = why
     path = fallback.write_artifact(card, artifacts_dir=settings.artifacts_dir)
     return RegisteredModel(model_version=card["model_version"], path=path, card=card)
 
@@ -526,6 +563,7 @@ def models_table(
                 "features_match_registry": None if today is None else names == today,
                 "artifact_path": str(model.path),
                 "report_path": str(model.path / "report.html"),
+                "training_reason": card.get("training_reason"),
                 "scoring_method": card.get("method", LIGHTGBM_HURDLE),
                 "metrics": card["metrics"],
                 "decile_calibration": card.get("decile_calibration", []),

@@ -50,7 +50,7 @@ import onnx
 import pyarrow as pa
 from onnx import helper
 
-from purchasing_power import report, staging
+from purchasing_power import monitoring, report, staging
 from purchasing_power.explain import feature_importance
 from purchasing_power.export import (
     INPUT_NAME,
@@ -65,6 +65,7 @@ from purchasing_power.export import (
     booster_to_onnx,
     compare_predictions,
 )
+from purchasing_power.extension import Extension
 from purchasing_power.features import FeatureSchema
 from purchasing_power.scoring import (
     SCORING_OUTPUTS,
@@ -619,9 +620,14 @@ def register_models(
     tiers: Sequence[Tier],
     artifacts_dir: Path,
     tuning: dict | None = None,
+    feature_reference: dict[str, dict] | None = None,
+    training_reason: str | None = None,
     extension: dict | None = None,
 ) -> RegisteredModel:
     """Export both heads, prove parity, write the artifact, its card and its report.
+
+    ``feature_reference``: the features' drift reference on the training rows
+    (monitoring.feature_references); without it the validation rows'.
     ``extension`` (``purchasing_power.extension``): where the heads learnt a shorter label
     window than the horizon, how scoring extends them; the power index's reference is
     extended with them, so a user's index is the same either way."""
@@ -674,10 +680,35 @@ def register_models(
         scores=scores,
         tuning=tuning,
     )
+    validation_spend = proof.spend[:validation_rows]
+    validation_probability = proof.probability[:validation_rows]
     if extension:
         card["extension"] = extension
         card["method"] = f"{result.method}_extended"
         card["reference_spend_quantiles"] = (reference * extension["spend_factor"]).tolist()
+        # the outputs' drift reference in the units scoring publishes: extended too
+        validation_spend, validation_probability = Extension.from_card(extension).apply(
+            validation_spend, validation_probability
+        )
+    # monitoring (docs/monitoring.md): the drift reference and why the model was trained
+    validation_index = power_index(
+        validation_spend, np.asarray(card["reference_spend_quantiles"], dtype=np.float64)
+    )
+    trained_on = feature_reference is not None and set(schema.names) <= set(feature_reference)
+    card["reference"] = monitoring.model_reference(
+        features={name: feature_reference[name] for name in schema.names}
+        if trained_on
+        else monitoring.feature_references(result.validation_features, schema.names),
+        features_source="training rows" if trained_on else "validation rows",
+        outputs={
+            "predicted_spend": validation_spend,
+            "purchase_probability": validation_probability,
+            "power_index": validation_index,
+            "tier": assign_tiers(validation_index, tiers),
+        },
+        tiers=[tier.tier for tier in tiers],
+    )
+    card["training_reason"] = training_reason
 
     artifacts_dir.mkdir(parents=True, exist_ok=True)
     final_path = artifacts_dir / model_version

@@ -277,7 +277,9 @@ def importance_chart(card: dict, head: str, *, top: int = 12) -> str:
     rows = rows[:top]
     bar_height, label_width, width = 18, 300, WIDTH + 110
     height = 24 + bar_height * len(rows)
-    scale = (width - label_width - 56) / max((row["gain"] / total for row in rows), default=1)
+    # a head of single-leaf trees (a tiny shop, early stopping at once) has no gain at all
+    largest = max((row["gain"] / total for row in rows), default=0.0) or 1.0
+    scale = (width - label_width - 56) / largest
     parts = []
     for i, row in enumerate(rows):
         share = row["gain"] / total

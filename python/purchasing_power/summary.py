@@ -37,6 +37,9 @@ class BuildSummary:
     model_version: str
     tiers: list[tuple[str, int, float]]
     evaluations: list[tuple[str, str, float]]
+    # monitoring_alerts: (level, check, subject, value, threshold crossed, since); None
+    # where the warehouse has no monitoring tables (built before them)
+    alerts: list[tuple[str, str, str, float, float, str]] | None = None
     model_status: str = "accepted"
     scoring_method: str = "lightgbm_hurdle"
     label_horizon_days: int | None = None
@@ -76,6 +79,20 @@ def read_summary(connection: duckdb.DuckDBPyConnection, *, warehouse: Path) -> B
         " and metric in ('auc', 'normalized_gini', 'top_decile_capture')"
         " order by metric, method",
     )
+    _, monitored = query(
+        connection,
+        "select count(*) from information_schema.tables"
+        " where table_schema = 'monitoring' and table_name = 'monitoring_alerts'",
+    )
+    alerts = None
+    if monitored[0][0]:
+        _, alerts = query(
+            connection,
+            "select alert_level, check_name, subject, observed_value,"
+            " case when alert_level = 'alert' then alert_threshold else warn_threshold end,"
+            " since_date::varchar from monitoring.monitoring_alerts"
+            " order by alert_level = 'warn', check_name, subject",
+        )
     _, active = query(
         connection,
         "select model_status, scoring_method from ml.ml_models"
@@ -103,6 +120,7 @@ def read_summary(connection: duckdb.DuckDBPyConnection, *, warehouse: Path) -> B
         model_version=model_version,
         tiers=tiers,
         evaluations=evaluations,
+        alerts=alerts,
     )
 
 
@@ -154,6 +172,14 @@ def render_summary(summary: BuildSummary) -> str:
     for metric, values in by_metric.items():
         cells = "  ".join(f"{method} {value:.3f}" for method, value in sorted(values.items()))
         lines.append(f"  {metric:<20} {cells}")
+    if summary.alerts is not None:
+        lines.append(
+            f"Monitoring alerts (monitoring.monitoring_alerts): {len(summary.alerts) or 'none'}"
+        )
+        lines += [
+            f"  {level:<5}  {check} {subject}: {value:.3f} (past {threshold:g} since {since})"
+            for level, check, subject, value, threshold, since in summary.alerts
+        ]
     lines += [
         f"Warehouse: {summary.warehouse}",
         "Query it: .venv/bin/purchasing-power query "
