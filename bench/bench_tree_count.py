@@ -32,7 +32,13 @@ import numpy as np
 from measure import REPO, machine, write_result
 from purchasing_power import metrics
 from purchasing_power.features import FeatureSchema
-from purchasing_power.train import HEADS, TrainingSettings, fit_head, time_split
+from purchasing_power.train import (
+    HEADS,
+    LIGHTGBM_HURDLE,
+    TrainingSettings,
+    fit_head,
+    time_split,
+)
 from purchasing_power.treeshap import TreeShap
 from purchasing_power.warehouse import query, read_table
 
@@ -61,7 +67,10 @@ def measure_cuts(connection, *, reason_rows: int, threads: int) -> dict[str, obj
         connection,
         "select horizon_days from intermediate.int_cutoffs_derived where is_scoring_cutoff",
     )[1][0]
-    settings = TrainingSettings(horizon_days=int(horizon), num_threads=threads)
+    # the hurdle alone: this bench cuts its trees (the latest fold's fit, as training fits it)
+    settings = TrainingSettings(
+        horizon_days=int(horizon), num_threads=threads, candidates=(LIGHTGBM_HURDLE,)
+    )
     schema = FeatureSchema.from_registry(read_table(connection, "ml.feature_registry"))
     split = time_split(connection.table("ml.training_examples"), schema=schema, settings=settings)
     valid = split.features[split.is_validation]
@@ -97,7 +106,7 @@ def measure_cuts(connection, *, reason_rows: int, threads: int) -> dict[str, obj
         )
         print(f"  {trees}: Gini {cuts[-1]['normalized_gini']:.4f}", flush=True)
     return {
-        "training_rows": int((~split.is_validation).sum()),
+        "training_rows": len(split.purchased[split.fold_rows(split.latest, validation=False)]),
         "validation_rows": int(split.is_validation.sum()),
         "reason_rows": len(sample),
         "fits": fits,

@@ -81,7 +81,10 @@ from measure import (
     write_result,
 )
 from purchasing_power.export import booster_to_onnx
+from purchasing_power.features import FeatureSchema
+from purchasing_power.registry import RegisteredModel, load_heads
 from purchasing_power.scoring import SCORING_OUTPUTS, make_session, predict, predict_outputs
+from purchasing_power.train import HURDLE
 
 RESULTS = REPO / "bench" / "results"
 USERS = {"small": 6_250, "medium": 62_500, "large": 625_000}  # x 500 days: ~1M, 10M, 100M
@@ -340,13 +343,15 @@ def _agreement(warehouse: Path, reference: Path) -> dict[str, object]:
 # ---------------------------------------------------------------------------------------
 
 
-def _scoring_rows(warehouse: Warehouse, names: list[str], rows: int) -> np.ndarray:
-    columns = ", ".join(f"cast({name} as double)" for name in names)
+def _scoring_rows(warehouse: Warehouse, card: dict, rows: int) -> np.ndarray:
+    """The scoring rows as the registered model reads them (its card's features, derived
+    ones computed as scoring computes them), repeated up to ``rows``."""
+    schema = FeatureSchema.from_card(card["features"], card.get("btyd_features"))
     with duckdb.connect(str(warehouse.path), read_only=True) as connection:
-        table = connection.execute(
-            f"select {columns} from features.user_features where is_scoring_cutoff order by user_id"
-        ).fetchnumpy()
-    matrix = np.column_stack([np.asarray(table[key], dtype=np.float64) for key in table])
+        table = connection.sql(
+            "select * from features.user_features where is_scoring_cutoff order by user_id"
+        ).to_arrow_table()
+    matrix = schema.to_matrix(table)
     repeats = -(-rows // len(matrix))
     return np.ascontiguousarray(np.tile(matrix, (repeats, 1))[:rows])
 
@@ -378,11 +383,16 @@ def compare_scoring(
         (artifact,) = connection.execute(
             "select artifact_path from ml.ml_models where is_active"
         ).fetchone()
+    card = json.loads((Path(artifact) / "card.json").read_text())
+    if "lightgbm_files" not in card:  # a baseline scored in Python: no trees, no graph
+        return {"model_version": Path(artifact).name, "rows": rows, "threads": threads,
+                "boosters": [], "ratio_all_boosters": 0.0, "scoring_graph": None,
+                "meets_target": False, "lleaves": f"no trees: {card['method']} scored"}  # fmt: skip
+    features = _scoring_rows(warehouse, card, rows)
     boosters = sorted(Path(artifact).glob("*.lgb.txt"))
     results = []
     for model_file in boosters:
         booster = lgb.Booster(model_file=str(model_file))
-        features = _scoring_rows(warehouse, booster.feature_name(), rows)
         lightgbm_seconds, expected = best_time(
             lambda b=booster, x=features: b.predict(x, num_threads=threads), repeat
         )
@@ -439,15 +449,14 @@ def _scoring_graph(
     """What ``ml_scores`` runs, the model's spend graph (both heads, expected spend and
     purchase probability in one run), against ``lightgbm.predict`` of both heads."""
     card = json.loads((artifact / "card.json").read_text())
-    purchase, conditional = (
-        lgb.Booster(model_file=str(artifact / card["lightgbm_files"][head]))
-        for head in ("purchase", "spend_given_purchase")
-    )
-    features = _scoring_rows(warehouse, purchase.feature_name(), rows)
+    heads = load_heads(RegisteredModel(card["model_version"], artifact, card))
+    purchase, conditional = heads.purchase, heads.spend_given_purchase
+    features = _scoring_rows(warehouse, card, rows)
 
     def lightgbm() -> tuple[np.ndarray, np.ndarray]:
         probability = purchase.predict(features, num_threads=threads)
-        return probability * conditional.predict(features, num_threads=threads), probability
+        spend = conditional.predict(features, num_threads=threads)
+        return (probability * spend if heads.combination == HURDLE else spend), probability
 
     lightgbm_seconds, (spend, probability) = best_time(lightgbm, repeat)
     session = make_session(artifact / card["files"]["spend"], num_threads=threads)

@@ -125,12 +125,20 @@ def _marts(
     connection.execute(
         f"""
         create table marts.model_evaluations as
+        -- two folds and the mean over them (validation_cutoff_date null)
         select '{MODEL_VERSION}' as model_version, 'accepted' as model_status,
-            cast($validation as date) as validation_cutoff_date, method,
-            method = 'lightgbm' as is_model, metric,
-            case when method = 'lightgbm' then 0.8 else 0.7 end + random() / 10 as metric_value
-        from unnest(['lightgbm', 'rfm', 'bg_nbd_gamma_gamma']) as methods(method),
-            unnest(['auc', 'normalized_gini', 'spearman', 'rmse']) as metrics(metric)
+            case folds.fold when 0 then null
+                else cast($validation as date) - 30 * (2 - folds.fold) end
+                as validation_cutoff_date,
+            folds.fold = 0 as is_mean_over_folds, method,
+            method = 'lightgbm' as is_model, method = 'lightgbm_hurdle' as is_scoring_method,
+            metric,
+            case when method like 'lightgbm%' then 0.8 else 0.7 end + random() / 10
+                as metric_value
+        from unnest(['lightgbm', 'lightgbm_hurdle', 'rfm', 'bg_nbd_gamma_gamma'])
+                as methods(method),
+            unnest(['auc', 'normalized_gini', 'spearman', 'rmse']) as metrics(metric),
+            unnest([0, 1, 2]) as folds(fold)
         """,
         {"validation": first_as_of - dt.timedelta(days=90)},
     )

@@ -4,6 +4,7 @@ features (and, less well, the baselines' inputs) reveal."""
 
 from __future__ import annotations
 
+import dataclasses
 from functools import cache
 
 import numpy as np
@@ -12,6 +13,7 @@ import pyarrow as pa
 
 from purchasing_power.features import FeatureSchema, FeatureSpec
 from purchasing_power.train import (
+    LIGHTGBM_HURDLE,
     HeadParams,
     TrainingResult,
     TrainingSettings,
@@ -25,6 +27,8 @@ HEAD = HeadParams(min_data_in_leaf=20)
 SETTINGS = TrainingSettings(
     horizon_days=30, max_boost_rounds=60, num_threads=1, purchase=HEAD, spend_given_purchase=HEAD
 )
+# one candidate: what registration, scoring and explanations are tested on
+HURDLE_SETTINGS = dataclasses.replace(SETTINGS, candidates=(LIGHTGBM_HURDLE,))
 SCHEMA = FeatureSchema(
     (
         FeatureSpec("spend_before", "Spend before the cutoff"),
@@ -50,6 +54,16 @@ def examples(rows_per_cutoff: int = 1500, seed: int = 3) -> pa.Table:
     cutoff = np.repeat(CUTOFFS, rows_per_cutoff)
     with np.errstate(invalid="ignore", divide="ignore"):
         mean_value = np.where(bought_before, spend_before / purchase_days, np.nan)
+        gap = np.where(purchase_days > 1, recency / (purchase_days - 1), np.nan)
+    since_last = age - recency
+    windows = {}  # what the shop's RFM columns hold, from the same history
+    for days in (30, 90, 365):
+        inside = bought_before & (since_last <= days)
+        share = np.minimum(1.0, days / np.where(bought_before, age, 1.0))
+        windows[f"sum_purchase_amount_{days}d"] = np.where(inside, spend_before * share, 0.0)
+        windows[f"count_orders_{days}d"] = np.where(
+            inside, np.maximum(1, np.round(purchase_days * share)), 0.0
+        )
     return pa.table(
         {
             "user_id": [f"u{i}" for i in range(n)],
@@ -68,15 +82,29 @@ def examples(rows_per_cutoff: int = 1500, seed: int = 3) -> pa.Table:
             "rfm_recency_days": age - recency,
             "rfm_frequency": np.where(bought_before, purchase_days, np.nan),
             "rfm_monetary_value": np.where(bought_before, spend_before, np.nan),
+            # user_features columns that lightgbm_rfm and the BTYD features read
+            "days_since_last_purchase": since_last,
+            "days_since_first_purchase": age,
+            "count_purchase_days_lifetime": purchase_days.astype(np.float64),
+            "sum_purchase_amount_lifetime": np.where(bought_before, spend_before, np.nan),
+            "sum_refund_amount_lifetime": np.where(bought_before, 0.0, np.nan),
+            "avg_order_amount_lifetime": mean_value,
+            "max_order_amount_lifetime": mean_value * 1.5,
+            "avg_days_between_purchases_lifetime": gap,
+            **windows,
         }
     )
 
 
 @cache
-def trained(rows_per_cutoff: int = 600, seed: int = 3) -> TrainingResult:
-    """A model trained on ``examples`` (once per test session and arguments)."""
+def trained(
+    rows_per_cutoff: int = 600, seed: int = 3, candidate: str = LIGHTGBM_HURDLE
+) -> TrainingResult:
+    """A model of one candidate trained on ``examples`` (once per test session and
+    arguments)."""
     table = examples(rows_per_cutoff=rows_per_cutoff, seed=seed)
-    return train_models(time_split(table, schema=SCHEMA, settings=SETTINGS), settings=SETTINGS)
+    settings = dataclasses.replace(SETTINGS, candidates=(candidate,))
+    return train_models(time_split(table, schema=SCHEMA, settings=settings), settings=settings)
 
 
 def with_wrong_probability(spend_graph: bytes) -> bytes:

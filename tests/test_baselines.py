@@ -138,24 +138,132 @@ def test_rfm_scores_by_training_quintiles_and_predicts_cell_means() -> None:
 
 def test_rfm_decay_halves_every_quarter_and_sums_to_the_training_labels() -> None:
     training = _table(
-        rfm_monetary_value=[100.0, 100.0, None],
-        btyd_age_days=[100.0, 100.0, None],
-        rfm_recency_days=[0.0, 91.0, None],
+        rfm_monetary_value=[100.0] * 6 + [None],
+        btyd_age_days=[100.0] * 6 + [None],
+        rfm_recency_days=[0.0] * 3 + [91.0] * 3 + [None],
     )
     validation = _table(
         rfm_monetary_value=[30.0, 30.0, None],
         btyd_age_days=[10.0, 10.0, None],
         rfm_recency_days=[0.0, 182.0, None],
     )
-    labels = baselines._Labels(purchased=np.array([1.0, 1.0, 1.0]),
-                               spend=np.array([40.0, 20.0, 6.0]))  # fmt: skip
+    # two of three recent buyers bought again, one of three older ones
+    labels = baselines._Labels(purchased=np.array([1.0, 1.0, 0.0, 1.0, 0.0, 0.0, 1.0]),
+                               spend=np.array([70.0, 70.0, 0.0, 40.0, 0.0, 0.0, 6.0]))  # fmt: skip
     decay = baselines._rfm_decay(training, validation, labels=labels, horizon=10.0)
-    # training raw predictions 10 and 5 (x 0.5 after 91 days) sum to 15 for 60 of labels
+    # training raw predictions 10 and 5 (x 0.5 after 91 days), 45 in all for 180 of labels
     assert decay.params["scale"] == pytest.approx(4.0)
     # validation raw: 3 per day x 10 = 30, and 30 x 0.25 after 182 days; x 4
     assert decay.spend.tolist() == pytest.approx([120.0, 30.0, 6.0])
-    assert decay.purchase_score.tolist() == decay.spend.tolist()
-    assert not decay.is_probability
+    # a probability, increasing in the spend; never-buyers get their purchase rate
+    assert decay.is_probability
+    assert 0 < decay.purchase_score[1] < decay.purchase_score[0] < 1
+    assert decay.purchase_score[2] == 1.0
+    assert decay.params["logit_slope"] >= 0
+
+
+def test_rfm_decay_s_purchase_curve_is_the_logistic_fit_of_its_spend() -> None:
+    rng = np.random.default_rng(4)
+    n = 4000
+    monetary = rng.gamma(2, 50, n)
+    age = rng.uniform(30, 300, n)
+    recency = age * rng.random(n)
+    raw = baselines.rfm_decay_spend(monetary, age, recency, horizon=30.0)
+    bought = rng.random(n) < 1 / (1 + np.exp(-(-2.0 + 0.8 * np.log1p(raw))))
+    table = _table(rfm_monetary_value=monetary.tolist(), btyd_age_days=age.tolist(),
+                   rfm_recency_days=recency.tolist())  # fmt: skip
+    fitted = baselines.fit_rfm_decay(
+        table, purchased=bought.astype(float), spend=raw * bought, horizon=30.0
+    )
+    # the labels' spend is the raw prediction where they bought: scale = share that bought
+    assert fitted.scale == pytest.approx(float((raw * bought).sum() / raw.sum()))
+    spend, probability = fitted.predict(monetary, age, recency)
+    assert np.all(np.diff(probability[np.argsort(spend)]) >= 0)
+    # at the optimum the residuals are orthogonal to 1 and to the log spend
+    residual = probability - bought
+    assert abs(residual.mean()) < 1e-6
+    assert abs((residual * np.log1p(spend)).mean()) < 1e-5
+
+
+def _rfm_columns(rng: np.random.Generator, n: int) -> dict[str, list]:
+    return {
+        name: np.where(rng.random(n) < 0.1, np.nan, rng.gamma(2, 20, n)).tolist()
+        for name, _ in baselines.LIGHTGBM_RFM_COLUMNS
+    }
+
+
+def test_lightgbm_rfm_is_deterministic_fixed_and_reads_its_columns_only() -> None:
+    rng = np.random.default_rng(6)
+    n = 1200
+    columns = _rfm_columns(rng, n)
+    signal = np.nan_to_num(np.asarray(columns["sum_purchase_amount_90d"]))
+    purchased = (rng.random(n) < signal / (signal + 40)).astype(float)
+    spend = purchased * rng.gamma(2, 1 + signal / 4)
+    training = _table(**columns, other=rng.random(n).tolist())
+    labels = baselines._Labels(purchased=purchased, spend=spend)
+
+    def fitted(table: pa.Table) -> baselines.BaselinePrediction:
+        return baselines._lightgbm_rfm(table, table.slice(0, 300), labels=labels, seed=42,
+                                       num_threads=1)  # fmt: skip
+
+    first, again = fitted(training), fitted(training)
+    np.testing.assert_array_equal(first.spend, again.spend)
+    np.testing.assert_array_equal(first.purchase_score, again.purchase_score)
+    # another column changes nothing; one of its own does
+    other = training.set_column(training.schema.get_field_index("other"), "other",
+                                pa.array(rng.random(n)))  # fmt: skip
+    np.testing.assert_array_equal(fitted(other).spend, first.spend)
+    moved = training.set_column(
+        training.schema.get_field_index("count_orders_30d"), "count_orders_30d",
+        pa.array(rng.random(n)),
+    )  # fmt: skip
+    assert not np.array_equal(fitted(moved).spend, first.spend)
+    # fixed parameters and rounds, no early stopping
+    purchase, spend_head = baselines.fit_lightgbm_rfm(
+        baselines.lightgbm_rfm_matrix(training), purchased, spend, seed=42, num_threads=1
+    )
+    assert (
+        purchase.current_iteration()
+        == spend_head.current_iteration()
+        == (baselines.LIGHTGBM_RFM_ROUNDS)
+    )
+    assert purchase.params["learning_rate"] == baselines.LIGHTGBM_RFM_PARAMS["learning_rate"]
+    assert spend_head.params["objective"] == "tweedie"
+    assert purchase.feature_name() == [name for name, _ in baselines.LIGHTGBM_RFM_COLUMNS]
+    assert first.is_probability
+    assert np.all((first.purchase_score > 0) & (first.purchase_score < 1))
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_the_analytic_gradients_are_the_likelihoods_slopes(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    n = 300
+    x = rng.integers(0, 6, n).astype(float)
+    age = rng.uniform(20, 300, n)
+    t_x = np.where(x > 0, age * rng.random(n), 0.0)
+    theta = np.log([0.7, 30.0, 0.5, 3.0]) + rng.normal(0, 0.3, 4)
+
+    def bg_nbd(at: np.ndarray) -> float:
+        return float(baselines.bg_nbd_log_likelihood(BgNbd(*np.exp(at)), x, t_x, age).sum())
+
+    step = np.eye(4) * 1e-6
+    numeric = [(bg_nbd(theta + e) - bg_nbd(theta - e)) / 2e-6 for e in step]
+    analytic = baselines.bg_nbd_gradient(BgNbd(*np.exp(theta)), x, t_x, age)
+    np.testing.assert_allclose(analytic, numeric, rtol=1e-5, atol=1e-4)
+
+    transactions = rng.integers(1, 6, n).astype(float)
+    value = rng.gamma(3, 10, n)
+    at = np.array([np.log(2.0), np.log(2.5), np.log(20.0)]) + rng.normal(0, 0.3, 3)
+
+    def model(point: np.ndarray) -> GammaGamma:
+        return GammaGamma(np.exp(point[0]), 1 + np.exp(point[1]), np.exp(point[2]))
+
+    def gamma_gamma(point: np.ndarray) -> float:
+        return float(baselines.gamma_gamma_log_likelihood(model(point), transactions, value).sum())
+
+    numeric = [(gamma_gamma(at + e) - gamma_gamma(at - e)) / 2e-6 for e in np.eye(3) * 1e-6]
+    analytic = baselines.gamma_gamma_gradient(model(at), transactions, value)
+    np.testing.assert_allclose(analytic, numeric, rtol=1e-5, atol=1e-4)
 
 
 def test_fit_and_predict_scores_every_validation_row() -> None:
@@ -166,6 +274,7 @@ def test_fit_and_predict_scores_every_validation_row() -> None:
     age = np.where(bought, rng.uniform(20, 200, n), np.nan)
     recency = np.where(bought, age * rng.random(n), np.nan)
     table = _table(
+        **_rfm_columns(rng, n),
         btyd_frequency=frequency.tolist(),
         btyd_recency_days=recency.tolist(),
         btyd_age_days=age.tolist(),
@@ -186,7 +295,7 @@ def test_fit_and_predict_scores_every_validation_row() -> None:
         last_period_column="baseline_spend",
     )
     assert [p.method for p in predictions] == list(baselines.METHODS)
-    last, _, _, btyd = predictions
+    last, _, _, btyd, _ = predictions
     assert last.spend.tolist() == table.column("baseline_spend").to_numpy()[400:].tolist()
     assert not last.is_probability
     for prediction in predictions:

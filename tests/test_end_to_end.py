@@ -94,6 +94,7 @@ def test_model_beats_the_baseline_and_is_registered(built: DbtProject) -> None:
         metrics = dict(
             connection.execute(
                 "select method || ':' || metric, metric_value from marts.model_evaluations"
+                " where is_mean_over_folds"
             ).fetchall()
         )
         (version,) = connection.execute(

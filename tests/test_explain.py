@@ -9,7 +9,8 @@ import pyarrow as pa
 import pytest
 
 import model_examples
-from model_examples import SCHEMA, SETTINGS, examples
+from model_examples import HURDLE_SETTINGS, SCHEMA, examples
+from purchasing_power import btyd_features
 from purchasing_power.explain import (
     HeadShap,
     feature_importance,
@@ -19,6 +20,7 @@ from purchasing_power.explain import (
     top_reasons,
 )
 from purchasing_power.registry import Tier, register_models
+from purchasing_power.train import LIGHTGBM_HYBRID, LIGHTGBM_TWEEDIE
 
 
 @pytest.fixture(scope="module")
@@ -35,6 +37,23 @@ def test_contributions_add_up_to_log_predicted_spend(trained) -> None:
     # the noise feature explains little next to past spend and visits
     size = np.abs(contributions).mean(axis=0)
     assert size[SCHEMA.names.index("noise")] < size[SCHEMA.names.index("spend_before")]
+
+
+@pytest.mark.parametrize("candidate", [LIGHTGBM_TWEEDIE, LIGHTGBM_HYBRID])
+def test_contributions_add_up_for_the_single_tweedie_and_the_hybrid(candidate: str) -> None:
+    result = model_examples.trained(candidate=candidate)
+    scoring = examples(rows_per_cutoff=100, seed=8)
+    schema = result.schema
+    if schema.has_derived:
+        schema = schema.with_btyd(btyd_features.fit(scoring, window_days=30))
+    features = schema.to_matrix(scoring)
+    contributions, base = log_spend_contributions(HeadShap.of(result.heads), features)
+    _, spend = result.heads.predict(features)
+    assert contributions.shape == features.shape
+    np.testing.assert_allclose(base + contributions.sum(axis=1), np.log(spend), atol=1e-9)
+    rows = feature_importance(result.heads, schema=schema)
+    assert {row.head for row in rows} == set(result.heads.head_names)
+    assert {row.feature_name for row in rows} == set(schema.names)
 
 
 def test_top_reasons_rank_by_size_and_keep_the_sign() -> None:
@@ -56,7 +75,7 @@ def test_reasons_of_a_registered_model_stream_three_rows_per_user(trained, tmp_p
     registered = register_models(
         trained,
         schema=SCHEMA,
-        settings=SETTINGS,
+        settings=HURDLE_SETTINGS,
         as_of="2025-04-01",
         scoring_features=SCHEMA.to_matrix(scoring),
         tiers=(Tier("all", 0.0, 100.0),),

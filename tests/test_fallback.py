@@ -3,16 +3,35 @@ population drawn from BG/NBD itself, scores, and its artifact."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pytest
 
+from model_examples import SCHEMA, SETTINGS, examples
 from purchasing_power import baselines, extension, fallback
-from purchasing_power.pipeline import _best_baseline
-from purchasing_power.registry import RegisteredModel, reference_quantiles
-from purchasing_power.scoring import SCORE_SCHEMA, power_index
+from purchasing_power.pipeline import RunSettings, _register
+from purchasing_power.registry import Tier, reference_quantiles
+from purchasing_power.scoring import SCORE_SCHEMA, power_index, stream_scores
+from purchasing_power.train import (
+    BASELINE,
+    LIGHTGBM_HURDLE,
+    _refit_winner,
+    time_split,
+    train_models,
+)
+
+TIERS = Tier.from_table(
+    pa.table(
+        {
+            "tier": ["low", "high"],
+            "min_power_index": [0.0, 50.0],
+            "max_power_index": [50.0, 100.0],
+        }
+    )
+)
 
 
 def _features(days, first, last, bought, refunded) -> pa.Table:
@@ -156,15 +175,54 @@ def test_the_extension_follows_the_btyd_curve_and_keeps_the_ranking() -> None:
     assert extension.Extension.from_card(extended.to_card()) == extended
 
 
-def _judged(**gini: float) -> RegisteredModel:
-    card = {"metrics": [{"method": m, "metric": "normalized_gini", "value": v}
-                        for m, v in gini.items()]}  # fmt: skip
-    return RegisteredModel("pp-x", Path("."), card)
-
-
-def test_the_best_baseline_is_the_one_ahead_of_the_model_by_the_most() -> None:
-    beaten = _judged(lightgbm=0.56, bg_nbd_gamma_gamma=0.57, rfm=0.50)
-    assert _best_baseline(beaten) == "bg_nbd_gamma_gamma"
-    assert _best_baseline(_judged(lightgbm=0.56, bg_nbd_gamma_gamma=0.57, rfm=0.58)) == "rfm"
-    assert _best_baseline(_judged(lightgbm=0.60, bg_nbd_gamma_gamma=0.57, rfm=0.58)) is None
-    assert _best_baseline(_judged(lightgbm=float("nan"), rfm=0.1)) == "rfm"
+@pytest.mark.parametrize("method", baselines.SCORING_METHODS)
+def test_each_baseline_that_can_score_registers_and_scores_as_it_predicts(
+    method: str, tmp_path: Path
+) -> None:
+    """A baseline that won the folds, refitted on every cutoff and registered: its
+    scores carry the status 'baseline' and are its own predictions of the scoring rows
+    (rfm_decay's spend at BTYD's level, its ranking its own)."""
+    settings = dataclasses.replace(SETTINGS, candidates=(LIGHTGBM_HURDLE,))
+    split = time_split(examples(rows_per_cutoff=300), schema=SCHEMA, settings=settings)
+    result = train_models(split, settings=settings)
+    heads, schema, rfm_decay, params, rounds = _refit_winner(method, split, None, settings=settings)
+    validation = split.fold_rows(split.latest, validation=True)
+    rows = split.examples.slice(validation.start, validation.stop - validation.start)
+    won = dataclasses.replace(
+        result, method=method, heads=heads, schema=schema, rfm_decay=rfm_decay, params=params,
+        best_iterations=rounds, status=BASELINE, validation_features=(
+            baselines.lightgbm_rfm_matrix(rows) if heads is not None else None
+        ),
+    )  # fmt: skip
+    scoring = examples(rows_per_cutoff=100, seed=5)
+    run = RunSettings(artifacts_dir=tmp_path, horizon_days=30, num_threads=1)
+    registered = _register(won, scoring, TIERS, as_of="2025-04-01", settings=run,
+                           training=settings, tuning=None, extended=None)  # fmt: skip
+    assert (registered.status, registered.card["method"]) == (BASELINE, method)
+    assert registered.card["fold_metrics"]
+    scored = stream_scores(
+        pa.RecordBatchReader.from_batches(scoring.schema, scoring.to_batches(64)),
+        model_dir=registered.path,
+        device="cpu",
+    ).read_all()
+    assert set(scored["model_status"].to_pylist()) == {BASELINE}
+    spend = scored["predicted_spend"].to_numpy()
+    probability = scored["purchase_probability"].to_numpy()
+    if method == baselines.LIGHTGBM_RFM:
+        expected_probability, expected = heads.predict(baselines.lightgbm_rfm_matrix(scoring))
+        np.testing.assert_allclose(spend, expected, rtol=1e-12)
+        np.testing.assert_allclose(probability, expected_probability, atol=1e-12)
+        assert set(scored["scoring_graph"].to_pylist()) == {"tree_ensemble"}
+        return
+    assert set(scored["scoring_graph"].to_pylist()) == {method}
+    btyd = fallback.fit(scoring, horizon_days=30)
+    btyd_spend, btyd_probability = btyd.predict(scoring)
+    bought = fallback.btyd_inputs(scoring).bought
+    if method == baselines.BTYD:
+        np.testing.assert_allclose(spend, btyd_spend)
+        np.testing.assert_allclose(probability, btyd_probability)
+        return
+    own, own_probability = rfm_decay.predict(*fallback.rfm_decay_inputs(scoring))
+    np.testing.assert_allclose(spend, own * registered.card["spend_level"])
+    np.testing.assert_allclose(probability, own_probability)
+    assert spend[bought].sum() == pytest.approx(btyd_spend[bought].sum())

@@ -3,6 +3,7 @@ explanations, the retrain policy as the dbt log tells it, and the report command
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import shutil
 from pathlib import Path
@@ -16,7 +17,9 @@ from purchasing_power.cli import app
 
 pytestmark = pytest.mark.slow
 
-METHODS = {"lightgbm", "last_period_spend", "rfm", "rfm_decay", "bg_nbd_gamma_gamma"}
+BASELINES = {"last_period_spend", "rfm", "rfm_decay", "bg_nbd_gamma_gamma", "lightgbm_rfm"}
+CANDIDATES = {"lightgbm_hurdle", "lightgbm_tweedie", "lightgbm_hybrid"}
+METHODS = {"lightgbm", *CANDIDATES, *BASELINES}
 
 
 def _connect(project: DbtProject) -> duckdb.DuckDBPyConnection:
@@ -39,17 +42,14 @@ def copy_of_built(built: DbtProject, tmp_path: Path) -> DbtProject:
 
 def test_model_and_baselines_are_measured_side_by_side(built: DbtProject) -> None:
     with _connect(built) as connection:
-        (version, status) = connection.execute(
-            "select model_version, model_status from ml.ml_models where is_active"
+        (version, status, method) = connection.execute(
+            "select model_version, model_status, scoring_method from ml.ml_models where is_active"
         ).fetchone()
-        metrics = {
-            (method, metric): value
-            for method, metric, value in connection.execute(
-                "select method, metric, metric_value from marts.model_evaluations"
-                " where model_version = $1",
-                [version],
-            ).fetchall()
-        }
+        rows = connection.execute(
+            "select validation_cutoff_date, method, metric, metric_value, is_scoring_method"
+            " from marts.model_evaluations where model_version = $1",
+            [version],
+        ).fetchall()
         deciles = connection.execute(
             "select method, count(*), sum(user_count) from marts.model_decile_calibration"
             " where model_version = $1 group by method",
@@ -58,15 +58,24 @@ def test_model_and_baselines_are_measured_side_by_side(built: DbtProject) -> Non
         validation_rows = connection.execute(
             "select count(*) from ml.training_examples where is_validation_cutoff"
         ).fetchone()[0]
-    assert {method for method, _ in metrics} == METHODS
-    for method in METHODS - {"lightgbm"}:
-        for metric in ("auc", "normalized_gini"):
-            assert metrics[("lightgbm", metric)] > metrics[(method, metric)], (method, metric)
-    assert status == "accepted"
-    assert {method: (groups, rows) for method, groups, rows in deciles} == {
-        method: (10, validation_rows) for method in METHODS
-    }
     card = json.loads((built.artifacts / version / "card.json").read_text())
+    folds = [fold["validation_cutoff"] for fold in card["folds"]]
+    # the small shop's six cutoffs 30 days apart hold three folds at 60 days
+    assert len(folds) == 3
+    means = {(m, k): v for cutoff, m, k, v, _ in rows if cutoff is None}
+    assert {method for method, _ in means} == METHODS
+    for cutoff in folds:
+        on_fold = {(m, k) for c, m, k, _, _ in rows if str(c) == cutoff}
+        assert on_fold == set(means)
+    for baseline in BASELINES:
+        for metric in ("auc", "normalized_gini"):
+            assert means[("lightgbm", metric)] > means[(baseline, metric)], (baseline, metric)
+    assert status == "accepted"
+    assert method in CANDIDATES
+    assert {m for _, m, _, _, scoring in rows if scoring} == {method}
+    assert {method: (groups, rows) for method, groups, rows in deciles} == {
+        method: (10, validation_rows) for method in {"lightgbm", *BASELINES}
+    }
     assert card["status"] == "accepted"
     for graph in ("tree_ensemble", "tensor"):
         assert card["parity"][graph]["tier_changes"] == 0
@@ -74,6 +83,26 @@ def test_model_and_baselines_are_measured_side_by_side(built: DbtProject) -> Non
         assert card["parity"][graph]["purchase"]["edge_cases"]["max_abs_diff"] <= 1e-9
     assert (built.artifacts / version / "spend.tensor.onnx").is_file()
     assert version in (built.artifacts / version / "report.html").read_text()
+
+
+def test_no_fold_of_the_build_trains_on_labels_that_reach_its_validation_cutoff(
+    built: DbtProject,
+) -> None:
+    """The folds the build chose on, read back from the card against the label window
+    int_cutoffs_derived placed the cutoffs for."""
+    with _connect(built) as connection:
+        (version,) = connection.execute(
+            "select model_version from ml.ml_models where is_active"
+        ).fetchone()
+        (label_days,) = connection.execute(
+            "select label_horizon_days from intermediate.int_cutoffs_derived"
+            " where is_scoring_cutoff"
+        ).fetchone()
+    card = json.loads((built.artifacts / version / "card.json").read_text())
+    for fold in card["folds"]:
+        validation = dt.date.fromisoformat(fold["validation_cutoff"])
+        for cutoff in fold["training_cutoffs"]:
+            assert dt.date.fromisoformat(cutoff) + dt.timedelta(days=label_days) <= validation
 
 
 def test_every_scored_user_has_three_reasons_from_the_active_model(built: DbtProject) -> None:
@@ -99,10 +128,15 @@ def test_every_scored_user_has_three_reasons_from_the_active_model(built: DbtPro
         features = connection.execute("select count(*) from ml.feature_registry").fetchone()[0]
     assert per_user == (scored[0], scored[0], 3, 3)
     assert described == 3 * scored[0]
-    assert importance == [
-        ("purchase", features, 1.0),
-        ("spend_given_purchase", features, 1.0),
-    ]
+    # both heads of the active model: the purchase head and its spend head (conditional
+    # on a purchase in a hurdle), every feature (the hybrid's BTYD ones too)
+    assert [head for head, _, _ in importance] in (
+        ["purchase", "spend_given_purchase"],
+        ["purchase", "spend"],
+    )
+    for _, count, share in importance:
+        assert count in (features, features + 4)
+        assert share == 1.0
 
 
 def test_a_rebuild_scores_with_the_accepted_model_unless_told_to_retrain(
@@ -133,6 +167,7 @@ def test_a_rebuild_scores_with_the_accepted_model_unless_told_to_retrain(
             "select artifact_path from ml.ml_models where is_active"
         ).fetchone()
     card = json.loads((Path(artifact) / "card.json").read_text())
+    assert card["method"] in CANDIDATES  # the retrained model, accepted, scores
     assert {head: params["num_threads"] for head, params in card["params"].items()} == {
         "purchase": 1,
         "spend_given_purchase": 1,
@@ -169,8 +204,9 @@ def test_report_command_writes_the_active_models_page(
     page = out.read_text()
     assert version in page
     # gain, lift, the scores by tier, importance of each head, and a decile calibration per
-    # method (the model and the four baselines: rfm_decay joined for issue 34)
-    assert page.count("<svg ") == 10
+    # method (the model and the five baselines: rfm_decay and lightgbm_rfm joined for
+    # issue 34)
+    assert page.count("<svg ") == 11
     missing = CliRunner().invoke(
         app,
         ["report", "--db", str(copy_of_built.warehouse), "--model-version", "pp-nope"],

@@ -15,8 +15,15 @@ import onnx
 import pyarrow as pa
 import pytest
 
-from model_examples import SCHEMA, SETTINGS, examples, trained, with_wrong_probability
-from purchasing_power import registry
+from model_examples import (
+    HURDLE_SETTINGS,
+    SCHEMA,
+    SETTINGS,
+    examples,
+    trained,
+    with_wrong_probability,
+)
+from purchasing_power import baselines, btyd_features, registry
 from purchasing_power.export import ParityReport, booster_to_onnx
 from purchasing_power.pipeline import RunSettings, choose_and_train, models_table
 from purchasing_power.registry import (
@@ -33,8 +40,23 @@ from purchasing_power.registry import (
     register_models,
     remove_leftovers,
 )
-from purchasing_power.scoring import load_scoring_model, make_session, predict, score_batches
-from purchasing_power.train import UNPROVEN, time_split, train_models
+from purchasing_power.scoring import (
+    load_scoring_model,
+    make_session,
+    predict,
+    score_batches,
+    stream_scores,
+)
+from purchasing_power.train import (
+    BASELINE,
+    COMBINATION,
+    LIGHTGBM_HURDLE,
+    LIGHTGBM_HYBRID,
+    LIGHTGBM_TWEEDIE,
+    UNPROVEN,
+    time_split,
+    train_models,
+)
 
 TIERS_TABLE = pa.table(
     {
@@ -56,7 +78,8 @@ REGISTRY = pa.table(
 
 
 def _train(table: pa.Table):
-    return train_models(time_split(table, schema=SCHEMA, settings=SETTINGS), settings=SETTINGS)
+    split = time_split(table, schema=SCHEMA, settings=HURDLE_SETTINGS)
+    return train_models(split, settings=HURDLE_SETTINGS)
 
 
 def _register(result, directory: Path, *, scoring: pa.Table | None = None):
@@ -64,7 +87,7 @@ def _register(result, directory: Path, *, scoring: pa.Table | None = None):
     return register_models(
         result,
         schema=SCHEMA,
-        settings=SETTINGS,
+        settings=HURDLE_SETTINGS,
         as_of="2025-04-01",
         scoring_features=SCHEMA.to_matrix(scoring),
         tiers=TIERS,
@@ -109,6 +132,53 @@ def test_the_hurdle_graph_multiplies_the_two_heads() -> None:
             "prediction", "purchase_probability", "spend_given_purchase",
         ]  # fmt: skip
     assert {opset.domain for opset in combined.opset_import} == {""}  # tensor: no ai.onnx.ml
+
+
+def test_the_direct_graph_is_the_spend_head_with_the_probability_beside_it() -> None:
+    result = trained(candidate=LIGHTGBM_TWEEDIE)
+    features = result.validation_features
+    purchase = booster_to_onnx(result.heads.purchase, graph="tree_ensemble")
+    spend = booster_to_onnx(result.heads.spend_given_purchase, graph="tree_ensemble")
+    combined = hurdle_graph(purchase, spend, combination="direct")
+    session = make_session(combined.SerializeToString())
+    assert np.array_equal(
+        predict(session, features), predict(make_session(spend.SerializeToString()), features)
+    )
+    assert [output.name for output in combined.graph.output] == [
+        "prediction", "purchase_probability",
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize("candidate", [LIGHTGBM_TWEEDIE, LIGHTGBM_HYBRID])
+def test_every_candidate_registers_proven_equal_and_scores_as_lightgbm_predicts(
+    candidate: str, tmp_path: Path
+) -> None:
+    """The single tweedie and the hybrid (whose BTYD features are fitted on the scoring
+    rows and frozen in the card) pass the same gate and score as their trees predict."""
+    result = trained(candidate=candidate)
+    scoring = examples(rows_per_cutoff=100, seed=5)
+    schema = result.schema
+    if schema.has_derived:
+        schema = schema.with_btyd(btyd_features.fit(scoring, window_days=30))
+    model = register_models(
+        result, schema=schema, settings=HURDLE_SETTINGS, as_of="2025-04-01",
+        scoring_features=schema.to_matrix(scoring), tiers=TIERS, artifacts_dir=tmp_path,
+    )  # fmt: skip
+    card = model.card
+    assert (card["method"], card["combination"]) == (candidate, COMBINATION[candidate])
+    for graph in ("tree_ensemble", "tensor"):
+        assert card["parity"][graph]["spend"]["max_rel_diff"] <= 1e-9
+        assert card["parity"][graph]["purchase_probability"]["max_abs_diff"] <= 1e-9
+        assert card["parity"][graph]["tier_changes"] == 0
+    loaded = load_scoring_model(model.path)
+    assert loaded.schema == schema
+    scored = pa.Table.from_batches(list(score_batches(scoring.to_batches(100), model=loaded)))
+    probability, spend = result.heads.predict(schema.to_matrix(scoring))
+    np.testing.assert_allclose(scored.column("predicted_spend").to_numpy(), spend, rtol=1e-12)
+    np.testing.assert_allclose(
+        scored.column("purchase_probability").to_numpy(), probability, atol=1e-12
+    )
+    assert load_heads(model).combination == COMBINATION[candidate]
 
 
 def _gate_on_validation_rows(result, exported) -> dict[str, dict]:
@@ -288,10 +358,17 @@ def test_registered_artifact_holds_both_graphs_and_a_card_with_the_proof(registe
         assert parity[graph]["spend"]["edge_cases"]["rows"] == parity["edge_cases"]["rows"]
         assert parity[graph]["spend"]["edge_cases"]["max_rel_diff"] <= 1e-9
     assert card["status"] == "accepted"
+    assert (card["method"], card["combination"]) == ("lightgbm_hurdle", "hurdle")
     assert {row["method"] for row in card["metrics"]} == {
-        "lightgbm", "last_period_spend", "rfm", "rfm_decay", "bg_nbd_gamma_gamma",
+        "lightgbm", "lightgbm_hurdle", "last_period_spend", "rfm", "rfm_decay",
+        "bg_nbd_gamma_gamma", "lightgbm_rfm",
     }  # fmt: skip
-    assert len(card["decile_calibration"]) == 50
+    # every method on every fold, and the folds themselves
+    folds = [fold["validation_cutoff"] for fold in card["folds"]]
+    assert folds == ["2025-02-01", "2025-03-01"]
+    assert len(card["fold_metrics"]) == len(folds) * len(card["metrics"])
+    assert {row["validation_cutoff"] for row in card["fold_metrics"]} == set(folds)
+    assert len(card["decile_calibration"]) == 60
     assert sum(tier["users"] for tier in card["scores"]["tiers"]) == 300
     assert card["model_version"] in (registered.path / "report.html").read_text()
     model = onnx.load(registered.path / "purchase.onnx")
@@ -409,6 +486,39 @@ def test_policy_trains_once_then_reuses_the_accepted_model(tmp_path: Path, capsy
     rows = listed.to_pylist()
     assert [row["is_active"] for row in rows] == [True, False]
     assert [row["model_status"] for row in rows] == ["accepted", "unproven"]
+
+
+def test_where_a_baseline_beats_every_candidate_it_scores_with_status_baseline(
+    tmp_path: Path, capsys
+) -> None:
+    """Features that know nothing (the registry lists 'noise' only) against baselines
+    that read the real history: a baseline wins the folds, is registered with status
+    'baseline' and scores every user, and the build says so."""
+    noise = REGISTRY.filter(pa.compute.equal(REGISTRY["feature_name"], "noise"))
+    choice = _choose(
+        tmp_path, examples(rows_per_cutoff=400), registry=noise,
+        candidates=(LIGHTGBM_HURDLE, LIGHTGBM_TWEEDIE),
+    )  # fmt: skip
+    card = choice.active.card
+    assert choice.active.status == BASELINE
+    assert choice.active == choice.trained
+    assert card["method"] in baselines.SCORING_METHODS
+    assert "BASELINE SCORES" in capsys.readouterr().err
+    # the card shows every candidate and baseline per fold
+    assert {row["method"] for row in card["fold_metrics"]} == {
+        "lightgbm", LIGHTGBM_HURDLE, LIGHTGBM_TWEEDIE, *baselines.METHODS,
+    }  # fmt: skip
+    scoring = examples(rows_per_cutoff=100, seed=5)
+    scored = stream_scores(
+        pa.RecordBatchReader.from_batches(scoring.schema, scoring.to_batches(64)),
+        model_dir=choice.active.path,
+        device="cpu",
+    ).read_all()
+    assert scored.num_rows == scoring.num_rows
+    assert set(scored["model_status"].to_pylist()) == {BASELINE}
+    assert set(scored["model_version"].to_pylist()) == {choice.active.model_version}
+    listed = models_table(tmp_path, active_version=choice.active.model_version).to_pylist()
+    assert [(row["scoring_method"], row["is_active"]) for row in listed] == [(card["method"], True)]
 
 
 def test_an_unproven_model_scores_only_where_nothing_was_accepted(tmp_path: Path, capsys) -> None:

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from model_examples import SCHEMA, SETTINGS, examples, trained
+from model_examples import HURDLE_SETTINGS, SCHEMA, examples, trained
 from purchasing_power.baselines import METHODS
 from purchasing_power.registry import Tier, register_models
 from purchasing_power.report import render_report
@@ -22,7 +22,7 @@ def card(tmp_path_factory: pytest.TempPathFactory) -> dict:
     return register_models(
         trained(),
         schema=SCHEMA,
-        settings=SETTINGS,
+        settings=HURDLE_SETTINGS,
         as_of="2025-04-01",
         scoring_features=SCHEMA.to_matrix(examples(rows_per_cutoff=100, seed=5)),
         tiers=(Tier("low", 0.0, 50.0), Tier("high", 50.0, 100.0)),
@@ -33,7 +33,8 @@ def card(tmp_path_factory: pytest.TempPathFactory) -> dict:
 def test_report_has_every_section_as_inline_svg(card: dict) -> None:
     page = render_report(card)
     for heading in (
-        "Model vs baselines", "Cumulative gain and lift", "Decile calibration",
+        "Candidates and baselines, mean over the folds", "Each fold",
+        "Cumulative gain and lift", "Decile calibration",
         "Scores by tier", "Feature importance", "ONNX parity",
     ):  # fmt: skip
         assert heading in page
@@ -46,6 +47,10 @@ def test_report_has_every_section_as_inline_svg(card: dict) -> None:
         if row["method"] == "lightgbm" and row["metric"] == "auc"
     )
     assert f"{auc:.3f}" in page
+    # every method's AUC on every fold
+    for row in card["fold_metrics"]:
+        if row["metric"] == "auc":
+            assert f"<td>{row['value']:.3f}</td>" in page
     # a parity row per graph for each gated output, the spend graph's probability included
     assert page.count("<td>spend: purchase_probability</td>") == 2
 

@@ -80,16 +80,18 @@ def test_a_shorter_label_window_is_learnt_and_extended_to_the_horizon(
     short_raw: Path, tmp_path: Path
 ) -> None:
     project = make_project(tmp_path)
-    # the same history: two grid cutoffs 30 days apart fit with 60-day labels
+    # the same history: no 90-day fold fits (two cutoffs 90 days apart with complete
+    # labels); 30-day labels leave three cutoffs 30 days apart and two folds, the most
     result = project.run(
         "build",
         "--select",
         "+purchasing_power_scores",
         vars=_latest_cutoff_on_the_grid(short_raw, 90),
     )
-    assert "the model learns 60-day labels, and its scores are extended to 90 days" in (
+    assert "the model learns 30-day labels, and its scores are extended to 90 days" in (
         result.stdout
     )
+    assert "choosing on 2 rolling-origin fold(s)" in result.stdout
     with duckdb.connect(str(project.warehouse), read_only=True) as connection:
         cutoffs = connection.execute(
             "select cutoff_date, as_of_date, label_horizon_days"
@@ -102,22 +104,24 @@ def test_a_shorter_label_window_is_learnt_and_extended_to_the_horizon(
             "select count(*), min(horizon_days) from marts.purchasing_power_scores"
         ).fetchone()
         models = connection.execute(
-            "select scoring_method, artifact_path, is_active, model_status from ml.ml_models"
+            "select scoring_method, artifact_path, model_status from ml.ml_models where is_active"
         ).fetchall()
-    assert len(cutoffs) == 2
+    assert len(cutoffs) == 3
     for cutoff_date, as_of_date, label_horizon_days in cutoffs:
-        assert label_horizon_days == 60
+        assert label_horizon_days == 30
         assert (as_of_date - cutoff_date).days >= label_horizon_days
     assert (rows, horizon) == (users, 90)
-    # the extended model scores, or the BTYD baseline where it beat it on validation
-    ((path, is_active, status),) = [
-        (path, active, status) for method, path, active, status in models
-        if method == "lightgbm_hurdle_extended"
-    ]  # fmt: skip
-    assert is_active or [row[3] for row in models if row[2]] == ["baseline"]
-    assert status in ("accepted", "unproven")
+    # the winner of the folds scores: a candidate (accepted or unproven) or a baseline,
+    # extended to the horizon (BTYD, fitted on all history, predicts the horizon itself)
+    ((method, path, status),) = models
     card = json.loads((Path(path) / "card.json").read_text())
-    assert card["extension"]["label_horizon_days"] == 60
+    assert len(card["folds"]) == 2
+    if method == "bg_nbd_gamma_gamma":
+        assert status == "baseline"
+        return
+    assert method.endswith("_extended")
+    assert status in ("accepted", "unproven", "baseline")
+    assert card["extension"]["label_horizon_days"] == 30
     assert card["extension"]["spend_factor"] > 1.0
     assert card["extension"]["probability_exponent"] > 1.0
 

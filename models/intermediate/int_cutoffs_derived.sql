@@ -8,11 +8,13 @@
     the training cutoffs' features (int_user_activity_windowed).
 
     label_horizon_days is the label window the training cutoffs are placed for:
-    horizon_days where the history holds two grid cutoffs with complete labels that
-    long, else the longest window that leaves two (at least
-    var('min_label_horizon_days')): the model then learns that window and its scores
-    are extended to the horizon (python/purchasing_power/extension.py). Below that,
-    no training cutoff is kept and the BTYD fallback scores.
+    horizon_days where the cutoffs it leaves hold a validation fold (two of them at
+    least that many days apart, so that the earlier one's labels end by the later
+    one: python/purchasing_power/train.py validates on such folds only), else the
+    window (at least var('min_label_horizon_days')) that leaves the most folds (up to
+    var('validation_folds')), the longest of those: the model then learns that window
+    and its scores are extended to the horizon (python/purchasing_power/extension.py).
+    Where no window leaves a fold, the BTYD fallback scores.
 -#}
 {%- set as_of = var('as_of') -%}
 {%- set horizon_days = var('horizon_days') | int -%}
@@ -70,26 +72,84 @@ as_of_resolved as (
 
 ),
 
-label_horizon_chosen as (
+label_windows_tried as (
 
-    -- the horizon, or the longest window that leaves two grid cutoffs with history
+    -- every window from the horizon down to min_label_horizon_days, with the grid steps
+    -- from the first cutoff with history to the latest one its labels allow (the last
+    -- grid day at or before as_of - window, a floored modulo: the anchor may come after)
+    select
+        as_of_resolved.first_event_date,
+        as_of_resolved.first_grid_cutoff_date,
+        as_of_resolved.as_of_date,
+        windows.window_days,
+        floor(
+            date_diff(
+                'day',
+                as_of_resolved.first_grid_cutoff_date,
+                cast(
+                    as_of_resolved.as_of_date
+                    - cast(
+                        windows.window_days
+                        + (
+                            date_diff(
+                                'day',
+                                cast('{{ var('cutoff_anchor_date') }}' as date),
+                                cast(
+                                    as_of_resolved.as_of_date - to_days(windows.window_days)
+                                    as date
+                                )
+                            ) % {{ spacing_days }} + {{ spacing_days }}
+                        ) % {{ spacing_days }}
+                        as integer
+                    )
+                    as date
+                )
+            ) / {{ spacing_days }}
+        ) as grid_steps
+    from as_of_resolved
+    cross join range(
+        least({{ var('min_label_horizon_days') | int }}, {{ horizon_days }}), {{ horizon_days }} + 1
+    ) as windows (window_days)
+
+),
+
+label_windows_counted as (
+
+    -- the folds each window leaves: of its kept cutoffs (grid_steps + 1, at most
+    -- training_cutoffs), those with an earlier one at least the window before them, at
+    -- most validation_folds
     select
         *,
+        least(
+            {{ var('validation_folds') | int }},
+            greatest(
+                0,
+                least(grid_steps, {{ var('training_cutoffs') | int }} - 1)
+                - ceil(window_days / {{ spacing_days }}) + 1
+            )
+        ) as validation_folds
+    from label_windows_tried
+
+),
+
+label_horizon_chosen as (
+
+    -- the horizon where it leaves a fold; else the window that leaves the most folds, the
+    -- longest of those; none: the horizon, and no fold (the BTYD fallback)
+    select
+        first_event_date,
+        first_grid_cutoff_date,
+        as_of_date,
         case
             when
-                date_diff('day', first_grid_cutoff_date, as_of_date) - {{ spacing_days }}
-                >= {{ horizon_days }}
+                max(validation_folds) filter (where window_days = {{ horizon_days }}) > 0
                 then {{ horizon_days }}
-            when
-                date_diff('day', first_grid_cutoff_date, as_of_date) - {{ spacing_days }}
-                >= {{ var('min_label_horizon_days') | int }}
-                then cast(
-                    date_diff('day', first_grid_cutoff_date, as_of_date) - {{ spacing_days }}
-                    as integer
-                )
+            when max(validation_folds) > 0
+                then arg_max(window_days, validation_folds * 100000 + window_days)
             else {{ horizon_days }}
         end as label_horizon_days
-    from as_of_resolved
+    from label_windows_counted
+    group by first_event_date, first_grid_cutoff_date, as_of_date
 
 ),
 

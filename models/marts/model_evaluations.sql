@@ -1,4 +1,8 @@
-{#- One row per model version, method and metric, on that model's validation cutoff. -#}
+{#-
+    One row per model version, rolling-origin fold, method and metric: each fold's
+    validation cutoff, and the mean over the folds (validation_cutoff_date null,
+    is_mean_over_folds), the figures the choice of the scoring method reads.
+-#}
 with
 
 ml_models as (
@@ -6,18 +10,30 @@ ml_models as (
     select
         model_version,
         model_status,
-        validation_cutoff_date,
-        metrics
+        scoring_method,
+        metrics,
+        fold_metrics
     from {{ ref('ml_models') }}
 
 ),
 
-metrics_unnested as (
+fold_metrics_unnested as (
 
     select
         model_version,
         model_status,
-        cast(validation_cutoff_date as date) as validation_cutoff_date,
+        scoring_method,
+        unnest(fold_metrics) as evaluation
+    from ml_models
+
+),
+
+mean_metrics_unnested as (
+
+    select
+        model_version,
+        model_status,
+        scoring_method,
         unnest(metrics) as evaluation
     from ml_models
 
@@ -26,14 +42,33 @@ metrics_unnested as (
 metrics_flattened as (
 
     select
-        metrics_unnested.model_version,
-        metrics_unnested.model_status,
-        metrics_unnested.validation_cutoff_date,
-        evaluation.method,
-        evaluation.method = 'lightgbm' as is_model,
-        evaluation.metric,
-        evaluation.value as metric_value
-    from metrics_unnested
+        fold_metrics_unnested.model_version,
+        fold_metrics_unnested.model_status,
+        cast(fold_metrics_unnested.evaluation.validation_cutoff_date as date)
+            as validation_cutoff_date,
+        false as is_mean_over_folds,
+        fold_metrics_unnested.evaluation.method,
+        fold_metrics_unnested.evaluation.method = 'lightgbm' as is_model,
+        fold_metrics_unnested.evaluation.method
+        = replace(fold_metrics_unnested.scoring_method, '_extended', '') as is_scoring_method,
+        fold_metrics_unnested.evaluation.metric,
+        fold_metrics_unnested.evaluation.value as metric_value
+    from fold_metrics_unnested
+
+    union all
+
+    select
+        mean_metrics_unnested.model_version,
+        mean_metrics_unnested.model_status,
+        cast(null as date) as validation_cutoff_date,
+        true as is_mean_over_folds,
+        mean_metrics_unnested.evaluation.method,
+        mean_metrics_unnested.evaluation.method = 'lightgbm' as is_model,
+        mean_metrics_unnested.evaluation.method
+        = replace(mean_metrics_unnested.scoring_method, '_extended', '') as is_scoring_method,
+        mean_metrics_unnested.evaluation.metric,
+        mean_metrics_unnested.evaluation.value as metric_value
+    from mean_metrics_unnested
 
 )
 

@@ -11,6 +11,7 @@ def model(dbt, session):
     # one plain dbt.config.get per key: dbt finds the keys a Python model reads statically
     retrain = dbt.config.get("retrain")
     pinned = dbt.config.get("model_version")
+    candidates = dbt.config.get("candidates")
     scoring_cutoff = dbt.ref("int_cutoffs_derived").filter("is_scoring_cutoff")
     ((as_of_date, label_horizon_days),) = scoring_cutoff.select(
         "as_of_date, label_horizon_days"
@@ -24,6 +25,9 @@ def model(dbt, session):
         tune_trials=int(dbt.config.get("tune_trials")),
         num_threads=int(dbt.config.get("training_threads")),
         max_boost_rounds=int(dbt.config.get("max_boost_rounds")),
+        validation_folds=int(dbt.config.get("validation_folds")),
+        candidates=tuple(name.strip() for name in str(candidates).split(",") if name.strip()),
+        max_fold_training_rows=int(dbt.config.get("max_fold_training_rows")),
         label_horizon_days=int(label_horizon_days),
     )
     registry = dbt.ref("feature_registry").to_arrow_table()

@@ -22,15 +22,31 @@ validation rows: pure functions on numpy arrays and Arrow tables.
     in the horizon) has a closed form (below) and ranks users for AUC. Users who never
     bought are outside the model: they get the purchase rate and mean spend that
     never-buyers had after the training cutoffs.
+``lightgbm_rfm``
+    A plain LightGBM on a dozen RFM columns of ``user_features`` (recency, tenure,
+    frequency, monetary value, orders and spend over 30, 90 and 365 days, order size,
+    the usual gap between purchases: ``LIGHTGBM_RFM_COLUMNS``) with fixed parameters
+    and a fixed number of rounds, no early stopping, no tuning, no monotone
+    constraints: a binary model of P(any purchase) and a tweedie one of spend over
+    every row. What a shop could fit in an afternoon.
 
-The inputs are non-feature columns of ``training_examples`` computed in SQL
-(``btyd_*``, ``rfm_*``, ``baseline_spend_last_<h>d``); nothing here names a feature.
+The inputs are columns of ``training_examples`` computed in SQL: the ``btyd_*``,
+``rfm_*`` and ``baseline_spend_last_<h>d`` columns beside the features, and the RFM
+columns of ``user_features`` that ``lightgbm_rfm`` reads (named here, so that the
+analyst's choice of model features never changes the baseline).
+
+``rfm_decay``'s purchase probability is a logistic fit, on the training cutoffs, of
+whether the user bought on the log of its spend prediction: increasing, so it ranks
+the buyers as the spend does. ``rfm_decay`` and ``bg_nbd_gamma_gamma`` can score users
+(``fallback``), as ``lightgbm_rfm`` can (it is registered like a model); the others
+are yardsticks only.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import lightgbm as lgb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -40,8 +56,39 @@ LAST_PERIOD_SPEND = "last_period_spend"
 RFM = "rfm"
 RFM_DECAY = "rfm_decay"
 BTYD = "bg_nbd_gamma_gamma"
-METHODS = (LAST_PERIOD_SPEND, RFM, RFM_DECAY, BTYD)
+LIGHTGBM_RFM = "lightgbm_rfm"
+METHODS = (LAST_PERIOD_SPEND, RFM, RFM_DECAY, BTYD, LIGHTGBM_RFM)
+# the baselines that can score users where they beat every candidate model
+SCORING_METHODS = (RFM_DECAY, BTYD, LIGHTGBM_RFM)
 RFM_DECAY_HALF_LIFE_DAYS = 91.0
+
+# lightgbm_rfm's inputs: user_features columns, with the reason text its scores show
+LIGHTGBM_RFM_COLUMNS = (
+    ("days_since_last_purchase", "Days since the last purchase"),
+    ("days_since_first_purchase", "Days since the first purchase"),
+    ("count_purchase_days_lifetime", "Days with a purchase, lifetime"),
+    ("sum_purchase_amount_lifetime", "Amount bought, lifetime"),
+    ("count_orders_30d", "Orders in the last 30 days"),
+    ("count_orders_90d", "Orders in the last 90 days"),
+    ("count_orders_365d", "Orders in the last 365 days"),
+    ("sum_purchase_amount_30d", "Amount bought in the last 30 days"),
+    ("sum_purchase_amount_90d", "Amount bought in the last 90 days"),
+    ("sum_purchase_amount_365d", "Amount bought in the last 365 days"),
+    ("avg_order_amount_lifetime", "Average order amount, lifetime"),
+    ("max_order_amount_lifetime", "Largest order amount, lifetime"),
+    ("avg_days_between_purchases_lifetime", "Average days between purchases"),
+)
+LIGHTGBM_RFM_ROUNDS = 100
+LIGHTGBM_RFM_PARAMS = {
+    "learning_rate": 0.1,
+    "num_leaves": 15,
+    "min_data_in_leaf": 50,
+    "feature_fraction": 1.0,
+    "lambda_l2": 1.0,
+    "deterministic": True,
+    "force_row_wise": True,
+    "verbosity": -1,
+}
 
 # Converge well past the default tolerances: inputs summed by the warehouse in another
 # order differ in the last bits, and a loose stop turns that into a visible difference.
@@ -49,7 +96,8 @@ _TIGHT = {"ftol": 1e-14, "gtol": 1e-10, "maxiter": 2000}
 
 BTYD_COLUMNS = ("btyd_frequency", "btyd_recency_days", "btyd_age_days", "btyd_monetary_value")
 RFM_COLUMNS = ("rfm_recency_days", "rfm_frequency", "rfm_monetary_value")
-COLUMNS = BTYD_COLUMNS + RFM_COLUMNS  # the feature columns the baselines read
+# the columns of training_examples the baselines read
+COLUMNS = BTYD_COLUMNS + RFM_COLUMNS + tuple(name for name, _ in LIGHTGBM_RFM_COLUMNS)
 
 
 @dataclass(frozen=True)
@@ -127,17 +175,55 @@ def bg_nbd_log_likelihood(
     return common + np.logaddexp(alive, dropped)
 
 
-def fit_bg_nbd(x: np.ndarray, t_x: np.ndarray, age: np.ndarray) -> BgNbd:
-    """Maximum likelihood over log-parameters (L-BFGS-B from a fixed start)."""
+def bg_nbd_gradient(model: BgNbd, x: np.ndarray, t_x: np.ndarray, age: np.ndarray) -> np.ndarray:
+    """d(sum of the log-likelihoods) / d(log r, log alpha, log a, log b)."""
+    r, alpha, a, b = model.r, model.alpha, model.a, model.b
+    _, alive, dropped = _bg_nbd_terms(model, x, t_x, age)
+    total = np.logaddexp(alive, dropped)
+    w_alive, w_dropped = np.exp(alive - total), np.exp(dropped - total)
+    repeat = x > 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        d_r = (
+            special.digamma(r + x)
+            - special.digamma(r)
+            + np.log(alpha)
+            - w_alive * np.log(alpha + age)
+            - np.where(repeat, w_dropped * np.log(alpha + t_x), 0.0)
+        )
+        d_alpha = (
+            r / alpha
+            - w_alive * (r + x) / (alpha + age)
+            - np.where(repeat, w_dropped * (r + x) / (alpha + t_x), 0.0)
+        )
+        d_a = (
+            special.digamma(a + b)
+            - special.digamma(a + b + x)
+            + np.where(repeat, w_dropped / a, 0.0)
+        )
+        d_b = (
+            special.digamma(b + x)
+            - special.digamma(a + b + x)
+            - special.digamma(b)
+            + special.digamma(a + b)
+            - np.where(repeat, w_dropped / np.maximum(b + x - 1, 1e-300), 0.0)
+        )
+    return np.array([r * d_r.sum(), alpha * d_alpha.sum(), a * d_a.sum(), b * d_b.sum()])
 
-    def negative(theta: np.ndarray) -> float:
+
+def fit_bg_nbd(x: np.ndarray, t_x: np.ndarray, age: np.ndarray) -> BgNbd:
+    """Maximum likelihood over log-parameters (L-BFGS-B from a fixed start, with the
+    analytic gradient)."""
+
+    def negative(theta: np.ndarray) -> tuple[float, np.ndarray]:
         model = BgNbd(*np.exp(theta))
-        return -float(np.sum(bg_nbd_log_likelihood(model, x, t_x, age))) / len(x)
+        value = -float(np.sum(bg_nbd_log_likelihood(model, x, t_x, age))) / len(x)
+        return value, -bg_nbd_gradient(model, x, t_x, age) / len(x)
 
     start = np.log([1.0, float(np.mean(age)) or 1.0, 1.0, 1.0])
     fitted = optimize.minimize(
-        negative, start, method="L-BFGS-B", bounds=[(-12.0, 12.0)] * 4, options=_TIGHT
-    )
+        negative, start, jac=True, method="L-BFGS-B", bounds=[(-12.0, 12.0)] * 4,
+        options=_TIGHT,
+    )  # fmt: skip
     return BgNbd(*(float(value) for value in np.exp(fitted.x)))
 
 
@@ -198,19 +284,40 @@ def gamma_gamma_log_likelihood(
     )
 
 
-def fit_gamma_gamma(transactions: np.ndarray, mean_value: np.ndarray) -> GammaGamma:
-    """Maximum likelihood with q > 1 (so that the expected value exists)."""
+def gamma_gamma_gradient(
+    model: GammaGamma, transactions: np.ndarray, mean_value: np.ndarray
+) -> np.ndarray:
+    """d(sum of the log-likelihoods) / d(log p, log(q - 1), log gamma)."""
+    p, q, gamma = model.p, model.q, model.gamma
+    px = p * transactions
+    spent = np.log(gamma + mean_value * transactions)
+    d_p = transactions * (
+        special.digamma(px + q)
+        - special.digamma(px)
+        + np.log(mean_value)
+        + np.log(transactions)
+        - spent
+    )
+    d_q = special.digamma(px + q) - special.digamma(q) + np.log(gamma) - spent
+    d_gamma = q / gamma - (px + q) / (gamma + mean_value * transactions)
+    return np.array([p * d_p.sum(), (q - 1) * d_q.sum(), gamma * d_gamma.sum()])
 
-    def negative(theta: np.ndarray) -> float:
+
+def fit_gamma_gamma(transactions: np.ndarray, mean_value: np.ndarray) -> GammaGamma:
+    """Maximum likelihood with q > 1 (so that the expected value exists), with the
+    analytic gradient."""
+
+    def negative(theta: np.ndarray) -> tuple[float, np.ndarray]:
         model = GammaGamma(np.exp(theta[0]), 1.0 + np.exp(theta[1]), np.exp(theta[2]))
-        return -float(np.sum(gamma_gamma_log_likelihood(model, transactions, mean_value))) / len(
-            transactions
-        )
+        value = -float(np.sum(gamma_gamma_log_likelihood(model, transactions, mean_value)))
+        gradient = -gamma_gamma_gradient(model, transactions, mean_value)
+        return value / len(transactions), gradient / len(transactions)
 
     start = np.array([0.0, 0.0, np.log(float(np.mean(mean_value)))])
     fitted = optimize.minimize(
-        negative, start, method="L-BFGS-B", bounds=[(-12.0, 12.0)] * 3, options=_TIGHT
-    )
+        negative, start, jac=True, method="L-BFGS-B", bounds=[(-12.0, 12.0)] * 3,
+        options=_TIGHT,
+    )  # fmt: skip
     p, q_minus_one, gamma = np.exp(fitted.x)
     return GammaGamma(float(p), float(1.0 + q_minus_one), float(gamma))
 
@@ -309,28 +416,149 @@ def rfm_decay_spend(
     return rate * horizon * 0.5 ** (recency_days / RFM_DECAY_HALF_LIFE_DAYS)
 
 
-def _rfm_decay(
-    training: pa.Table, validation: pa.Table, *, labels: _Labels, horizon: float
-) -> BaselinePrediction:
-    def raw(table: pa.Table) -> np.ndarray:
-        return rfm_decay_spend(
-            _column(table, "rfm_monetary_value"),
-            _column(table, "btyd_age_days"),
-            _column(table, "rfm_recency_days"),
-            horizon=horizon,
-        )
+@dataclass(frozen=True)
+class RfmDecay:
+    """rfm_decay fitted on training cutoffs: the scale that makes its spend sum to the
+    labels, and the logistic curve of P(any purchase) on log(1 + spend)."""
 
-    train_raw = raw(training)
+    window_days: float
+    scale: float
+    never_bought_mean_spend: float
+    never_bought_purchase_rate: float
+    logit_intercept: float
+    logit_slope: float
+    half_life_days: float = RFM_DECAY_HALF_LIFE_DAYS
+
+    def predict(
+        self, monetary: np.ndarray, age_days: np.ndarray, recency_days: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(spend, P(any purchase)) over the window; never-buyers (NaN inputs) get the
+        never-buyers' mean spend and purchase rate."""
+        raw = rfm_decay_spend(monetary, age_days, recency_days, horizon=self.window_days)
+        never = np.isnan(raw)
+        spend = np.where(never, self.never_bought_mean_spend, raw * self.scale)
+        logit = self.logit_intercept + self.logit_slope * np.log1p(np.where(never, 0.0, spend))
+        probability = np.where(never, self.never_bought_purchase_rate, special.expit(logit))
+        return spend, probability
+
+    def params(self) -> dict[str, float]:
+        return {
+            "window_days": self.window_days,
+            "scale": self.scale,
+            "half_life_days": self.half_life_days,
+            "never_bought_mean_spend": self.never_bought_mean_spend,
+            "never_bought_purchase_rate": self.never_bought_purchase_rate,
+            "logit_intercept": self.logit_intercept,
+            "logit_slope": self.logit_slope,
+        }
+
+
+def _logistic_fit(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """(intercept, slope >= 0) of the logistic regression of ``y`` on ``x``."""
+
+    def negative(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        logit = theta[0] + theta[1] * x
+        loss = np.mean(np.logaddexp(0.0, logit) - y * logit)
+        residual = special.expit(logit) - y
+        return float(loss), np.array([residual.mean(), (residual * x).mean()])
+
+    rate = float(np.clip(y.mean(), 1e-6, 1 - 1e-6))
+    start = np.array([np.log(rate / (1 - rate)), 0.0])
+    fitted = optimize.minimize(
+        negative, start, jac=True, method="L-BFGS-B", bounds=[(None, None), (0.0, None)],
+        options=_TIGHT,
+    )  # fmt: skip
+    return float(fitted.x[0]), float(fitted.x[1])
+
+
+def _rfm_decay_inputs(table: pa.Table) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    return (
+        _column(table, "rfm_monetary_value"),
+        _column(table, "btyd_age_days"),
+        _column(table, "rfm_recency_days"),
+    )
+
+
+def fit_rfm_decay(
+    training: pa.Table, *, purchased: np.ndarray, spend: np.ndarray, horizon: float
+) -> RfmDecay:
+    """rfm_decay's scale and purchase curve on the training cutoffs' rows and their
+    labels."""
+    labels = _Labels(purchased=purchased, spend=spend)
+    train_raw = rfm_decay_spend(*_rfm_decay_inputs(training), horizon=horizon)
     bought = ~np.isnan(train_raw)
     predicted = float(train_raw[bought].sum())
     scale = float(labels.spend[bought].sum()) / predicted if predicted > 0 else 1.0
     never = ~bought
-    never_spend = float(labels.spend[never].mean()) if never.any() else 0.0
-    spend = raw(validation) * scale
-    spend = np.where(np.isnan(spend), never_spend, spend)
-    params = {"scale": scale, "half_life_days": RFM_DECAY_HALF_LIFE_DAYS,
-              "never_bought_mean_spend": never_spend}  # fmt: skip
-    return BaselinePrediction(RFM_DECAY, spend, False, spend, params)
+    intercept, slope = (
+        _logistic_fit(np.log1p(train_raw[bought] * scale), labels.purchased[bought])
+        if bought.any()
+        else (0.0, 0.0)
+    )
+    return RfmDecay(
+        window_days=horizon,
+        scale=scale,
+        never_bought_mean_spend=float(labels.spend[never].mean()) if never.any() else 0.0,
+        never_bought_purchase_rate=float(labels.purchased[never].mean()) if never.any() else 0.0,
+        logit_intercept=intercept,
+        logit_slope=slope,
+    )
+
+
+def _rfm_decay(
+    training: pa.Table, validation: pa.Table, *, labels: _Labels, horizon: float
+) -> BaselinePrediction:
+    fitted = fit_rfm_decay(
+        training, purchased=labels.purchased, spend=labels.spend, horizon=horizon
+    )
+    spend, probability = fitted.predict(*_rfm_decay_inputs(validation))
+    return BaselinePrediction(RFM_DECAY, probability, True, spend, fitted.params())
+
+
+# --------------------------------------------------------------------------------------
+# A plain LightGBM on RFM columns
+# --------------------------------------------------------------------------------------
+
+
+def lightgbm_rfm_matrix(table: pa.Table | pa.RecordBatch) -> np.ndarray:
+    """``LIGHTGBM_RFM_COLUMNS`` of ``table`` as a float64 matrix (nulls NaN)."""
+    return np.column_stack([_column(table, name) for name, _ in LIGHTGBM_RFM_COLUMNS])
+
+
+def lightgbm_rfm_params(objective: str, *, seed: int, num_threads: int) -> dict:
+    params = {**LIGHTGBM_RFM_PARAMS, "objective": objective, "seed": seed,
+              "num_threads": num_threads}  # fmt: skip
+    if objective == "tweedie":
+        params["tweedie_variance_power"] = 1.5
+    return params
+
+
+def fit_lightgbm_rfm(
+    features: np.ndarray, purchased: np.ndarray, spend: np.ndarray, *, seed: int, num_threads: int
+) -> tuple[lgb.Booster, lgb.Booster]:
+    """(purchase, spend) boosters: fixed parameters, ``LIGHTGBM_RFM_ROUNDS`` rounds each."""
+    names = [name for name, _ in LIGHTGBM_RFM_COLUMNS]
+    boosters = []
+    for objective, label in (("binary", purchased), ("tweedie", spend)):
+        dataset = lgb.Dataset(features, label=label, feature_name=names)
+        params = lightgbm_rfm_params(objective, seed=seed, num_threads=num_threads)
+        boosters.append(lgb.train(params, dataset, num_boost_round=LIGHTGBM_RFM_ROUNDS))
+    return boosters[0], boosters[1]
+
+
+def _lightgbm_rfm(
+    training: pa.Table, validation: pa.Table, *, labels: _Labels, seed: int, num_threads: int
+) -> BaselinePrediction:
+    purchase, spend = fit_lightgbm_rfm(
+        lightgbm_rfm_matrix(training), labels.purchased, labels.spend, seed=seed,
+        num_threads=num_threads,
+    )  # fmt: skip
+    rows = lightgbm_rfm_matrix(validation)
+    fixed = {k: float(v) for k, v in LIGHTGBM_RFM_PARAMS.items() if k != "verbosity"}
+    params = {"rounds": float(LIGHTGBM_RFM_ROUNDS), **fixed}
+    return BaselinePrediction(
+        LIGHTGBM_RFM, purchase.predict(rows), True, spend.predict(rows), params
+    )
 
 
 @dataclass(frozen=True)
@@ -347,8 +575,11 @@ def fit_and_predict(
     purchase_label: str,
     spend_label: str,
     last_period_column: str,
+    seed: int = 42,
+    num_threads: int = 1,
 ) -> tuple[BaselinePrediction, ...]:
-    """Fit every baseline on ``training`` rows and predict the ``validation`` rows."""
+    """Fit every baseline on ``training`` rows and predict the ``validation`` rows
+    (``seed`` and ``num_threads``: lightgbm_rfm's)."""
     labels = _Labels(
         purchased=_column(training, purchase_label),
         spend=_column(training, spend_label),
@@ -359,4 +590,5 @@ def fit_and_predict(
         _rfm(training, validation, labels=labels),
         _rfm_decay(training, validation, labels=labels, horizon=float(horizon_days)),
         _btyd(training, validation, labels=labels, horizon=float(horizon_days)),
+        _lightgbm_rfm(training, validation, labels=labels, seed=seed, num_threads=num_threads),
     )

@@ -11,6 +11,8 @@ user, ``(log sigmoid(f) - log sigmoid(f0)) / (f - f0)`` (``f`` the user's logit,
 head's expected logit), so that they add up to its log term. The rescaling keeps
 every sign, and for each user ``base + sum(contributions) = log(predicted_spend)``.
 A contribution of ``c`` multiplies predicted spend by ``exp(c)``: 0.69 doubles it.
+Where the model's spend is its spend head alone (the direct combination), the
+contributions are that head's, which add up to ``log(predicted_spend)`` as they are.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import numpy as np
 import pyarrow as pa
 
 from purchasing_power.features import FeatureSchema
-from purchasing_power.train import HEADS, Heads
+from purchasing_power.train import HEADS, HURDLE, Heads
 from purchasing_power.treeshap import TreeShap
 
 TOP_REASONS = 3
@@ -55,12 +57,12 @@ class Importance:
 def feature_importance(heads: Heads, *, schema: FeatureSchema) -> tuple[Importance, ...]:
     """Total gain and split count of every feature in every head."""
     rows = []
-    for head in HEADS:
+    for head, label in zip(HEADS, heads.head_names, strict=True):
         booster = heads.booster(head)
         gains = booster.feature_importance(importance_type="gain")
         splits = booster.feature_importance(importance_type="split")
         rows.extend(
-            Importance(head, name, float(gain), int(count))
+            Importance(label, name, float(gain), int(count))
             for name, gain, count in zip(schema.names, gains, splits, strict=True)
         )
     return tuple(rows)
@@ -76,18 +78,23 @@ class HeadShap:
 
     purchase: TreeShap
     spend_given_purchase: TreeShap
+    combination: str = HURDLE
 
     @classmethod
     def of(cls, heads: Heads) -> HeadShap:
-        return cls(TreeShap(heads.purchase), TreeShap(heads.spend_given_purchase))
+        return cls(
+            TreeShap(heads.purchase), TreeShap(heads.spend_given_purchase), heads.combination
+        )
 
 
 def log_spend_contributions(
     shap: HeadShap, features: np.ndarray, *, num_threads: int = 1
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per-feature contributions to log(predicted spend) ``[N, F]``, and the base ``[N]``."""
-    purchase = shap.purchase.contributions(features, num_threads=num_threads)
     spend = shap.spend_given_purchase.contributions(features, num_threads=num_threads)
+    if shap.combination != HURDLE:
+        return spend[:, :-1], spend[:, -1]
+    purchase = shap.purchase.contributions(features, num_threads=num_threads)
     logit, expected_logit = purchase.sum(axis=1), purchase[:, -1]
     step = logit - expected_logit
     moved = np.abs(step) > 1e-12
@@ -159,8 +166,8 @@ def load_explainer(model_dir: Path, *, num_threads: int = 1) -> Explainer:
     }
     return Explainer(
         model_version=card["model_version"],
-        schema=FeatureSchema.from_card(card["features"]),
-        shap=HeadShap.of(Heads(**boosters)),
+        schema=FeatureSchema.from_card(card["features"], card.get("btyd_features")),
+        shap=HeadShap.of(Heads(**boosters, combination=card.get("combination", HURDLE))),
         num_threads=num_threads,
     )
 

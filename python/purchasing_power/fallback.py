@@ -13,6 +13,17 @@ nothing to learn their first purchase from.
 The fitted parameters are registered as an artifact of their own (``card.json`` with
 ``method: bg_nbd_gamma_gamma`` and status ``fallback``); scoring computes the scores from
 it in Python, and the build says so.
+
+The same artifacts carry a baseline that beat every candidate model on the rolling-origin
+folds (status ``baseline``): BG/NBD x Gamma-Gamma, fitted as above, or ``rfm_decay``,
+fitted on every training cutoff (``baselines.RfmDecay``). ``rfm_decay`` ranks users;
+the level of its spend is BTYD's: at scoring its spend over the label window is
+multiplied by ``spend_level``, which makes today's buyers' total the BG/NBD x
+Gamma-Gamma total over the horizon (its own scale, fitted on the training cutoffs'
+labels, does not carry across a change in tenure: on CDNOW, whose customers all came
+in one quarter, it left the total 84% short). Its purchase probability is extended to
+the horizon like a model's (``extension``) where it learnt a shorter window. Their cards
+carry every candidate's and baseline's figures per fold, as a model's do.
 """
 
 from __future__ import annotations
@@ -31,9 +42,11 @@ import pyarrow.compute as pc
 from purchasing_power import baselines
 
 FALLBACK = "fallback"
-# the status where BTYD scores because it beat the trained model, not for want of labels
+# the status where a baseline scores because it beat every candidate, not for want of labels
 BASELINE = "baseline"
 METHOD = baselines.BTYD
+# the methods these artifacts score in Python
+PYTHON_METHODS = (baselines.BTYD, baselines.RFM_DECAY)
 EXECUTION_PROVIDER = "python"
 INPUT_COLUMNS = (
     "count_purchase_days_lifetime",
@@ -145,14 +158,23 @@ def card(
     reference_quantiles: np.ndarray,
     scores: dict[str, object],
     status: str = FALLBACK,
+    judged: dict | None = None,
 ) -> dict:
-    """The fallback's model card: what scored, why, and its fitted parameters."""
+    """The fallback's model card: what scored, why, and its fitted parameters (and, where
+    it scores as the best baseline, ``judged``: what the folds found)."""
     params = scorer.params()
     fitted = {"as_of": as_of, "horizon_days": scorer.horizon_days, **params}
     digest = hashlib.sha256(json.dumps(fitted, sort_keys=True).encode()).hexdigest()[:12]
     return {
         "model_version": f"pp-{as_of.replace('-', '')}-btyd-{digest}",
         "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="microseconds"),
+        "training_cutoffs": [],
+        "validation_cutoff": None,
+        "training_rows": scorer.users,
+        "validation_rows": 0,
+        "metrics": [],
+        "decile_calibration": [],
+        **(judged or {}),
         "status": status,
         "status_reasons": [reason],
         "method": METHOD,
@@ -163,16 +185,75 @@ def card(
         ),
         "as_of": as_of,
         "horizon_days": scorer.horizon_days,
-        "training_cutoffs": [],
-        "validation_cutoff": None,
-        "training_rows": scorer.users,
-        "validation_rows": 0,
         "features": [],
         "params": params,
         "fitted_users": scorer.users,
         "fitted_buyers": scorer.buyers,
-        "metrics": [],
-        "decile_calibration": [],
+        "feature_importance": [],
+        "reference_spend_quantiles": [float(v) for v in reference_quantiles],
+        "scores": scores,
+    }
+
+
+def rfm_decay_inputs(
+    table: pa.Table | pa.RecordBatch,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(net spend, days since the first purchase, days since the last), NaN for users who
+    never bought: rfm_decay's inputs, as ``training_examples`` derives them."""
+    inputs = btyd_inputs(table)
+    days = inputs.frequency + 1
+    missing = np.where(inputs.bought, 1.0, np.nan)
+    return (
+        inputs.monetary_value * days * missing,
+        inputs.age * missing,
+        (inputs.age - inputs.recency) * missing,
+    )
+
+
+def rfm_decay_level(
+    fitted: baselines.RfmDecay, scoring_features: pa.Table, *, horizon_days: int
+) -> float:
+    """The factor that makes the buyers' rfm_decay spend at the scoring cutoff total what
+    BG/NBD x Gamma-Gamma, fitted on their histories, expects over the horizon."""
+    spend, _ = fitted.predict(*rfm_decay_inputs(scoring_features))
+    bought = btyd_inputs(scoring_features).bought
+    expected, _ = fit(scoring_features, horizon_days=horizon_days).predict(scoring_features)
+    total = float(np.maximum(spend[bought], 0.0).sum())
+    return float(expected[bought].sum()) / total if total > 0 else 1.0
+
+
+def rfm_decay_card(
+    fitted: baselines.RfmDecay,
+    *,
+    as_of: str,
+    horizon_days: int,
+    spend_level: float,
+    judged: dict,
+    reference_quantiles: np.ndarray,
+    scores: dict[str, object],
+    extension: dict | None,
+) -> dict:
+    """The card of ``rfm_decay`` scoring as the best baseline."""
+    params = fitted.params()
+    digest_of = {"as_of": as_of, "horizon_days": horizon_days, **params, "extension": extension}
+    digest = hashlib.sha256(json.dumps(digest_of, sort_keys=True).encode()).hexdigest()[:12]
+    return {
+        "model_version": f"pp-{as_of.replace('-', '')}-rfmdecay-{digest}",
+        "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="microseconds"),
+        **judged,
+        "status": BASELINE,
+        "method": baselines.RFM_DECAY + ("_extended" if extension else ""),
+        "form": (
+            "rfm_decay fitted on every training cutoff: spend rate since the first purchase "
+            "x window x 0.5 ^ (days since the last purchase / half-life), its level BTYD's "
+            "(x spend_level); P(purchase) a logistic curve of log(1 + spend)"
+        ),
+        "as_of": as_of,
+        "horizon_days": horizon_days,
+        "features": [],
+        "params": params,
+        "spend_level": spend_level,
+        **({"extension": extension} if extension else {}),
         "feature_importance": [],
         "reference_spend_quantiles": [float(v) for v in reference_quantiles],
         "scores": scores,
@@ -199,9 +280,40 @@ def load(model_dir: Path) -> tuple[dict, BtydScorer]:
     return card_, scorer
 
 
+def _base_method(card_: dict) -> str:
+    return str(card_.get("method", "")).removesuffix("_extended")
+
+
 def is_fallback(model_dir: Path) -> bool:
+    """Whether the registered version is scored in Python (BTYD or rfm_decay: no trees)."""
     card_ = json.loads((model_dir / "card.json").read_text())
-    return card_.get("method") == METHOD
+    return _base_method(card_) in PYTHON_METHODS
+
+
+def predictor(model_dir: Path) -> tuple[dict, Callable[[pa.RecordBatch], tuple]]:
+    """A registered Python-scored version's card and its (spend, probability) of a batch."""
+    card_ = json.loads((model_dir / "card.json").read_text())
+    if _base_method(card_) == METHOD:
+        _, scorer = load(model_dir)
+        return card_, scorer.predict
+    return card_, rfm_decay_predictor(card_)
+
+
+def rfm_decay_predictor(card_: dict) -> Callable[[pa.RecordBatch], tuple]:
+    """(spend, probability) of a batch by the rfm_decay a card holds."""
+    from purchasing_power.extension import Extension  # extension fits with this module
+
+    fitted = baselines.RfmDecay(**card_["params"])
+    level = float(card_["spend_level"])
+    extended = Extension.from_card(card_.get("extension"))
+
+    def predict(batch: pa.RecordBatch) -> tuple[np.ndarray, np.ndarray]:
+        spend, probability = fitted.predict(*rfm_decay_inputs(batch))
+        if extended:
+            _, probability = extended.apply(spend, probability)
+        return np.maximum(spend, 0.0) * level, probability
+
+    return predict
 
 
 def score_batches(
@@ -211,11 +323,13 @@ def score_batches(
     schema: pa.Schema,
     power_index: Callable[[np.ndarray, np.ndarray], np.ndarray],
 ) -> Iterator[pa.RecordBatch]:
-    """Scores of each ``user_features`` batch by the registered fallback, in order."""
-    card_, scorer = load(model_dir)
+    """Scores of each ``user_features`` batch by the registered Python-scored version,
+    in order."""
+    card_, predict = predictor(model_dir)
     quantiles = np.asarray(card_["reference_spend_quantiles"], dtype=np.float64)
+    method = _base_method(card_)
     for batch in batches:
-        spend, probability = scorer.predict(batch)
+        spend, probability = predict(batch)
         rows = batch.num_rows
         yield pa.RecordBatch.from_arrays(
             [
@@ -226,7 +340,7 @@ def score_batches(
                 pa.array(probability, pa.float64()),
                 pa.array(power_index(spend, quantiles), pa.float64()),
                 pa.array([EXECUTION_PROVIDER] * rows, pa.string()),
-                pa.array([METHOD] * rows, pa.string()),
+                pa.array([method] * rows, pa.string()),
             ],
             schema=schema,
         )

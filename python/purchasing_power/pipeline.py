@@ -6,17 +6,22 @@ Which model scores (``choose_and_train``):
 
 * ``model_version`` pinned: that one, whatever its status, rechecked as below.
 * ``retrain`` set, or no accepted model for this horizon whose features
-  ``user_features`` still has: train one. It scores if it is accepted. If it is
-  unproven (it does not beat every baseline on AUC and normalized Gini), the build
-  warns, and the latest accepted model scores instead; only where there is none does
-  the unproven one score, its status carried into ``ml_models.model_status``.
+  ``user_features`` still has: choose among the candidate models and the baselines on
+  rolling-origin folds and train the winner (``train.train_models``). A candidate that
+  wins scores if it is accepted (its mean AUC and mean normalized Gini over the folds
+  beat every baseline's). Where a baseline that can score wins (``rfm_decay``,
+  ``bg_nbd_gamma_gamma``, ``lightgbm_rfm``), it is registered with status ``baseline``
+  and scores. Either way, where the winner is not accepted and an accepted model
+  exists, the build warns and the latest accepted model scores instead; an unproven
+  candidate scores only where there is none, its status carried into
+  ``ml_models.model_status``.
 * otherwise: the latest accepted model for this horizon; its TreeEnsemble graph (and
   where CUDA runs, its tensor graph) is rechecked against LightGBM on today's scoring
   rows before it scores.
-* where a model is to be trained but the history holds fewer than two cutoffs with
-  complete labels at the horizon, BG/NBD x Gamma-Gamma fitted on every user's history
-  before as_of scores the whole horizon instead (``fallback``), with status
-  ``fallback``; the build says why and what to change to train a model.
+* where a model is to be trained but the history holds no two cutoffs with complete
+  labels, the labels of one ending by the other (no fold), BG/NBD x Gamma-Gamma fitted
+  on every user's history before as_of scores the whole horizon instead (``fallback``),
+  with status ``fallback``; the build says why and what to change to train a model.
 
 A model whose features differ from today's ``feature_registry`` still scores (it reads
 the features its card lists); the log says it is stale.
@@ -35,12 +40,13 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from purchasing_power import extension, fallback
+from purchasing_power import baselines, btyd_features, extension, fallback
 from purchasing_power.explain import REASONS_SCHEMA, load_explainer, reason_batches
 from purchasing_power.features import FeatureSchema
 from purchasing_power.registry import (
     RegisteredModel,
     Tier,
+    judged_fields,
     list_models,
     recheck_parity,
     reference_quantiles,
@@ -50,9 +56,13 @@ from purchasing_power.registry import (
 from purchasing_power.scoring import SCORE_SCHEMA, load_scoring_model, score_batches
 from purchasing_power.train import (
     ACCEPTED,
+    CANDIDATES,
     MAX_BOOST_ROUNDS,
+    MAX_FOLD_TRAINING_ROWS,
+    VALIDATION_FOLDS,
     Examples,
     ShortHistoryError,
+    TrainingResult,
     TrainingSettings,
     time_split,
     train_models,
@@ -65,6 +75,16 @@ LIGHTGBM_HURDLE = "lightgbm_hurdle"
 
 METRIC_TYPE = pa.list_(
     pa.struct([("method", pa.string()), ("metric", pa.string()), ("value", pa.float64())])
+)
+FOLD_METRIC_TYPE = pa.list_(
+    pa.struct(
+        [
+            ("validation_cutoff_date", pa.string()),
+            ("method", pa.string()),
+            ("metric", pa.string()),
+            ("value", pa.float64()),
+        ]
+    )
 )
 CALIBRATION_TYPE = pa.list_(
     pa.struct(
@@ -106,6 +126,7 @@ MODELS_SCHEMA = pa.schema(
         ("metrics", METRIC_TYPE),
         ("decile_calibration", CALIBRATION_TYPE),
         ("feature_importance", IMPORTANCE_TYPE),
+        ("fold_metrics", FOLD_METRIC_TYPE),
     ]
 )
 
@@ -125,6 +146,10 @@ class RunSettings:
     # int_cutoffs_derived.label_horizon_days: shorter than horizon_days where the history
     # is (the model then learns it and its scores are extended); None: the horizon
     label_horizon_days: int | None = None
+    validation_folds: int = VALIDATION_FOLDS  # var validation_folds; see TrainingSettings
+    candidates: tuple[str, ...] = CANDIDATES  # the candidate models judged on the folds
+    # var max_fold_training_rows (0: no limit); see TrainingSettings
+    max_fold_training_rows: int | None = MAX_FOLD_TRAINING_ROWS
 
 
 @dataclass(frozen=True)
@@ -157,7 +182,8 @@ def say_to_dbt(message: str, warning: bool) -> None:
 
 
 def _card_names(model: RegisteredModel) -> list[str]:
-    return [feature["name"] for feature in model.card["features"]]
+    """The user_features columns a model reads (its derived features are not columns)."""
+    return [f["name"] for f in model.card["features"] if not f.get("derived")]
 
 
 def _usable(model: RegisteredModel, *, horizon_days: int, columns: set[str]) -> bool:
@@ -186,7 +212,7 @@ def _return_freed_memory() -> None:
 def _train(
     read_examples: Callable[[], Examples],
     schema: FeatureSchema,
-    scoring: np.ndarray,
+    scoring: pa.Table,
     tiers: tuple[Tier, ...],
     *,
     as_of: str,
@@ -200,6 +226,9 @@ def _train(
         seed=settings.seed,
         num_threads=settings.num_threads,
         max_boost_rounds=settings.max_boost_rounds,
+        validation_folds=settings.validation_folds,
+        candidates=settings.candidates,
+        max_fold_training_rows=settings.max_fold_training_rows or None,
     )
     split = time_split(read_examples(), schema=schema, settings=training)
     _return_freed_memory()
@@ -213,19 +242,78 @@ def _train(
             "best_losses": tuned.best_losses,
             "default_losses": tuned.default_losses,
         }
+    folds = "; ".join(
+        f"{fold.validation_cutoff} on {len(fold.training_cutoffs)} cutoff(s)"
+        for fold in split.folds
+    )
+    say(f"choosing on {len(split.folds)} rolling-origin fold(s): {folds}", False)
     result = train_models(split, settings=training)
     del split  # the feature matrix of every example: registration needs only the result
-    return register_models(
+    return _register(
         result,
-        schema=schema,
-        settings=training,
+        scoring,
+        tiers,
         as_of=as_of,
-        scoring_features=scoring,
-        tiers=tiers,
-        artifacts_dir=settings.artifacts_dir,
+        settings=settings,
+        training=training,
         tuning=tuning,
+        extended=extended,
+    )
+
+
+def _register(
+    result: TrainingResult,
+    scoring: pa.Table,
+    tiers: tuple[Tier, ...],
+    *,
+    as_of: str,
+    settings: RunSettings,
+    training: TrainingSettings,
+    tuning: dict | None,
+    extended: extension.Extension | None,
+) -> RegisteredModel:
+    """Register what won: trees (a candidate, lightgbm_rfm) through export and the parity
+    gate, a Python-scored baseline as its card."""
+    if result.heads is not None:
+        assert result.schema is not None
+        schema = result.schema
+        if schema.has_derived:  # the scoring cutoff's own BTYD fit, frozen in the card
+            schema = schema.with_btyd(btyd_features.fit(scoring, window_days=training.label_days))
+        return register_models(
+            result,
+            schema=schema,
+            settings=training,
+            as_of=as_of,
+            scoring_features=schema.to_matrix(scoring),
+            tiers=tiers,
+            artifacts_dir=settings.artifacts_dir,
+            tuning=tuning,
+            extension=extended.to_card() if extended else None,
+        )
+    judged = judged_fields(result)
+    reason = "; ".join(result.status_reasons)
+    if result.method == baselines.BTYD:
+        return _fall_back(
+            scoring, as_of=as_of, settings=settings, reason=reason, status=fallback.BASELINE,
+            judged=judged,
+        )  # fmt: skip
+    assert result.rfm_decay is not None
+    level = fallback.rfm_decay_level(result.rfm_decay, scoring, horizon_days=settings.horizon_days)
+    card = fallback.rfm_decay_card(
+        result.rfm_decay,
+        as_of=as_of,
+        horizon_days=settings.horizon_days,
+        spend_level=level,
+        judged=judged,
+        reference_quantiles=np.empty(0),
+        scores={},
         extension=extended.to_card() if extended else None,
     )
+    spend, probability = fallback.rfm_decay_predictor(card)(scoring)
+    card["reference_spend_quantiles"] = reference_quantiles(spend).tolist()
+    card["scores"] = fallback.summarize_scores(spend, probability)
+    path = fallback.write_artifact(card, artifacts_dir=settings.artifacts_dir)
+    return RegisteredModel(model_version=card["model_version"], path=path, card=card)
 
 
 def choose_and_train(
@@ -299,7 +387,7 @@ def choose_and_train(
         trained = _train(
             read_examples,
             schema,
-            schema.to_matrix(scoring_features),
+            scoring_features,
             tiers,
             as_of=as_of,
             settings=settings,
@@ -316,62 +404,47 @@ def choose_and_train(
             True,
         )
         return Choice(active=active, trained=None)
-    metrics = {(m["method"], m["metric"]): m["value"] for m in trained.card["metrics"]}
+    card = trained.card
+    metrics = {(m["method"], m["metric"]): m["value"] for m in card["metrics"]}
+    winner = card["method"].removesuffix("_extended")
+    figures = ", ".join(
+        f"{method} AUC {metrics[(method, 'auc')]:.3f}, normalized Gini "
+        f"{metrics[(method, 'normalized_gini')]:.3f}"
+        for method in dict.fromkeys((winner, card["best_candidate"]))
+    )
     say(
-        f"registered {trained.model_version} ({trained.status}) at {trained.path}: validation "
-        f"AUC {metrics[('lightgbm', 'auc')]:.3f}, normalized Gini "
-        f"{metrics[('lightgbm', 'normalized_gini')]:.3f}; report {trained.path / 'report.html'}",
+        f"registered {trained.model_version} ({trained.status}, {card['method']}) at "
+        f"{trained.path}: means over {len(card['folds'])} fold(s): {figures}"
+        + (f"; report {trained.path / 'report.html'}" if "lightgbm_files" in card else ""),
         False,
     )
     if trained.status == ACCEPTED:
         return Choice(active=trained, trained=trained)
-    reasons = "; ".join(trained.card["status_reasons"])
+    reasons = "; ".join(card["status_reasons"])
     if accepted:
         active = accepted[-1]
         say(
-            f"UNPROVEN MODEL NOT PROMOTED: {trained.model_version} does not beat every "
-            f"baseline ({reasons}); scoring keeps the last accepted model {active.model_version}",
+            f"{trained.status.upper()} MODEL NOT PROMOTED: {trained.model_version} "
+            f"({card['method']}) is not accepted ({reasons}); scoring keeps the last accepted "
+            f"model {active.model_version}",
             True,
         )
         return Choice(active=active, trained=trained)
-    best = _best_baseline(trained)
-    if best == fallback.METHOD:
-        active = _fall_back(
-            scoring_features,
-            as_of=as_of,
-            settings=settings,
-            reason=f"{trained.model_version} does not beat every baseline ({reasons})",
-            status=fallback.BASELINE,
-        )
+    if trained.status == fallback.BASELINE:
         say(
-            f"BASELINE SCORES: {trained.model_version} does not beat every baseline "
-            f"({reasons}), no accepted model exists, and the best baseline, {best}, can score "
-            f"today's users: {active.model_version} (BG/NBD x Gamma-Gamma fitted on all history "
-            f"before {as_of}) scores them, with model_status '{fallback.BASELINE}'",
+            f"BASELINE SCORES: {winner} beat every candidate model on the rolling-origin "
+            f"folds ({reasons}) and no accepted model exists: {trained.model_version} "
+            f"({card['method']}) scores today's users, with model_status "
+            f"'{fallback.BASELINE}'",
             True,
         )
-        return Choice(active=active, trained=trained)
+        return Choice(active=trained, trained=trained)
     say(
         f"UNPROVEN MODEL SCORES: {trained.model_version} does not beat every baseline "
         f"({reasons}) and no accepted model exists; its scores carry model_status 'unproven'",
         True,
     )
     return Choice(active=trained, trained=trained)
-
-
-def _best_baseline(model: RegisteredModel) -> str | None:
-    """The baseline with the highest normalized Gini on the validation cutoff, where it
-    is higher than the model's."""
-    gini = {
-        m["method"]: m["value"] for m in model.card["metrics"] if m["metric"] == "normalized_gini"
-    }
-    ours = gini.pop("lightgbm", float("nan"))
-    ranked = sorted(
-        ((value, method) for method, value in gini.items() if value == value), reverse=True
-    )
-    if ranked and not ours >= ranked[0][0]:
-        return ranked[0][1]
-    return None
 
 
 def _fall_back(
@@ -381,6 +454,7 @@ def _fall_back(
     settings: RunSettings,
     reason: str,
     status: str = fallback.FALLBACK,
+    judged: dict | None = None,
 ) -> RegisteredModel:
     """Fit and register the BTYD fallback on the scoring cutoff's own history."""
     scorer = fallback.fit(scoring_features, horizon_days=settings.horizon_days)
@@ -392,6 +466,7 @@ def _fall_back(
         reference_quantiles=reference_quantiles(spend),
         scores=fallback.summarize_scores(spend, probability),
         status=status,
+        judged=judged,
     )
     path = fallback.write_artifact(card, artifacts_dir=settings.artifacts_dir)
     return RegisteredModel(model_version=card["model_version"], path=path, card=card)
@@ -400,12 +475,9 @@ def _fall_back(
 def _recheck(model: RegisteredModel, scoring_features: pa.Table, tiers: Sequence[Tier]) -> str:
     """The parity gate of a registered model on today's scoring rows (raises where it
     fails), summed up for the log."""
+    schema = FeatureSchema.from_card(model.card["features"], model.card.get("btyd_features"))
     figures = recheck_parity(
-        model,
-        scoring_features=FeatureSchema.from_card(model.card["features"]).to_matrix(
-            scoring_features
-        ),
-        tiers=tiers,
+        model, scoring_features=schema.to_matrix(scoring_features), tiers=tiers
     )
     graphs = "; ".join(
         f"{graph} on {figures[graph]['execution_provider']}, "
@@ -458,9 +530,27 @@ def models_table(
                 "metrics": card["metrics"],
                 "decile_calibration": card.get("decile_calibration", []),
                 "feature_importance": card.get("feature_importance", []),
+                "fold_metrics": _fold_metrics(card),
             }
         )
     return pa.Table.from_pylist(rows, schema=MODELS_SCHEMA)
+
+
+def _fold_metrics(card: dict) -> list[dict]:
+    """Every method's figures per fold; a card from before the folds (one validation
+    cutoff) as one fold."""
+    rows = card.get("fold_metrics")
+    if rows is None:
+        rows = [{**row, "validation_cutoff": card["validation_cutoff"]} for row in card["metrics"]]
+    return [
+        {
+            "validation_cutoff_date": row["validation_cutoff"],
+            "method": row["method"],
+            "metric": row["metric"],
+            "value": row["value"],
+        }
+        for row in rows
+    ]
 
 
 def score(
@@ -517,7 +607,7 @@ def train_from_warehouse(
     return _train(
         lambda: connection.table("ml.training_examples"),
         schema,
-        schema.to_matrix(scoring),
+        scoring,
         Tier.from_table(read_table(connection, "reference.power_tiers")),
         as_of=as_of,
         settings=run,

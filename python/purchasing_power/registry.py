@@ -9,9 +9,10 @@ Files of a model version:
 
 ``purchase.onnx`` / ``spend.onnx``
     ``ai.onnx.ml`` TreeEnsemble graphs (double precision). ``spend.onnx`` is the whole
-    hurdle: both tree ensembles and their product, so that it returns expected spend,
-    ``P x E[spend | purchase]``, and the purchase probability by itself; it is what CPU
-    scoring runs. ``purchase.onnx`` is the purchase head alone.
+    model: both tree ensembles and how they combine, so that it returns expected spend
+    (``P x E[spend | purchase]`` for a hurdle, the spend head's prediction for the
+    direct combination) and the purchase probability; it is what CPU scoring runs.
+    ``purchase.onnx`` is the purchase head alone.
 ``purchase.tensor.onnx`` / ``spend.tensor.onnx``
     The same models as standard-operator graphs, for onnxruntime's CUDA execution
     provider; they pass the same gate.
@@ -78,7 +79,7 @@ from purchasing_power.scoring import (
     tensor_graph,
 )
 from purchasing_power.train import HEADS as BOOSTER_HEADS
-from purchasing_power.train import Heads, TrainingResult, TrainingSettings
+from purchasing_power.train import HURDLE, Heads, TrainingResult, TrainingSettings
 
 HEADS = ("purchase", "spend")
 # What the gate compares with LightGBM: each file's prediction, and the probability the
@@ -211,38 +212,45 @@ def _prefixed_nodes(graph: onnx.GraphProto, prefix: str):
 
 
 def hurdle_graph(
-    purchase: onnx.ModelProto, spend_given_purchase: onnx.ModelProto
+    purchase: onnx.ModelProto, spend_given_purchase: onnx.ModelProto, *, combination: str = HURDLE
 ) -> onnx.ModelProto:
-    """One graph returning ``prediction = P x E[spend | purchase]`` (and both factors)."""
+    """One graph returning ``prediction`` and ``purchase_probability``: for the hurdle
+    ``prediction = P x E[spend | purchase]`` (and the conditional spend as well), for the
+    direct combination the spend head's own prediction."""
     p_nodes, p_inits = _prefixed_nodes(purchase.graph, "purchase/")
     s_nodes, s_inits = _prefixed_nodes(spend_given_purchase.graph, "spend_given_purchase/")
     probability, conditional = f"purchase/{OUTPUT_NAME}", f"spend_given_purchase/{OUTPUT_NAME}"
-    nodes = [
-        *p_nodes,
-        *s_nodes,
-        helper.make_node("Mul", [probability, conditional], [OUTPUT_NAME], name="hurdle"),
-        helper.make_node("Identity", [probability], [PROBABILITY_OUTPUT_NAME], name="probability"),
-        helper.make_node(
-            "Identity", [conditional], ["spend_given_purchase"], name="spend_given_purchase"
-        ),
+    names = [OUTPUT_NAME, PROBABILITY_OUTPUT_NAME]
+    combined = [
+        helper.make_node("Identity", [probability], [PROBABILITY_OUTPUT_NAME], name="probability")
     ]
+    if combination == HURDLE:
+        combined += [
+            helper.make_node("Mul", [probability, conditional], [OUTPUT_NAME], name="hurdle"),
+            helper.make_node(
+                "Identity", [conditional], ["spend_given_purchase"], name="spend_given_purchase"
+            ),
+        ]
+        names.append("spend_given_purchase")
+        doc = "Expected spend over the horizon: P(purchase) x E[spend | purchase]"
+    else:
+        combined.append(helper.make_node("Identity", [conditional], [OUTPUT_NAME], name="spend"))
+        doc = "Expected spend over the horizon: the spend head; P(purchase) beside it"
+    nodes = [*p_nodes, *s_nodes, *combined]
     inputs = list(purchase.graph.input)
-    outputs = [
-        helper.make_tensor_value_info(name, onnx.TensorProto.DOUBLE, ["N"])
-        for name in (OUTPUT_NAME, PROBABILITY_OUTPUT_NAME, "spend_given_purchase")
-    ]
-    graph = helper.make_graph(nodes, "hurdle", inputs, outputs, initializer=p_inits + s_inits)
+    outputs = [helper.make_tensor_value_info(n, onnx.TensorProto.DOUBLE, ["N"]) for n in names]
+    graph = helper.make_graph(nodes, combination, inputs, outputs, initializer=p_inits + s_inits)
     opsets = {opset.domain: opset.version for opset in purchase.opset_import}
     opsets.update({opset.domain: opset.version for opset in spend_given_purchase.opset_import})
     model = helper.make_model(
         graph,
         opset_imports=[helper.make_opsetid(domain, version) for domain, version in opsets.items()],
         producer_name="purchasing_power.registry",
-        doc_string="Expected spend over the horizon: P(purchase) x E[spend | purchase]",
+        doc_string=doc,
     )
     model.ir_version = IR_VERSION
     props = {prop.key: prop.value for prop in purchase.metadata_props}
-    helper.set_model_props(model, {"graph_kind": props.get("graph_kind", ""), "form": "hurdle"})
+    helper.set_model_props(model, {"graph_kind": props.get("graph_kind", ""), "form": combination})
     onnx.checker.check_model(model, full_check=True)
     return model
 
@@ -252,10 +260,11 @@ def export_graphs(heads: Heads) -> dict[GraphKind, dict[str, bytes]]:
     exported: dict[GraphKind, dict[str, bytes]] = {}
     for graph in GRAPHS:
         purchase = booster_to_onnx(heads.purchase, graph=graph)
-        conditional = booster_to_onnx(heads.spend_given_purchase, graph=graph)
+        spend = booster_to_onnx(heads.spend_given_purchase, graph=graph)
+        combined = hurdle_graph(purchase, spend, combination=heads.combination)
         exported[graph] = {
             "purchase": purchase.SerializeToString(),
-            "spend": hurdle_graph(purchase, conditional).SerializeToString(),
+            "spend": combined.SerializeToString(),
         }
     return exported
 
@@ -486,6 +495,57 @@ def _score_summary(
     }
 
 
+FORMS = {
+    "hurdle": "hurdle: spend = P(purchase) x E[spend | purchase]",
+    "direct": "direct: spend = the spend head's prediction; P(purchase) beside it",
+}
+
+
+def judged_fields(result: TrainingResult) -> dict:
+    """What a card says about the choice, whatever scores: the method and its status,
+    every candidate and baseline per fold (``fold_metrics``) and their means
+    (``metrics``), the folds, and the latest fold's calibration and gain curves."""
+    return {
+        "method": result.method,
+        "status": result.status,
+        "status_reasons": list(result.status_reasons),
+        "best_candidate": result.best_candidate,
+        "selection_scores": result.candidate_scores,
+        "folds": [
+            {"validation_cutoff": f.validation_cutoff, "training_cutoffs": list(f.training_cutoffs)}
+            for f in result.folds
+        ],
+        "training_cutoffs": list(result.training_cutoffs),
+        "validation_cutoff": result.validation_cutoff,
+        "training_rows": result.training_rows,
+        "validation_rows": result.validation_rows,
+        "metrics": [
+            {"method": e.method, "metric": e.metric, "value": e.value} for e in result.evaluations
+        ],
+        "fold_metrics": [
+            {
+                "validation_cutoff": e.validation_cutoff,
+                "method": e.method,
+                "metric": e.metric,
+                "value": e.value,
+            }
+            for e in result.fold_evaluations
+        ],
+        "decile_calibration": [
+            {
+                "method": row.method,
+                "decile": row.decile,
+                "rows": row.rows,
+                "mean_predicted_spend": row.mean_predicted_spend,
+                "mean_actual_spend": row.mean_actual_spend,
+            }
+            for row in result.calibration
+        ],
+        "gain_curves": result.gain_curves,
+        "baseline_params": result.baseline_params,
+    }
+
+
 def _card(
     result: TrainingResult,
     *,
@@ -500,39 +560,22 @@ def _card(
     tuning: dict | None,
 ) -> dict:
     heads = result.heads
+    assert heads is not None
     return {
         "model_version": model_version,
         "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="microseconds"),
-        "status": result.status,
-        "status_reasons": list(result.status_reasons),
-        "form": "hurdle: spend = P(purchase) x E[spend | purchase]",
+        **judged_fields(result),
+        "form": FORMS[heads.combination],
+        "combination": heads.combination,
         "as_of": as_of,
         "horizon_days": settings.horizon_days,
         "seed": settings.seed,
-        "training_cutoffs": list(result.training_cutoffs),
-        "validation_cutoff": result.validation_cutoff,
-        "training_rows": result.training_rows,
-        "validation_rows": result.validation_rows,
         "features": schema.to_card(),
+        **({"btyd_features": schema.btyd.to_card()} if schema.btyd else {}),
         "params": result.params,
         "max_boost_rounds": settings.max_boost_rounds,
         "best_iterations": result.best_iterations,
         "tuning": tuning,
-        "metrics": [
-            {"method": e.method, "metric": e.metric, "value": e.value} for e in result.evaluations
-        ],
-        "decile_calibration": [
-            {
-                "method": row.method,
-                "decile": row.decile,
-                "rows": row.rows,
-                "mean_predicted_spend": row.mean_predicted_spend,
-                "mean_actual_spend": row.mean_actual_spend,
-            }
-            for row in result.calibration
-        ],
-        "gain_curves": result.gain_curves,
-        "baseline_params": result.baseline_params,
         "feature_importance": [
             {"head": i.head, "feature_name": i.feature_name, "gain": i.gain, "splits": i.splits}
             for i in feature_importance(heads, schema=schema)
@@ -583,6 +626,8 @@ def register_models(
     window than the horizon, how scoring extends them; the power index's reference is
     extended with them, so a user's index is the same either way."""
     heads = result.heads
+    if heads is None or result.validation_features is None:
+        raise ValueError(f"{result.method} has no trees to register")
     exported = export_graphs(heads)
     tree_ensemble = exported["tree_ensemble"]
     edge_cases = edge_case_rows(heads, result.validation_features)
@@ -631,7 +676,7 @@ def register_models(
     )
     if extension:
         card["extension"] = extension
-        card["method"] = "lightgbm_hurdle_extended"
+        card["method"] = f"{result.method}_extended"
         card["reference_spend_quantiles"] = (reference * extension["spend_factor"]).tolist()
 
     artifacts_dir.mkdir(parents=True, exist_ok=True)
@@ -676,7 +721,8 @@ def load_heads(model: RegisteredModel) -> Heads:
     """The LightGBM models of a registered version."""
     files = model.card["lightgbm_files"]
     return Heads(
-        **{head: lgb.Booster(model_file=str(model.path / files[head])) for head in BOOSTER_HEADS}
+        **{head: lgb.Booster(model_file=str(model.path / files[head])) for head in BOOSTER_HEADS},
+        combination=model.card.get("combination", HURDLE),
     )
 
 

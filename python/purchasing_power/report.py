@@ -167,9 +167,14 @@ def _percent(value: float) -> str:
     return f"{value:.0%}"
 
 
+def _charted(card: dict) -> list[str]:
+    """The methods with gain curves and calibration (the model and the baselines), in
+    the metrics' order: the model first (the card's JSON keys are sorted)."""
+    return [method for method in _methods(card) if method in card["gain_curves"]]
+
+
 def _curves(card: dict) -> dict[str, list[float]]:
-    """Gain curves in method order: the model first (the card's JSON keys are sorted)."""
-    return {method: card["gain_curves"][method] for method in _methods(card)}
+    return {method: card["gain_curves"][method] for method in _charted(card)}
 
 
 def gain_chart(card: dict) -> str:
@@ -313,6 +318,29 @@ def metrics_table(card: dict) -> str:
     return f"<table><tr><th>metric</th>{header}</tr>{''.join(body)}</table>"
 
 
+def folds_table(card: dict) -> str:
+    """AUC and normalized Gini of every method on every fold's validation cutoff."""
+    folds = [fold["validation_cutoff"] for fold in card.get("folds", [])]
+    values = {
+        (row["method"], row["metric"], row["validation_cutoff"]): row["value"]
+        for row in card.get("fold_metrics", [])
+    }
+    header = "".join(
+        f"<th>{_e(fold)} {_e(metric)}</th>" for fold in folds for metric in ("AUC", "Gini")
+    )
+    rows = "".join(
+        f"<tr><td>{_e(method)}</td>"
+        + "".join(
+            f"<td>{_fmt(values.get((method, metric, fold)))}</td>"
+            for fold in folds
+            for metric in ("auc", "normalized_gini")
+        )
+        + "</tr>"
+        for method in _methods(card)
+    )
+    return f"<table><tr><th>method</th>{header}</tr>{rows}</table>"
+
+
 def tier_table(card: dict) -> str:
     rows = "".join(
         f"<tr><td><i class='swatch' style='background:{colour}'></i>{_e(row['tier'])}</td>"
@@ -366,7 +394,7 @@ def parity_table(card: dict) -> str:
 def render_report(card: dict) -> str:
     """The report page of one model card."""
     status = card["status"]
-    methods = _methods(card)
+    methods = _charted(card)
     legend = _legend(methods, [_colour(method) for method in methods])
     reasons = "".join(f"<li>{_e(reason)}</li>" for reason in card.get("status_reasons", []))
     status_note = (
@@ -375,6 +403,16 @@ def render_report(card: dict) -> str:
         if status != "accepted"
         else "<p>Accepted: it beats every baseline on AUC and normalized Gini.</p>"
     )
+    chosen = (
+        f"<p>Scoring method: {_e(card.get('method', 'lightgbm_hurdle'))}; the best candidate "
+        f"(lightgbm in the tables): {_e(card.get('best_candidate', 'lightgbm_hurdle'))}. The "
+        "method with the highest mean over the folds of (AUC + normalized Gini) / 2 among the "
+        "candidates and the baselines that can score is the one that scores.</p>"
+    )
+    folds = ", ".join(
+        f"{fold['validation_cutoff']} (fitted on {', '.join(fold['training_cutoffs'])})"
+        for fold in card.get("folds", [])
+    ) or _e(card["validation_cutoff"])
     calibration = "".join(
         f"<figure>{calibration_chart(card, method)}</figure>" for method in methods
     )
@@ -394,21 +432,23 @@ def render_report(card: dict) -> str:
 <body><main>
 <h1>{_e(card["model_version"])} <span class="badge {_e(status)}">{_e(status)}</span></h1>
 <p class="meta">Scores as of {_e(card["as_of"])} for the next {_e(card["horizon_days"])} days.
-Trained on cutoffs {_e(", ".join(card["training_cutoffs"]))}
-({card["training_rows"]:,} rows); validated on {_e(card["validation_cutoff"])}
-({card["validation_rows"]:,} rows, a time split). {_e(card.get("form", ""))}.
+Trained on cutoffs {_e(", ".join(card["training_cutoffs"]))}; validated on rolling-origin
+folds: {_e(folds)}; the latest fold has {card["training_rows"]:,} training and
+{card["validation_rows"]:,} validation rows. {_e(card.get("form", ""))}.
 Created {_e(card["created_at"])}.</p>
-<section><h2>Status</h2>{status_note}</section>
-<section><h2>Model vs baselines on the validation cutoff</h2>{metrics_table(card)}
+<section><h2>Status</h2>{status_note}{chosen}</section>
+<section><h2>Candidates and baselines, mean over the folds</h2>{metrics_table(card)}
 <p class="meta">Bold: the best method for the metric. AUC and log loss judge the purchase
 probability; the others judge predicted spend against actual net spend.</p></section>
+<section><h2>Each fold</h2>{folds_table(card)}<p class="meta">Each fold fits on the cutoffs
+whose labels end by its validation cutoff and is judged on that cutoff.</p></section>
 <section><h2>Cumulative gain and lift</h2>{legend}<div class="grid">
 <figure>{gain_chart(card)}<figcaption>How much of the next {_e(card["horizon_days"])} days'
 spend the users ranked highest hold; the dashed diagonal is a random order.</figcaption></figure>
 <figure>{lift_chart(card)}<figcaption>Lift: how many times the average spend the top share
 holds.</figcaption></figure></div></section>
 <section><h2>Decile calibration</h2><p class="meta">Mean predicted spend (colour) and mean
-actual spend (grey) per decile of predicted spend, on the validation cutoff.</p>
+actual spend (grey) per decile of predicted spend, on the latest fold's validation cutoff.</p>
 <div class="grid">{calibration}</div></section>
 <section><h2>Scores by tier</h2>{tier_legend}<div class="grid">
 <figure>{tier_chart(card)}<figcaption>The {card["scores"]["rows"]:,} scoring rows at

@@ -324,7 +324,7 @@ def load_scoring_model(
     return ScoringModel(
         model_version=card["model_version"],
         model_status=str(card.get("status", "accepted")),
-        schema=FeatureSchema.from_card(card["features"]),
+        schema=FeatureSchema.from_card(card["features"], card.get("btyd_features")),
         reference_spend_quantiles=np.asarray(card["reference_spend_quantiles"], dtype=np.float64),
         session=session,
         graph=chosen,

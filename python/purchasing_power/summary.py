@@ -72,7 +72,7 @@ def read_summary(connection: duckdb.DuckDBPyConnection, *, warehouse: Path) -> B
     _, evaluations = query(
         connection,
         "select method, metric, metric_value from marts.model_evaluations"
-        f" where model_version = '{model_version}'"
+        f" where model_version = '{model_version}' and is_mean_over_folds"
         " and metric in ('auc', 'normalized_gini', 'top_decile_capture')"
         " order by metric, method",
     )
@@ -116,16 +116,16 @@ def method_sentence(summary: BuildSummary) -> list[str]:
             "shorter horizon_days to train one."
         ]
     if summary.model_status == "baseline":
+        method = summary.scoring_method.removesuffix("_extended")
         return [
-            "  The trained model did not beat the best baseline, BG/NBD x Gamma-Gamma, and no "
-            "accepted model exists, so that baseline (fitted on all history before as_of) "
-            "scored every user."
+            f"  No candidate model beat the baseline {method} on the rolling-origin folds and "
+            "no accepted model exists, so that baseline scored every user."
         ]
-    if summary.scoring_method == "lightgbm_hurdle_extended":
+    if summary.scoring_method.endswith("_extended"):
         return [
             f"  The model learnt {summary.label_horizon_days}-day labels, the longest the history "
-            f"holds, and its scores were extended to {summary.horizon_days} days by the BG/NBD "
-            "purchase-rate curve of today's users."
+            f"holds for a validation fold, and its scores were extended to "
+            f"{summary.horizon_days} days by the BG/NBD purchase-rate curve of today's users."
         ]
     if summary.model_status == "unproven":
         return ["  The model that scored has not beaten every baseline (status 'unproven')."]
@@ -147,7 +147,7 @@ def render_summary(summary: BuildSummary) -> str:
     ]
     lines += [f"  {tier:<10} {users:>6,}   {spend:>12,.2f}" for tier, users, spend in summary.tiers]
     if summary.evaluations:
-        lines.append("Validation (latest complete cutoff), LightGBM vs the baselines:")
+        lines.append("Validation (mean over the rolling-origin folds), the model vs the baselines:")
     by_metric: dict[str, dict[str, float]] = {}
     for method, metric, value in summary.evaluations:
         by_metric.setdefault(metric, {})[method] = value

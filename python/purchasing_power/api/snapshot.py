@@ -506,12 +506,22 @@ def _model_summary(
     evaluations: str,
     performance: str | None,
 ) -> dict[str, Any]:
-    """The active model's metrics against its baselines on the held-out cutoff, and its
-    deciles (calibration and lift), as the model card and the marts hold them."""
+    """The active model's metrics against its baselines (their means over the folds,
+    where the publication has them), the latest fold's validation cutoff, and its deciles
+    (calibration and lift), as the model card and the marts hold them."""
+    columns = {column[0] for column in connection.execute(
+        f"select * from {evaluations} limit 0").description}  # fmt: skip
+    # a publication from before the folds: one row per method and metric
+    means = "is_mean_over_folds" in columns
+    latest = (
+        f"(select max(validation_cutoff_date) from {evaluations} where model_version = $version)"
+        if means
+        else "validation_cutoff_date"
+    )
     metrics = connection.execute(
-        f"select model_status, validation_cutoff_date, method, is_model, metric, metric_value"
-        f" from {evaluations} where model_version = $version order by is_model desc, method,"
-        f" metric",
+        f"select model_status, {latest}, method, is_model, metric, metric_value"
+        f" from {evaluations} where model_version = $version"
+        f"{' and is_mean_over_folds' if means else ''} order by is_model desc, method, metric",
         {"version": model_version},
     ).fetchall()
     by_method: dict[str, dict[str, float | None]] = {}
