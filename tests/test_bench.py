@@ -303,7 +303,9 @@ def test_the_zoo_judges_the_model_and_every_baseline_on_the_held_out_horizon(
     (shop,) = result["shops"]
     assert (shop["shop"], shop["as_of"], shop["horizon_days"]) == ("default", "2025-10-03", 90)
     assert shop["build"]["succeeded"]
-    assert shop["model_status"] in ("accepted", "unproven")  # a trained model scored
+    # what the rolling-origin folds chose scored: a trained model, or a baseline that beat
+    # every candidate (on 150 users, a few dozen buyers a fold, either can win)
+    assert shop["model_status"] in ("accepted", "unproven", "baseline")
     # the model and every baseline of the gate, each with every metric
     assert list(shop["rows"]) == [holdout.MODEL, *baselines.METHODS]
     for method, figures in shop["rows"].items():

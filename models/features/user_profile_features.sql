@@ -27,7 +27,7 @@ profiles_attached as (
         int_users_joined_to_cutoffs.user_id,
         int_users_joined_to_cutoffs.cutoff_date,
         date_diff(
-            'day', cast(stg_raw__users.signed_up_at as date), int_users_joined_to_cutoffs.cutoff_date
+            'day', stg_raw__users.signed_up_at::date, int_users_joined_to_cutoffs.cutoff_date
         ) as days_since_signup
     from int_users_joined_to_cutoffs
     -- null without a users table, and for a sign-up on or after the cutoff (unknown then)
@@ -35,7 +35,7 @@ profiles_attached as (
         on
             int_users_joined_to_cutoffs.user_id = stg_raw__users.user_id
             and stg_raw__users.signed_up_at
-            < cast(int_users_joined_to_cutoffs.cutoff_date as timestamp)
+            < int_users_joined_to_cutoffs.cutoff_date::timestamp
     where
         int_users_joined_to_cutoffs.cutoff_date in (
             select cutoffs_to_build.cutoff_date from cutoffs_to_build
