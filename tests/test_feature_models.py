@@ -37,9 +37,14 @@ def first_feature_line(sql: str, features: set[str]) -> int:
     for index, line in enumerate(lines):
         named = re.search(r"\bas (\w+),?$", line.strip())
         if named and named.group(1) in features:
-            # an expression over several lines starts after the item before it
-            while index > 0 and not re.search(r"(,|^select|^--.*)$", lines[index - 1].strip()):
+            # an expression over several lines starts after the item before it, outside
+            # the parentheses it closes
+            depth = line.count(")") - line.count("(")
+            while index > 0:
+                if depth <= 0 and re.search(r"(,|^select|^--.*)$", lines[index - 1].strip()):
+                    break
                 index -= 1
+                depth += lines[index].count(")") - lines[index].count("(")
             return index + 1
     return 0
 
