@@ -36,7 +36,7 @@ import datetime
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pyarrow as pa
@@ -353,7 +353,7 @@ def _validate(settings: GeneratorSettings) -> None:
 
 
 def _shifted(
-    events: dict[str, np.ndarray], users: dict, shift: Shift, start_date: datetime.date
+    events: dict[str, np.ndarray], users: dict[str, Any], shift: Shift, start_date: datetime.date
 ) -> dict[str, np.ndarray]:
     """``events`` as the shift changes them: prices scaled and churned users' events
     dropped from the shift's start on; a churned user's ``churn_sec`` (ground truth)
@@ -407,10 +407,12 @@ class _Calendar:
 
     def mass(self, a_days: np.ndarray) -> np.ndarray:
         """Cumulative day weight up to fractional day ``a_days``."""
-        return np.interp(a_days, self.grid, self.cum)
+        result: np.ndarray = np.interp(a_days, self.grid, self.cum)
+        return result
 
     def inverse(self, mass: np.ndarray) -> np.ndarray:
-        return np.interp(mass, self.cum, self.grid)
+        result: np.ndarray = np.interp(mass, self.cum, self.grid)
+        return result
 
 
 class _Cat:
@@ -530,9 +532,10 @@ def _time_of_day(rng: np.random.Generator, n: int) -> np.ndarray:
     return hour * 3600 + rng.integers(0, 3600, n)
 
 
-def _shares(table: tuple[tuple, ...]) -> np.ndarray:
+def _shares(table: tuple[tuple[Any, ...], ...]) -> np.ndarray:
     p = np.array([row[1] for row in table], dtype=np.float64)
-    return p / p.sum()
+    result: np.ndarray = p / p.sum()
+    return result
 
 
 def _make_items(rng: np.random.Generator, n_users: int, cat: _Cat) -> dict[str, np.ndarray]:
@@ -594,7 +597,7 @@ def _psychological_price(p: np.ndarray) -> np.ndarray:
     return np.round(np.where(p < 20, cheap, np.where(p < 200, mid, high)), 2)
 
 
-def _user_category_keys(rng: np.random.Generator, users: dict, cat: _Cat) -> np.ndarray:
+def _user_category_keys(rng: np.random.Generator, users: dict[str, Any], cat: _Cat) -> np.ndarray:
     """Per-user category preferences as flat search keys ``user + cdf``.
 
     Preference = category popularity x individual gamma taste x a tilt towards expensive
@@ -606,7 +609,8 @@ def _user_category_keys(rng: np.random.Generator, users: dict, cat: _Cat) -> np.
     cdf = np.cumsum(pref, axis=1)
     cdf /= cdf[:, -1:]
     cdf[:, -1] = 1.0
-    return (np.arange(n, dtype=np.float64)[:, None] + cdf).ravel()
+    result: np.ndarray = (np.arange(n, dtype=np.float64)[:, None] + cdf).ravel()
+    return result
 
 
 def _sample_from_keys(rng: np.random.Generator, keys: np.ndarray, group: np.ndarray) -> np.ndarray:
@@ -621,11 +625,12 @@ def _sample_categories(
     rng: np.random.Generator, prefs_keys: np.ndarray, user: np.ndarray, n_cat: int
 ) -> np.ndarray:
     pos = _sample_from_keys(rng, prefs_keys, user)
-    return np.minimum(pos - user * n_cat, n_cat - 1).astype(np.int16)
+    result: np.ndarray = np.minimum(pos - user * n_cat, n_cat - 1).astype(np.int16)
+    return result
 
 
 def _choose_items(
-    rng: np.random.Generator, items: dict, item_cat: np.ndarray, user_z: np.ndarray
+    rng: np.random.Generator, items: dict[str, Any], item_cat: np.ndarray, user_z: np.ndarray
 ) -> np.ndarray:
     """Draw a few popular candidates in the category and view the best price-tier fit."""
     n = len(item_cat)
@@ -636,7 +641,8 @@ def _choose_items(
         cand[:, k] = np.clip(_sample_from_keys(rng, items["keys"], item_cat), lo, hi)
     fit = -1.3 * np.abs(items["rel"][cand] - 0.6 * user_z[:, None])
     best = np.argmax(fit + rng.gumbel(size=(n, _CANDIDATES)), axis=1)
-    return cand[np.arange(n), best]
+    result: np.ndarray = cand[np.arange(n), best]
+    return result
 
 
 def _funnel_probabilities(
@@ -667,7 +673,7 @@ def _segment_positions(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.n
 
 
 def _session_starts(
-    rng: np.random.Generator, cal: _Calendar, users: dict
+    rng: np.random.Generator, cal: _Calendar, users: dict[str, Any]
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Poisson number of sessions per user over its active window, seasonal start times.
 
@@ -781,8 +787,8 @@ def _simulate_events(
     rng: np.random.Generator,
     dropout_rng: np.random.Generator,
     world: _World,
-    users: dict,
-    items: dict,
+    users: dict[str, Any],
+    items: dict[str, Any],
     prefs_keys: np.ndarray,
 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Sessions, their view lines and funnel, orders and after-purchase events.
@@ -806,7 +812,7 @@ def _simulate_events(
 
 
 def _sessions(
-    rng: np.random.Generator, world: _World, users: dict, prefs_keys: np.ndarray
+    rng: np.random.Generator, world: _World, users: dict[str, Any], prefs_keys: np.ndarray
 ) -> _Sessions:
     """Session starts and attributes: channel, logged id, main category, searches, views."""
     basket = world.regime.basket
@@ -861,8 +867,8 @@ def _view_lines(
     rng: np.random.Generator,
     world: _World,
     sessions: _Sessions,
-    users: dict,
-    items: dict,
+    users: dict[str, Any],
+    items: dict[str, Any],
     prefs_keys: np.ndarray,
 ) -> _Lines:
     """The products each session views (mostly in its main category) and the funnel."""
@@ -1037,7 +1043,7 @@ def _purchase_block(purchases: _Purchases) -> dict[str, np.ndarray]:
 
 
 def _after_purchase_blocks(
-    rng: np.random.Generator, cat: _Cat, items: dict, purchases: _Purchases
+    rng: np.random.Generator, cat: _Cat, items: dict[str, Any], purchases: _Purchases
 ) -> list[dict[str, np.ndarray]]:
     """Refunds some days later and reviews whose rating follows item quality (no session)."""
     n_bought = len(purchases)
@@ -1150,7 +1156,11 @@ def _block(
 
 
 def _expected_daily_spend(
-    rng: np.random.Generator, world: _World, users: dict, items: dict, prefs_keys: np.ndarray
+    rng: np.random.Generator,
+    world: _World,
+    users: dict[str, Any],
+    items: dict[str, Any],
+    prefs_keys: np.ndarray,
 ) -> np.ndarray:
     """Gross expected purchase amount per active day at average seasonality.
 
@@ -1174,7 +1184,8 @@ def _expected_daily_spend(
     value = p_click * p_cart * (1 - p_remove) * p_buy * price * (1 - mean_discount)
     value *= 1.0 + cat.extra_qty[cats]
     per_view = value.reshape(n, draws).mean(axis=1)
-    return users["activity"] * _mean_views_per_session(basket) * per_view
+    result: np.ndarray = users["activity"] * _mean_views_per_session(basket) * per_view
+    return result
 
 
 # --------------------------------------------------------------------------------------
@@ -1375,7 +1386,7 @@ def _events_table(
     )
 
 
-def _users_table(users: dict, start_date: datetime.date, csv: bool) -> pa.Table:
+def _users_table(users: dict[str, Any], start_date: datetime.date, csv: bool) -> pa.Table:
     n = len(users["power"])
     signed = users["signup_sec"]
     return pa.table(
@@ -1390,7 +1401,7 @@ def _users_table(users: dict, start_date: datetime.date, csv: bool) -> pa.Table:
     )
 
 
-def _items_table(items: dict, cat: _Cat) -> pa.Table:
+def _items_table(items: dict[str, Any], cat: _Cat) -> pa.Table:
     n = len(items["category"])
     return pa.table(
         {
@@ -1402,7 +1413,7 @@ def _items_table(items: dict, cat: _Cat) -> pa.Table:
     )
 
 
-def _ground_truth_table(users: dict, cal: _Calendar) -> pa.Table:
+def _ground_truth_table(users: dict[str, Any], cal: _Calendar) -> pa.Table:
     n = len(users["power"])
     churn = np.where(users["churn_sec"] < cal.end_sec, users["churn_sec"], _TIME_NULL)
     return pa.table(

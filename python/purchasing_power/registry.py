@@ -43,6 +43,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 import lightgbm as lgb
 import numpy as np
@@ -127,7 +128,7 @@ class Proof:
     computes for those rows (a row's outputs do not depend on the rows beside it), so
     registration reads its reference quantiles and score summary from them."""
 
-    figures: dict[str, dict]
+    figures: dict[str, dict[str, Any]]
     spend: np.ndarray
     probability: np.ndarray
 
@@ -136,7 +137,7 @@ class Proof:
 class RegisteredModel:
     model_version: str
     path: Path
-    card: dict
+    card: dict[str, Any]
 
     @property
     def status(self) -> str:
@@ -187,11 +188,13 @@ def _package_versions() -> dict[str, str]:
 # --------------------------------------------------------------------------------------
 
 
-def _prefixed_nodes(graph: onnx.GraphProto, prefix: str):
+def _prefixed_nodes(
+    graph: onnx.GraphProto, prefix: str
+) -> tuple[list[onnx.NodeProto], list[onnx.TensorProto]]:
     def rename(name: str) -> str:
         return name if name in (INPUT_NAME, "") else prefix + name
 
-    nodes = []
+    nodes: list[onnx.NodeProto] = []
     for node in graph.node:
         if list(node.output) == [RAW_OUTPUT_NAME]:
             continue  # the raw score output is not part of the combined graph
@@ -203,7 +206,7 @@ def _prefixed_nodes(graph: onnx.GraphProto, prefix: str):
         del renamed.output[:]
         renamed.output.extend(rename(name) for name in node.output)
         nodes.append(renamed)
-    initializers = []
+    initializers: list[onnx.TensorProto] = []
     for initializer in graph.initializer:
         renamed_init = onnx.TensorProto()
         renamed_init.CopyFrom(initializer)
@@ -311,7 +314,8 @@ def edge_case_rows(heads: Heads, base: np.ndarray) -> np.ndarray:
 
 def reference_quantiles(spend: np.ndarray) -> np.ndarray:
     """The frozen distribution the power index places predictions among."""
-    return np.quantile(spend, np.linspace(0, 1, REFERENCE_QUANTILES))
+    result: np.ndarray = np.quantile(spend, np.linspace(0, 1, REFERENCE_QUANTILES))
+    return result
 
 
 def _reference(heads: Heads, features: np.ndarray) -> dict[str, np.ndarray]:
@@ -411,7 +415,7 @@ def prove_parity(
         )
     expected = _reference(heads, rows)
     expected_edges = _reference(heads, edge_cases)
-    figures: dict[str, dict] = {}
+    figures: dict[str, dict[str, Any]] = {}
     outputs: dict[str, np.ndarray] = {}
     for graph in graphs:
         provider = _gate_provider(graph)
@@ -502,7 +506,7 @@ FORMS = {
 }
 
 
-def judged_fields(result: TrainingResult) -> dict:
+def judged_fields(result: TrainingResult) -> dict[str, Any]:
     """What a card says about the choice, whatever scores: the method and its status,
     every candidate and baseline per fold (``fold_metrics``) and their means
     (``metrics``), the folds, and the latest fold's calibration and gain curves."""
@@ -554,12 +558,12 @@ def _card(
     schema: FeatureSchema,
     settings: TrainingSettings,
     as_of: str,
-    parity: dict,
+    parity: dict[str, Any],
     edge_case_rows_count: int,
     reference: np.ndarray,
     scores: dict[str, object],
-    tuning: dict | None,
-) -> dict:
+    tuning: dict[str, Any] | None,
+) -> dict[str, Any]:
     heads = result.heads
     assert heads is not None
     return {
@@ -619,10 +623,10 @@ def register_models(
     scoring_features: np.ndarray,
     tiers: Sequence[Tier],
     artifacts_dir: Path,
-    tuning: dict | None = None,
-    feature_reference: dict[str, dict] | None = None,
+    tuning: dict[str, Any] | None = None,
+    feature_reference: dict[str, dict[str, Any]] | None = None,
     training_reason: str | None = None,
-    extension: dict | None = None,
+    extension: dict[str, Any] | None = None,
 ) -> RegisteredModel:
     """Export both heads, prove parity, write the artifact, its card and its report.
 
@@ -687,7 +691,7 @@ def register_models(
         card["method"] = f"{result.method}_extended"
         card["reference_spend_quantiles"] = (reference * extension["spend_factor"]).tolist()
         # the outputs' drift reference in the units scoring publishes: extended too
-        validation_spend, validation_probability = Extension.from_card(extension).apply(
+        validation_spend, validation_probability = Extension(**extension).apply(
             validation_spend, validation_probability
         )
     # monitoring (docs/monitoring.md): the drift reference and why the model was trained
@@ -697,7 +701,7 @@ def register_models(
     trained_on = feature_reference is not None and set(schema.names) <= set(feature_reference)
     card["reference"] = monitoring.model_reference(
         features={name: feature_reference[name] for name in schema.names}
-        if trained_on
+        if trained_on and feature_reference is not None
         else monitoring.feature_references(result.validation_features, schema.names),
         features_source="training rows" if trained_on else "validation rows",
         outputs={
@@ -759,7 +763,7 @@ def load_heads(model: RegisteredModel) -> Heads:
 
 def recheck_parity(
     model: RegisteredModel, *, scoring_features: np.ndarray, tiers: Sequence[Tier]
-) -> dict[str, dict]:
+) -> dict[str, dict[str, Any]]:
     """The parity gate of a registered model's graphs on today's scoring rows.
 
     Both graph kinds passed the gate at registration. What scoring runs is rechecked:
@@ -773,7 +777,7 @@ def recheck_parity(
     if _gate_provider("tensor") == "cuda":
         graphs = ("tree_ensemble", "tensor")
     # the graph scoring runs on the CPU: the file the card names
-    exported = {
+    exported: dict[GraphKind, dict[str, bytes]] = {
         "tree_ensemble": {"spend": (model.path / model.card["files"]["spend"]).read_bytes()}
     }
     if "tensor" in graphs:

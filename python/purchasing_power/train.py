@@ -41,6 +41,7 @@ import datetime as dt
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any, TypeAlias, cast
 
 import duckdb
 import lightgbm as lgb
@@ -50,7 +51,7 @@ import pyarrow.compute as pc
 
 from purchasing_power import baselines, btyd_features, metrics
 from purchasing_power.features import FeatureSchema, FeatureSpec
-from purchasing_power.warehouse import quote_identifier
+from purchasing_power.warehouse import quote_identifier, relation_query
 
 MODEL_METHOD = "lightgbm"  # the best candidate's rows in the evaluations
 LIGHTGBM_HURDLE = "lightgbm_hurdle"
@@ -80,7 +81,7 @@ MAX_BOOST_ROUNDS = 1000
 GATING_METRICS = ("auc", "normalized_gini")
 GAIN_CURVE_POINTS = 101
 # training_examples: a DuckDB relation on the warehouse table, or an Arrow table.
-Examples = duckdb.DuckDBPyRelation | pa.Table
+Examples: TypeAlias = duckdb.DuckDBPyRelation | pa.Table
 
 
 @dataclass(frozen=True)
@@ -301,8 +302,8 @@ class Heads:
     def predict(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(purchase probability, expected spend: P x E[spend | purchase] for the hurdle,
         the spend head's prediction for the direct combination)."""
-        probability = self.purchase.predict(features)
-        spend = self.spend_given_purchase.predict(features)
+        probability = cast(np.ndarray, self.purchase.predict(features))
+        spend = cast(np.ndarray, self.spend_given_purchase.predict(features))
         return probability, probability * spend if self.combination == HURDLE else spend
 
     def booster(self, head: str) -> lgb.Booster:
@@ -399,7 +400,8 @@ def _positioned_batches(
     join on them in whatever order the scan gives, so no sorted copy of the table is
     made, by DuckDB or here."""
     selected = ", ".join(f"_examples.{quote_identifier(name)}" for name in columns)
-    positioned = examples.query(
+    positioned = relation_query(
+        examples,
         "_examples",
         f"""
         with positions as (
@@ -452,7 +454,7 @@ def time_split(
     # batch would keep the whole batch alive: DuckDB hands each over as one allocation).
     selected = ", ".join(map(quote_identifier, kept))
     ordered = f"select {selected} from _examples order by cutoff_date, user_id"
-    kept_table = examples.query("_examples", ordered).to_arrow_table()
+    kept_table = relation_query(examples, "_examples", ordered).to_arrow_table()
     rows = kept_table.num_rows
     features = np.empty((rows, len(schema.names)), dtype=np.float64)
     # A (user_id, cutoff_date) held by k rows joins k x k times; a null key never joins.
@@ -527,7 +529,7 @@ _SPEND_HEAD = {HURDLE: "spend_given_purchase", DIRECT: "spend"}
 
 def head_params(
     head: str, *, split: TimeSplit, settings: TrainingSettings, extra_features: int = 0
-) -> dict:
+) -> dict[str, Any]:
     """LightGBM parameters of one head: ``purchase`` (binary), ``spend_given_purchase``
     or ``spend`` (tweedie; both take the spend-given-purchase knobs). Derived features
     carry no monotone constraint."""
@@ -584,7 +586,7 @@ def _fit_early_stopped(
     settings: TrainingSettings,
     hybrid: bool,
     at_most: int | None = None,
-) -> tuple[lgb.Booster, dict]:
+) -> tuple[lgb.Booster, dict[str, Any]]:
     extra = len(btyd_features.NAMES) if hybrid else 0
     params = head_params(head, split=split, settings=settings, extra_features=extra)
     names = _feature_names(split, hybrid=hybrid)
@@ -608,7 +610,7 @@ def _fit_early_stopped(
 
 def fit_head(
     head: str, *, split: TimeSplit, settings: TrainingSettings, fold: Fold | None = None
-) -> tuple[lgb.Booster, dict]:
+) -> tuple[lgb.Booster, dict[str, Any]]:
     """Fit one head on the features of a fold's training cutoffs (the latest fold by
     default) with early stopping on its validation cutoff."""
     return _fit_early_stopped(
@@ -616,7 +618,9 @@ def fit_head(
     )
 
 
-def _refit(head: str, params: dict, *, split: TimeSplit, rounds: int, hybrid: bool = False):
+def _refit(
+    head: str, params: dict[str, Any], *, split: TimeSplit, rounds: int, hybrid: bool = False
+) -> lgb.Booster:
     features, label = _head_rows(split, head, slice(0, len(split.purchased)), hybrid=hybrid)
     dataset = lgb.Dataset(features, label=label, feature_name=_feature_names(split, hybrid=hybrid))
     return lgb.train(params, dataset, num_boost_round=max(rounds, 1))
@@ -633,15 +637,19 @@ class _FoldFit:
     purchase: lgb.Booster
     spend: lgb.Booster
     combination: str
-    params: dict[str, dict]
+    params: dict[str, dict[str, Any]]
     best_iterations: dict[str, int]
 
     def predict(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        probability = self.purchase.predict(
-            features, num_iteration=self.best_iterations["purchase"]
+        probability = cast(
+            np.ndarray,
+            self.purchase.predict(features, num_iteration=self.best_iterations["purchase"]),
         )
-        spend = self.spend.predict(
-            features, num_iteration=self.best_iterations["spend_given_purchase"]
+        spend = cast(
+            np.ndarray,
+            self.spend.predict(
+                features, num_iteration=self.best_iterations["spend_given_purchase"]
+            ),
         )
         return probability, probability * spend if self.combination == HURDLE else spend
 
@@ -657,9 +665,9 @@ def _fit_fold(
     """Candidates (every one by default) fitted on a fold's training rows, at most
     ``at_most`` of them (the hurdle and the tweedie share the purchase head: the same
     rows, features and parameters give the same booster)."""
-    fitted: dict[tuple[str, bool], tuple[lgb.Booster, dict]] = {}
+    fitted: dict[tuple[str, bool], tuple[lgb.Booster, dict[str, Any]]] = {}
 
-    def head(name: str, hybrid: bool) -> tuple[lgb.Booster, dict]:
+    def head(name: str, hybrid: bool) -> tuple[lgb.Booster, dict[str, Any]]:
         if (name, hybrid) not in fitted:
             fitted[(name, hybrid)] = _fit_early_stopped(
                 name, split=split, fold=fold, settings=settings, hybrid=hybrid, at_most=at_most
@@ -801,14 +809,18 @@ def _fold_predictions(
     return fits, candidates + baseline_predictions
 
 
-def _swap(predicted: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, bool, np.ndarray, dict]:
+def _swap(
+    predicted: tuple[np.ndarray, np.ndarray],
+) -> tuple[np.ndarray, bool, np.ndarray, dict[str, Any]]:
     probability, spend = predicted
     return probability, True, spend, {}
 
 
 def _refit_winner(
     method: str, split: TimeSplit, latest: _FoldFit | None, *, settings: TrainingSettings
-) -> tuple[Heads | None, FeatureSchema | None, baselines.RfmDecay | None, dict, dict]:
+) -> tuple[
+    Heads | None, FeatureSchema | None, baselines.RfmDecay | None, dict[str, Any], dict[str, Any]
+]:
     """The scoring method fitted on every cutoff: (heads, schema, rfm_decay, params,
     best iterations)."""
     if method in CANDIDATES:

@@ -7,6 +7,7 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pyarrow as pa
@@ -44,7 +45,9 @@ def connect(path: Path | None = None, *, read_only: bool = True) -> duckdb.DuckD
     return duckdb.connect(str(path), read_only=read_only)
 
 
-def check_not_in_use(path: Path, *, config: Mapping[str, object] | None = None) -> None:
+def check_not_in_use(
+    path: Path, *, config: Mapping[str, str | int | float | list[str]] | None = None
+) -> None:
     """Open the warehouse for writing, as dbt-duckdb does (same ``config``), and close it
     again: raises ``WarehouseInUseError``, naming the holder's PID, where another process
     holds the file; any other error as DuckDB raised it."""
@@ -68,14 +71,27 @@ def read_table(
     return relation.to_arrow_table()
 
 
+def relation_query(
+    relation: duckdb.DuckDBPyRelation, name: str, sql: str
+) -> duckdb.DuckDBPyRelation:
+    """``sql`` over ``relation``, which it reads as the view ``name``."""
+    result = relation.query(name, sql)
+    if result is None:
+        raise ValueError(f"the query over {name} returns no rows: {sql}")
+    return result
+
+
 def quote_identifier(name: str) -> str:
     """``name`` as a SQL identifier, double-quoted (a column or table name of any spelling)."""
     return '"' + name.replace('"', '""') + '"'
 
 
-def query(connection: duckdb.DuckDBPyConnection, sql: str) -> tuple[list[str], list[tuple]]:
+def query(
+    connection: duckdb.DuckDBPyConnection, sql: str
+) -> tuple[list[str], list[tuple[Any, ...]]]:
     """Column names and rows of a query."""
-    relation = connection.sql(sql)
+    # None for a statement without a result (DuckDB's stub says it never is)
+    relation: duckdb.DuckDBPyRelation | None = connection.sql(sql)
     if relation is None:
         return [], []
     return relation.columns, relation.fetchall()

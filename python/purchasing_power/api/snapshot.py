@@ -79,14 +79,15 @@ def _codes(column: pa.ChunkedArray) -> tuple[np.ndarray, list[Any]]:
 
 
 def _floats(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
-    return column.cast(pa.float64()).to_numpy(zero_copy_only=False)  # null -> nan
+    values: np.ndarray = column.cast(pa.float64()).to_numpy(zero_copy_only=False)  # null -> nan
+    return values
 
 
 def _float_or_none(value: float) -> float | None:
     return value if value == value else None  # NaN (a null) is the one float unequal to itself
 
 
-def _single(rows: list[tuple]) -> Any:
+def _single(rows: list[tuple[Any, ...]]) -> Any:
     ((value,),) = rows
     return value
 
