@@ -52,7 +52,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from purchasing_power import staging
-from purchasing_power.warehouse import query, quote_identifier, relation_query
+from purchasing_power.warehouse import open_file, query, quote_identifier, relation_query
 
 BI_DATABASE_ENV = "PURCHASING_POWER_BI_DB"
 PSEUDONYM_KEY_ENV = "PURCHASING_POWER_PSEUDONYM_KEY"
@@ -280,7 +280,7 @@ def _last_publication(database: Path) -> _Last:
         return _Last(partitions={}, parquet_paths=frozenset())
     partitions = []
     try:
-        with duckdb.connect(str(database), read_only=True) as last:
+        with open_file(database, read_only=True) as last:
             paths = _rows(last, f"select parquet_path from {PUBLICATION_TABLE}")
             tables = {
                 row["table_name"] for row in _rows(last, "select table_name from duckdb_tables()")
@@ -497,7 +497,7 @@ def _publish(
     try:
         if builds_on_last:
             shutil.copyfile(database, staged_database)
-        with duckdb.connect(str(staged_database)) as target:
+        with open_file(staged_database, read_only=False) as target:
             if builds_on_last:
                 _keep_only(target, schema, plans)
             else:

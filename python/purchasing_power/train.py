@@ -51,7 +51,7 @@ import pyarrow.compute as pc
 
 from purchasing_power import baselines, btyd_features, metrics
 from purchasing_power.features import FeatureSchema, FeatureSpec
-from purchasing_power.warehouse import quote_identifier, relation_query
+from purchasing_power.warehouse import arrow_relation, quote_identifier, relation_query
 
 MODEL_METHOD = "lightgbm"  # the best candidate's rows in the evaluations
 LIGHTGBM_HURDLE = "lightgbm_hurdle"
@@ -439,7 +439,7 @@ def time_split(
     features go straight to their rows of the matrix; of the other columns only the
     few the folds, the baselines and the BTYD features read are read, in that order."""
     if isinstance(examples, pa.Table):
-        examples = duckdb.connect().from_arrow(examples)
+        examples = arrow_relation(examples)
     names = examples.columns
     labels = (settings.purchase_label, settings.spend_label, settings.baseline_column)
     for column in (*_KEYS, *labels):

@@ -1,5 +1,8 @@
-"""The one module that talks to the DuckDB warehouse file (the CLI's door in; dbt
-Python models get their connection from dbt)."""
+"""The one module that opens DuckDB connections: to the warehouse file (the CLI's door
+in; dbt Python models get their connection from dbt), to other DuckDB files (the
+published BI copy and its staged copies) and in memory (DuckDB as a compute engine over
+Arrow tables). Other modules call these and work on the connections and relations they
+return."""
 
 from __future__ import annotations
 
@@ -39,10 +42,30 @@ def warehouse_path() -> Path:
 
 
 def connect(path: Path | None = None, *, read_only: bool = True) -> duckdb.DuckDBPyConnection:
+    """The warehouse (``warehouse_path()`` unless ``path``), read-only unless asked;
+    ``FileNotFoundError`` saying what to run where a read-only one does not exist."""
     path = path or warehouse_path()
     if read_only and not path.exists():
         raise FileNotFoundError(f"no warehouse at {path}: run `make demo` or `dbt build` first")
+    return open_file(path, read_only=read_only)
+
+
+def open_file(path: Path, *, read_only: bool) -> duckdb.DuckDBPyConnection:
+    """Any DuckDB file (the published BI copy, a staged copy of it), as DuckDB opens it:
+    a missing file is created when writable, a ``duckdb.Error`` when read-only."""
     return duckdb.connect(str(path), read_only=read_only)
+
+
+def in_memory(*, threads: int | None = None) -> duckdb.DuckDBPyConnection:
+    """A DuckDB of its own in memory (no file): a compute engine over Arrow tables, or
+    the reader of a file it attaches. ``threads``: DuckDB's default (every core) unless
+    given."""
+    return duckdb.connect(config={} if threads is None else {"threads": threads})
+
+
+def arrow_relation(table: pa.Table) -> duckdb.DuckDBPyRelation:
+    """``table`` as a relation of an in-memory DuckDB of its own, to query in SQL."""
+    return in_memory().from_arrow(table)
 
 
 def check_not_in_use(

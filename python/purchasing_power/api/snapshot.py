@@ -35,6 +35,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from purchasing_power.publish import PUBLICATION_TABLE, pseudonym
+from purchasing_power.warehouse import in_memory
 
 log = logging.getLogger("purchasing_power.api")
 
@@ -263,7 +264,7 @@ def load_snapshot(path: Path, *, pseudonym_key: bytes | None = None) -> Snapshot
     start = time.perf_counter()
     if not path.is_file():
         raise PublicationError(f"no published BI copy at {path}")
-    connection = duckdb.connect(config={"threads": 2})
+    connection = in_memory(threads=2)
     try:  # everything is read into memory: the file is let go once loaded
         escaped = str(path).replace("'", "''")
         connection.execute(f"attach '{escaped}' as published (read_only)")
