@@ -24,22 +24,13 @@ from model_examples import (
     with_wrong_probability,
 )
 from purchasing_power import baselines, btyd_features, registry
+from purchasing_power import parity as parity_gate
 from purchasing_power.export import ParityReport, booster_to_onnx
+from purchasing_power.model_graphs import export_graphs, hurdle_graph
+from purchasing_power.parity import ParityError, _gate, prove_parity, recheck_parity
 from purchasing_power.pipeline import RunSettings, choose_and_train, models_table
-from purchasing_power.registry import (
-    ParityError,
-    Tier,
-    _gate,
-    assign_tiers,
-    export_graphs,
-    hurdle_graph,
-    list_models,
-    load_heads,
-    prove_parity,
-    recheck_parity,
-    register_models,
-    remove_leftovers,
-)
+from purchasing_power.registration import _score_summary, register_models
+from purchasing_power.registry import list_models, load_heads, remove_leftovers
 from purchasing_power.scoring import (
     load_scoring_model,
     make_session,
@@ -47,6 +38,7 @@ from purchasing_power.scoring import (
     score_batches,
     stream_scores,
 )
+from purchasing_power.tiers import Tier, assign_tiers, reference_quantiles
 from purchasing_power.train import (
     BASELINE,
     COMBINATION,
@@ -254,7 +246,7 @@ def test_the_tensor_graph_is_gated_on_leading_validation_and_scoring_rows(
 ) -> None:
     result = trained()
     exported = export_graphs(result.heads)
-    monkeypatch.setattr(registry, "TENSOR_GATE_ROWS", 100)
+    monkeypatch.setattr(parity_gate, "TENSOR_GATE_ROWS", 100)
 
     def gate() -> dict[str, dict]:
         return _gate_with_validation_and_scoring_rows(result, exported)[0]
@@ -302,7 +294,7 @@ def test_where_cuda_runs_the_tensor_graph_is_gated_there_on_every_row(
     the figures record); elsewhere on a sample at registration and not at the recheck."""
     result = trained()
     exported = export_graphs(result.heads)
-    monkeypatch.setattr(registry, "TENSOR_GATE_ROWS", 100)
+    monkeypatch.setattr(parity_gate, "TENSOR_GATE_ROWS", 100)
     features = SCHEMA.to_matrix(examples(rows_per_cutoff=100, seed=5))
 
     parity, rows = _gate_with_validation_and_scoring_rows(result, exported)
@@ -312,14 +304,14 @@ def test_where_cuda_runs_the_tensor_graph_is_gated_there_on_every_row(
         "tree_ensemble"
     }
 
-    monkeypatch.setattr(registry, "cuda_is_usable", lambda: True)
+    monkeypatch.setattr(parity_gate, "cuda_is_usable", lambda: True)
     asked: list[str] = []
 
     def make_session_spy(model, **options):
         asked.append(options.get("provider", "cpu"))
         return make_session(model, **options)
 
-    monkeypatch.setattr(registry, "make_session", make_session_spy)
+    monkeypatch.setattr(parity_gate, "make_session", make_session_spy)
     parity, rows = _gate_with_validation_and_scoring_rows(result, exported)
     assert parity["tensor"]["spend"]["rows"] == rows
     assert parity["tensor"]["validation_rows"] == len(result.validation_features)
@@ -381,13 +373,13 @@ def test_the_cards_reference_and_score_summary_are_what_scoring_computes(registe
     the score summary is that of the scores scoring gives the scoring rows."""
     model = load_scoring_model(registered.path)
     validation_spend, _ = model.predict(trained().validation_features)
-    reference = registry.reference_quantiles(validation_spend)
+    reference = reference_quantiles(validation_spend)
     assert registered.card["reference_spend_quantiles"] == reference.tolist()
     scoring = examples(rows_per_cutoff=100, seed=5)
     scored = pa.Table.from_batches(
         list(score_batches(scoring.to_batches(max_chunksize=64), model=model))
     )
-    assert registered.card["scores"] == registry._score_summary(
+    assert registered.card["scores"] == _score_summary(
         scored.column("purchase_probability").to_numpy(),
         scored.column("predicted_spend").to_numpy(),
         quantiles=reference,

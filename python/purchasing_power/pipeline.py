@@ -44,17 +44,11 @@ import pyarrow as pa
 from purchasing_power import baselines, btyd_features, extension, fallback, monitoring
 from purchasing_power.explain import REASONS_SCHEMA, load_explainer, reason_batches
 from purchasing_power.features import FeatureSchema
-from purchasing_power.registry import (
-    RegisteredModel,
-    Tier,
-    judged_fields,
-    list_models,
-    recheck_parity,
-    reference_quantiles,
-    register_models,
-    remove_leftovers,
-)
+from purchasing_power.parity import recheck_parity
+from purchasing_power.registration import judged_fields, register_models
+from purchasing_power.registry import RegisteredModel, list_models, remove_leftovers
 from purchasing_power.scoring import SCORE_SCHEMA, load_scoring_model, score_batches
+from purchasing_power.tiers import Tier, reference_quantiles
 from purchasing_power.train import (
     ACCEPTED,
     CANDIDATES,
