@@ -107,7 +107,7 @@ def tensor_model(booster: lgb.Booster, variant: str, baseline: Path | None) -> b
         return load_module(baseline).booster_to_onnx(booster, graph="tensor").SerializeToString()
     # "current", or "cost:<n>": the current export with another depth-group level cost
     if variant != "current":
-        export._LEVEL_COST_IN_TREES = int(variant.removeprefix("cost:"))
+        export.tensor._LEVEL_COST_IN_TREES = int(variant.removeprefix("cost:"))
     return export.booster_to_onnx(booster, graph="tensor").SerializeToString()
 
 
@@ -312,7 +312,7 @@ def main() -> None:
             num_boost_round=100,
         )
     x = make_data(rng, max(row_counts), booster.num_feature())
-    depths = [tree.depth for tree in export._parse_booster(booster).trees]
+    depths = [tree.depth for tree in export.parse._parse_booster(booster).trees]
     print(
         f"model: {booster.num_trees()} trees, depth max {max(depths)} mean {np.mean(depths):.1f}, "
         f"{booster.num_feature()} features; data {x.shape} ready in "

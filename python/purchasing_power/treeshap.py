@@ -50,7 +50,7 @@ import lightgbm as lgb
 import numba
 import numpy as np
 
-from purchasing_power.export import _K_ZERO, _Ensemble, _Leaf, _parse_booster, _Split, _Tree
+from purchasing_power.export.parse import _K_ZERO, _Ensemble, _Leaf, _parse_booster, _Split, _Tree
 
 # A leaf with up to FULL_TABLE_FEATURES path features keeps the full table, 2^d x d
 # values (16 KB at 8); one with up to TABLE_FEATURES keeps G and R, 2 x 2^d values (1 MB
