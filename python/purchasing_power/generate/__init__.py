@@ -37,6 +37,7 @@ parameters and ``settings`` what a caller passes and gets back.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -96,12 +97,10 @@ def generate(out_dir: Path, *, settings: GeneratorSettings = GeneratorSettings()
     prefs_keys = _user_category_keys(streams[2], users, cat)
     # stream 6 draws only what the default regime does not use (the BG/NBD dropout)
     events, dropout_sec = _simulate_events(streams[3], streams[6], world, users, items, prefs_keys)
-    users["churn_sec"] = np.minimum(users["churn_sec"], dropout_sec)
+    users = replace(users, churn_sec=np.minimum(users.churn_sec, dropout_sec))
     if settings.shift is not None:
-        events = _shifted(events, users, settings.shift, settings.start_date)
-    users["expected_daily_spend"] = _expected_daily_spend(
-        streams[4], world, users, items, prefs_keys
-    )
+        events, users = _shifted(events, users, settings.shift, settings.start_date)
+    expected_daily_spend = _expected_daily_spend(streams[4], world, users, items, prefs_keys)
     n_clean = len(events["time"])
     events, bad_time_rows = _inject_dirty(
         streams[5], events, settings.dirty_fraction, csv=settings.file_format == "csv"
@@ -116,14 +115,14 @@ def generate(out_dir: Path, *, settings: GeneratorSettings = GeneratorSettings()
     }
     csv = ext == "csv"
     start = settings.start_date
-    n_users, n_items = len(users["power"]), len(items["category"])
+    n_users, n_items = len(users.power), len(items.category)
     event_table = _events_table(
         events, bad_time_rows, n_clean, start, n_users, n_items, cat.names, csv=csv
     )
     _write(event_table, paths["events"], csv)
     _write(_users_table(users, start, csv), paths["users"], csv)
     _write(_items_table(items, cat), paths["items"], csv)
-    _write(_ground_truth_table(users, cal), paths["ground_truth"], csv=False)
+    _write(_ground_truth_table(users, expected_daily_spend, cal), paths["ground_truth"], csv=False)
     return GeneratedData(
         out_dir=out_dir,
         events_path=paths["events"],

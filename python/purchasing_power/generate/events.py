@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import datetime
 import math
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -16,8 +15,10 @@ from purchasing_power.generate.population import (
     _Cat,
     _choose_items,
     _funnel_probabilities,
+    _Items,
     _sample_categories,
     _time_of_day,
+    _Users,
 )
 from purchasing_power.generate.settings import Shift
 from purchasing_power.generate.vocabulary import (
@@ -41,19 +42,19 @@ from purchasing_power.regimes import EVENT_TYPES, Basket, Dropout, Regime
 
 
 def _shifted(
-    events: dict[str, np.ndarray], users: dict[str, Any], shift: Shift, start_date: datetime.date
-) -> dict[str, np.ndarray]:
+    events: dict[str, np.ndarray], users: _Users, shift: Shift, start_date: datetime.date
+) -> tuple[dict[str, np.ndarray], _Users]:
     """``events`` as the shift changes them: prices scaled and churned users' events
-    dropped from the shift's start on; a churned user's ``churn_sec`` (ground truth)
-    moves to it."""
+    dropped from the shift's start on; and ``users`` with a churned user's ``churn_sec``
+    (ground truth) moved to it."""
     start_sec = (shift.start_date - start_date).days * _SECONDS_PER_DAY
     after = events["time"] >= start_sec
-    n_users = len(users["power"])
+    n_users = len(users.power)
     # every user whose id falls on a multiple of 1 / churn_share: an even spread
     ids = np.arange(n_users)
     churned = np.floor((ids + 1) * shift.churn_share) > np.floor(ids * shift.churn_share)
-    users["churn_sec"] = np.where(
-        churned, np.minimum(users["churn_sec"], start_sec), users["churn_sec"]
+    users = replace(
+        users, churn_sec=np.where(churned, np.minimum(users.churn_sec, start_sec), users.churn_sec)
     )
     kept = ~(after & churned[events["user"]])
     shifted = {name: values[kept] for name, values in events.items()}
@@ -62,7 +63,7 @@ def _shifted(
         shifted[column] = np.where(
             scaled, np.round(shifted[column] * shift.price_factor, 2), shifted[column]
         )
-    return shifted
+    return shifted, users
 
 
 def _segment_positions(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -75,31 +76,31 @@ def _segment_positions(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.n
 
 
 def _session_starts(
-    rng: np.random.Generator, cal: _Calendar, users: dict[str, Any]
+    rng: np.random.Generator, cal: _Calendar, users: _Users
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Poisson number of sessions per user over its active window, seasonal start times.
 
     Returns user, start second and whether it is the user's sign-up session, chronologically.
     """
-    a = users["active_from"] / _SECONDS_PER_DAY
-    b = users["active_to"] / _SECONDS_PER_DAY
+    a = users.active_from / _SECONDS_PER_DAY
+    b = users.active_to / _SECONDS_PER_DAY
     alive = b > a
     ma = cal.mass(a)
     mb = np.where(alive, cal.mass(b), ma)
-    n_poisson = rng.poisson(users["activity"] * (mb - ma))
+    n_poisson = rng.poisson(users.activity * (mb - ma))
     # a user signing up during the period does so in a session at the sign-up time
-    signup_session = (users["signup_sec"] >= 0) & alive
+    signup_session = (users.signup_sec >= 0) & alive
     counts = n_poisson + signup_session
     s_user, inside, _ = _segment_positions(counts)
 
     x = cal.inverse(ma[s_user] + rng.random(len(s_user)) * (mb - ma)[s_user])
     seasonal = np.floor(x).astype(np.int64) * _SECONDS_PER_DAY + _time_of_day(rng, len(x))
     plain = np.floor(x * _SECONDS_PER_DAY).astype(np.int64)
-    lo = users["active_from"][s_user]
-    hi = users["active_to"][s_user] - 1
+    lo = users.active_from[s_user]
+    hi = users.active_to[s_user] - 1
     t = np.where((seasonal >= lo) & (seasonal <= hi), seasonal, np.clip(plain, lo, hi))
     first_is_signup = signup_session[s_user] & (inside == 0)
-    t = np.where(first_is_signup, users["signup_sec"][s_user], t)
+    t = np.where(first_is_signup, users.signup_sec[s_user], t)
     order = np.lexsort((s_user, t))  # sessions numbered chronologically
     return s_user[order], t[order], first_is_signup[order]
 
@@ -189,8 +190,8 @@ def _simulate_events(
     rng: np.random.Generator,
     dropout_rng: np.random.Generator,
     world: _World,
-    users: dict[str, Any],
-    items: dict[str, Any],
+    users: _Users,
+    items: _Items,
     prefs_keys: np.ndarray,
 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Sessions, their view lines and funnel, orders and after-purchase events.
@@ -202,7 +203,7 @@ def _simulate_events(
     lines = _view_lines(rng, world, sessions, users, items, prefs_keys)
     timeline = _timeline(rng, sessions, lines)
     last_session, dropout_sec = _dropout(
-        dropout_rng, sessions, timeline, len(users["power"]), world.regime.dropout
+        dropout_rng, sessions, timeline, len(users.power), world.regime.dropout
     )
     purchases = _purchases(sessions, lines, timeline)
     blocks = [
@@ -214,13 +215,13 @@ def _simulate_events(
 
 
 def _sessions(
-    rng: np.random.Generator, world: _World, users: dict[str, Any], prefs_keys: np.ndarray
+    rng: np.random.Generator, world: _World, users: _Users, prefs_keys: np.ndarray
 ) -> _Sessions:
     """Session starts and attributes: channel, logged id, main category, searches, views."""
     basket = world.regime.basket
     s_user, s_time, is_signup = _session_starts(rng, world.cal, users)
     n = len(s_user)
-    primary = users["channel"][s_user]
+    primary = users.channel[s_user]
     channel = np.where(rng.random(n) < 0.8, primary, rng.integers(0, 3, n))
     has_id = rng.random(n) >= _SESSION_ID_MISSING[channel]
     has_id &= world.regime.recording.session_ids
@@ -269,8 +270,8 @@ def _view_lines(
     rng: np.random.Generator,
     world: _World,
     sessions: _Sessions,
-    users: dict[str, Any],
-    items: dict[str, Any],
+    users: _Users,
+    items: _Items,
     prefs_keys: np.ndarray,
 ) -> _Lines:
     """The products each session views (mostly in its main category) and the funnel."""
@@ -281,12 +282,12 @@ def _view_lines(
     cross = rng.random(n_lines) < regime.basket.cross_category
     l_cat = sessions.cat[l_sess].copy()
     l_cat[cross] = _sample_categories(rng, prefs_keys, l_user[cross], cat.n)
-    l_item = _choose_items(rng, items, l_cat, users["z"][l_user])
+    l_item = _choose_items(rng, items, l_cat, users.z[l_user])
     discounted = rng.random(n_lines) < _DISCOUNT_SHARE
     discount = np.where(discounted, _DISCOUNTS[rng.integers(0, len(_DISCOUNTS), n_lines)], 0.0)
-    l_price = np.round(items["list_price"][l_item] * (1.0 - discount), 2)
+    l_price = np.round(items.list_price[l_item] * (1.0 - discount), 2)
     p_click, p_cart, p_remove, p_buy = _funnel_probabilities(
-        users["power"][l_user], users["purchase_rate"][l_user], l_price, regime.funnel
+        users.power[l_user], users.purchase_rate[l_user], l_price, regime.funnel
     )
     clicked = rng.random(n_lines) < p_click
     carted = clicked & (rng.random(n_lines) < p_cart)
@@ -445,11 +446,11 @@ def _purchase_block(purchases: _Purchases) -> dict[str, np.ndarray]:
 
 
 def _after_purchase_blocks(
-    rng: np.random.Generator, cat: _Cat, items: dict[str, Any], purchases: _Purchases
+    rng: np.random.Generator, cat: _Cat, items: _Items, purchases: _Purchases
 ) -> list[dict[str, np.ndarray]]:
     """Refunds some days later and reviews whose rating follows item quality (no session)."""
     n_bought = len(purchases)
-    quality = items["quality"][purchases.item]
+    quality = items.quality[purchases.item]
     refunded = rng.random(n_bought) < cat.refund_rate[purchases.cat] * np.exp(-0.5 * quality)
     delay = (2.0 + rng.lognormal(math.log(5.0), 0.6, n_bought)) * _SECONDS_PER_DAY
     r_time = purchases.time + delay.astype(np.int64)
@@ -560,8 +561,8 @@ def _block(
 def _expected_daily_spend(
     rng: np.random.Generator,
     world: _World,
-    users: dict[str, Any],
-    items: dict[str, Any],
+    users: _Users,
+    items: _Items,
     prefs_keys: np.ndarray,
 ) -> np.ndarray:
     """Gross expected purchase amount per active day at average seasonality.
@@ -570,23 +571,23 @@ def _expected_daily_spend(
     probabilities as the simulation (sessions/day x views/session x E[value per view]).
     """
     cat, basket = world.cat, world.regime.basket
-    n = len(users["z"])
+    n = len(users.z)
     draws = 64
     user = np.repeat(np.arange(n), draws)
     cats = _sample_categories(rng, prefs_keys, user, cat.n)
-    item = _choose_items(rng, items, cats, users["z"][user])
+    item = _choose_items(rng, items, cats, users.z[user])
     mean_discount = _DISCOUNT_SHARE * _DISCOUNTS.mean()
-    price = items["list_price"][item]
+    price = items.list_price[item]
     p_click, p_cart, p_remove, p_buy = _funnel_probabilities(
-        users["power"][user],
-        users["purchase_rate"][user],
+        users.power[user],
+        users.purchase_rate[user],
         price * (1.0 - mean_discount),
         world.regime.funnel,
     )
     value = p_click * p_cart * (1 - p_remove) * p_buy * price * (1 - mean_discount)
     value *= 1.0 + cat.extra_qty[cats]
     per_view = value.reshape(n, draws).mean(axis=1)
-    result: np.ndarray = users["activity"] * _mean_views_per_session(basket) * per_view
+    result: np.ndarray = users.activity * _mean_views_per_session(basket) * per_view
     return result
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -26,6 +27,49 @@ from purchasing_power.generate.vocabulary import (
     _WEB,
 )
 from purchasing_power.regimes import Acquisition, Basket, Funnel, Recording, Regime, Seasonality
+
+
+@dataclass(frozen=True, eq=False)
+class _Users:
+    """The users, one array each by user number: latent budget (``power``) and its
+    z-score, activity and purchase rates, region and age band, sign-up, active window,
+    churn (ground truth: a BG/NBD dropout or a shift moves it earlier) and main channel."""
+
+    power: np.ndarray
+    z: np.ndarray
+    activity: np.ndarray
+    purchase_rate: np.ndarray
+    region: np.ndarray
+    age: np.ndarray
+    signup_sec: np.ndarray
+    active_from: np.ndarray
+    active_to: np.ndarray
+    churn_sec: np.ndarray
+    channel: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.power)
+
+
+@dataclass(frozen=True, eq=False)
+class _Items:
+    """The catalogue, one array each by item number (items sorted by category): category,
+    brand (``brand_names`` by brand number), list price, price relative to the category
+    (``rel``), quality, search keys (see ``_sample_from_keys``) and each category's item
+    range ``[cat_start, cat_end)``, by category number."""
+
+    category: np.ndarray
+    brand: np.ndarray
+    brand_names: np.ndarray
+    list_price: np.ndarray
+    rel: np.ndarray
+    quality: np.ndarray
+    keys: np.ndarray
+    cat_start: np.ndarray
+    cat_end: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.category)
 
 
 class _Calendar:
@@ -77,9 +121,7 @@ class _Cat:
         self.n = len(rows)
 
 
-def _make_users(
-    rng: np.random.Generator, n: int, cal: _Calendar, regime: Regime
-) -> dict[str, np.ndarray]:
+def _make_users(rng: np.random.Generator, n: int, cal: _Calendar, regime: Regime) -> _Users:
     pop = regime.population
     region = rng.choice(len(_REGIONS), size=n, p=_shares(_REGIONS))
     age = rng.choice(len(_AGE_BANDS), size=n, p=_shares(_AGE_BANDS))
@@ -118,19 +160,19 @@ def _make_users(
     primary_channel = np.where(
         rng.random(n) < app_affinity, _APP, np.where(rng.random(n) < 0.7, _WEB, _MOBILE_WEB)
     )
-    return {
-        "power": power,
-        "z": z,
-        "activity": activity,
-        "purchase_rate": purchase_rate,
-        "region": region,
-        "age": age,
-        "signup_sec": signup_sec,
-        "active_from": active_from,
-        "active_to": active_to,
-        "churn_sec": churn_sec,
-        "channel": primary_channel,
-    }
+    return _Users(
+        power=power,
+        z=z,
+        activity=activity,
+        purchase_rate=purchase_rate,
+        region=region,
+        age=age,
+        signup_sec=signup_sec,
+        active_from=active_from,
+        active_to=active_to,
+        churn_sec=churn_sec,
+        channel=primary_channel,
+    )
 
 
 def _signup_times(
@@ -184,7 +226,7 @@ def _shares(table: tuple[tuple[Any, ...], ...]) -> np.ndarray:
     return result
 
 
-def _make_items(rng: np.random.Generator, n_users: int, cat: _Cat) -> dict[str, np.ndarray]:
+def _make_items(rng: np.random.Generator, n_users: int, cat: _Cat) -> _Items:
     n_items = int(np.clip(n_users // 4, 40 * cat.n, 60_000))
     base = 5
     weights = cat.popularity**0.7
@@ -222,17 +264,17 @@ def _make_items(rng: np.random.Generator, n_users: int, cat: _Cat) -> dict[str, 
     cat_before = np.concatenate([[0.0], np.cumsum(cat_total)[:-1]])
     within = (cdf - cat_before[item_cat]) / cat_total[item_cat]
     within[cat_start + per_cat - 1] = 1.0
-    return {
-        "category": item_cat,
-        "brand": item_brand,
-        "brand_names": np.array(brand_names, dtype=object),
-        "list_price": list_price,
-        "rel": rel,
-        "quality": quality,
-        "keys": item_cat + within,
-        "cat_start": cat_start,
-        "cat_end": cat_start + per_cat,
-    }
+    return _Items(
+        category=item_cat,
+        brand=item_brand,
+        brand_names=np.array(brand_names, dtype=object),
+        list_price=list_price,
+        rel=rel,
+        quality=quality,
+        keys=item_cat + within,
+        cat_start=cat_start,
+        cat_end=cat_start + per_cat,
+    )
 
 
 def _psychological_price(p: np.ndarray) -> np.ndarray:
@@ -243,15 +285,15 @@ def _psychological_price(p: np.ndarray) -> np.ndarray:
     return np.round(np.where(p < 20, cheap, np.where(p < 200, mid, high)), 2)
 
 
-def _user_category_keys(rng: np.random.Generator, users: dict[str, Any], cat: _Cat) -> np.ndarray:
+def _user_category_keys(rng: np.random.Generator, users: _Users, cat: _Cat) -> np.ndarray:
     """Per-user category preferences as flat search keys ``user + cdf``.
 
     Preference = category popularity x individual gamma taste x a tilt towards expensive
     categories for users with a high budget.
     """
-    n = len(users["z"])
+    n = len(users.z)
     taste = rng.gamma(0.6, 1.0, (n, cat.n))
-    pref = cat.popularity[None, :] * taste * np.exp(0.45 * users["z"][:, None] * cat.level_z)
+    pref = cat.popularity[None, :] * taste * np.exp(0.45 * users.z[:, None] * cat.level_z)
     cdf = np.cumsum(pref, axis=1)
     cdf /= cdf[:, -1:]
     cdf[:, -1] = 1.0
@@ -276,16 +318,16 @@ def _sample_categories(
 
 
 def _choose_items(
-    rng: np.random.Generator, items: dict[str, Any], item_cat: np.ndarray, user_z: np.ndarray
+    rng: np.random.Generator, items: _Items, item_cat: np.ndarray, user_z: np.ndarray
 ) -> np.ndarray:
     """Draw a few popular candidates in the category and view the best price-tier fit."""
     n = len(item_cat)
     cand = np.empty((n, _CANDIDATES), dtype=np.int64)
-    lo = items["cat_start"][item_cat]
-    hi = items["cat_end"][item_cat] - 1
+    lo = items.cat_start[item_cat]
+    hi = items.cat_end[item_cat] - 1
     for k in range(_CANDIDATES):
-        cand[:, k] = np.clip(_sample_from_keys(rng, items["keys"], item_cat), lo, hi)
-    fit = -1.3 * np.abs(items["rel"][cand] - 0.6 * user_z[:, None])
+        cand[:, k] = np.clip(_sample_from_keys(rng, items.keys, item_cat), lo, hi)
+    fit = -1.3 * np.abs(items.rel[cand] - 0.6 * user_z[:, None])
     best = np.argmax(fit + rng.gumbel(size=(n, _CANDIDATES)), axis=1)
     result: np.ndarray = cand[np.arange(n), best]
     return result

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -12,7 +11,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from purchasing_power.generate.population import _Calendar, _Cat
+from purchasing_power.generate.population import _Calendar, _Cat, _Items, _Users
 from purchasing_power.generate.vocabulary import (
     _AGE_BANDS,
     _BAD_TIME_STRINGS,
@@ -140,44 +139,46 @@ def _events_table(
     )
 
 
-def _users_table(users: dict[str, Any], start_date: datetime.date, csv: bool) -> pa.Table:
-    n = len(users["power"])
-    signed = users["signup_sec"]
+def _users_table(users: _Users, start_date: datetime.date, csv: bool) -> pa.Table:
+    n = len(users.power)
+    signed = users.signup_sec
     return pa.table(
         {
             "user_id": _id_strings("u", np.arange(n), 6, n - 1),
             "signed_up_at": _time_strings(signed, start_date)
             if csv
             else _timestamps(signed, start_date),
-            "region": _dictionary(users["region"], [r[0] for r in _REGIONS]),
-            "age_band": _dictionary(users["age"], [a[0] for a in _AGE_BANDS]),
+            "region": _dictionary(users.region, [r[0] for r in _REGIONS]),
+            "age_band": _dictionary(users.age, [a[0] for a in _AGE_BANDS]),
         }
     )
 
 
-def _items_table(items: dict[str, Any], cat: _Cat) -> pa.Table:
-    n = len(items["category"])
+def _items_table(items: _Items, cat: _Cat) -> pa.Table:
+    n = len(items.category)
     return pa.table(
         {
             "item_id": _id_strings("i", np.arange(n), 5, n - 1),
-            "category": _dictionary(items["category"], cat.names),
-            "list_price": pa.array(items["list_price"], pa.float64()),
-            "brand": _dictionary(items["brand"], list(items["brand_names"])),
+            "category": _dictionary(items.category, cat.names),
+            "list_price": pa.array(items.list_price, pa.float64()),
+            "brand": _dictionary(items.brand, list(items.brand_names)),
         }
     )
 
 
-def _ground_truth_table(users: dict[str, Any], cal: _Calendar) -> pa.Table:
-    n = len(users["power"])
-    churn = np.where(users["churn_sec"] < cal.end_sec, users["churn_sec"], _TIME_NULL)
+def _ground_truth_table(
+    users: _Users, expected_daily_spend: np.ndarray, cal: _Calendar
+) -> pa.Table:
+    n = len(users.power)
+    churn = np.where(users.churn_sec < cal.end_sec, users.churn_sec, _TIME_NULL)
     return pa.table(
         {
             "user_id": _id_strings("u", np.arange(n), 6, n - 1),
-            "latent_power": pa.array(users["power"], pa.float64()),
-            "activity_rate": pa.array(users["activity"], pa.float64()),
-            "purchase_rate": pa.array(users["purchase_rate"], pa.float64()),
+            "latent_power": pa.array(users.power, pa.float64()),
+            "activity_rate": pa.array(users.activity, pa.float64()),
+            "purchase_rate": pa.array(users.purchase_rate, pa.float64()),
             "churned_at": _timestamps(churn, cal.start_date),
-            "expected_daily_spend": pa.array(users["expected_daily_spend"], pa.float64()),
+            "expected_daily_spend": pa.array(expected_daily_spend, pa.float64()),
         }
     )
 
