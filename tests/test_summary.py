@@ -3,6 +3,7 @@ marked (summary.py)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from purchasing_power.summary import BuildSummary, render_summary
@@ -51,3 +52,14 @@ def test_a_baseline_that_scored_is_the_marked_row() -> None:
     rows = _rows(render_summary(_summary("rfm_decay_extended", status="baseline")))
     marked = [row for row in rows if row.lstrip().startswith("*")]
     assert [row.split()[1] for row in marked] == ["rfm_decay"]
+
+
+def test_alerts_and_warnings_are_counted_apart() -> None:
+    alerts = [
+        ("alert", "realized_performance", "auc", 0.12, 0.10, "2026-01-01"),
+        ("warn", "feature_drift_reference", "count_views_90d", 0.13, 0.10, "2026-01-01"),
+        ("warn", "feature_drift_reference", "days_since_first_event", 0.7, 0.5, "2026-01-01"),
+    ]
+    text = render_summary(replace(_summary("lightgbm_hurdle"), alerts=alerts))
+    assert "1 alert(s), 2 warning(s)" in text
+    assert "  alert  realized_performance auc: 0.120 (past 0.1 since 2026-01-01)" in text

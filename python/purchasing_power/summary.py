@@ -203,8 +203,10 @@ def render_summary(summary: BuildSummary) -> str:
     lines += [f"  {tier:<10} {users:>6,}   {spend:>12,.2f}" for tier, users, spend in summary.tiers]
     lines += _render_evaluations(summary)
     if summary.alerts is not None:
+        levels = [alert[0] for alert in summary.alerts]
         lines.append(
-            f"Monitoring alerts (monitoring.monitoring_alerts): {len(summary.alerts) or 'none'}"
+            f"Monitoring (monitoring.monitoring_alerts): {levels.count('alert')} alert(s), "
+            f"{levels.count('warn')} warning(s)"
         )
         lines += [
             f"  {level:<5}  {check} {subject}: {value:.3f} (past {threshold:g} since {since})"
