@@ -362,6 +362,9 @@ def render(result: dict) -> str:
     workers = result.get("workers", 1)
     generator = result.get("load_generator", "python")
     options = f" --workers {workers}" if workers > 1 else ""
+    clients = result.get("clients", list(CONCURRENCY))
+    if list(clients) != list(CONCURRENCY):
+        options += f" --clients {' '.join(str(number) for number in clients)}"
     kinds = result.get("kinds", ["single", "batch"])
     if list(kinds) != list(KINDS):
         options += f" --kinds {' '.join(kinds)}"
@@ -455,6 +458,7 @@ def main() -> None:
         "seconds": args.seconds,
         "load_generator": generator,
         "workers": args.workers,
+        "clients": args.clients,
         "kinds": args.kinds,
         "history_limit": args.history_limit,
         "load_before": load_before,
