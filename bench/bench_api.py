@@ -365,7 +365,7 @@ def render(result: dict) -> str:
     clients = result.get("clients", list(CONCURRENCY))
     if list(clients) != list(CONCURRENCY):
         options += f" --clients {' '.join(str(number) for number in clients)}"
-    kinds = result.get("kinds", ["single", "batch"])
+    kinds = result.get("kinds", list(KINDS))  # a result from before --kinds: its own line
     if list(kinds) != list(KINDS):
         options += f" --kinds {' '.join(kinds)}"
     history_limit = result.get("history_limit", HISTORY_LIMIT)

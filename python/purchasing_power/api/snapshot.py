@@ -8,7 +8,7 @@ history of the latest ``history_days`` as_of dates (30 by default) is sorted by 
 load, latest first, with each user's offsets into it, so that a user's recent history is
 a slice (a query per request scanned the whole history table: 3 ms at 1.8 million rows).
 Older history is not loaded: held in memory it grew without bound with each day a shop
-runs (26 bytes a row, about 10 GB for a year of 625,000 users). A request that asks for
+runs (26 bytes a row: 5.5 GiB for a year of 625,000 users). A request that asks for
 more than a user's recent entries reads the older ones from the file, which the snapshot
 then keeps open read-only (a cursor per thread, parameters only); where the history has
 no older dates the file is let go once loaded. A ``Watcher`` thread notices a new file
