@@ -10,6 +10,8 @@ of the file: as published, with an ART index on ``user_id``, and rewritten sorte
 user, with what each cost to prepare.
 
     python bench/bench_history_reads.py --users 60000 --runs 365
+    python bench/bench_history_reads.py --users 625000 --runs 8 --history-days 1 \
+        --limits 1 2 8 --warehouse-order "as_of, hash(user_id)"   # a day's users unsorted
     python bench/bench_history_reads.py --bi-db /tmp/bi.duckdb --users 60000 --layouts
 """
 
@@ -130,6 +132,11 @@ def main() -> None:
     parser.add_argument("--limits", type=int, nargs="+", default=[30, 31, 100, 365])
     parser.add_argument("--reads", type=int, default=200)
     parser.add_argument("--layouts", action="store_true")
+    parser.add_argument(
+        "--warehouse-order",
+        help="SQL order of the warehouse's history before it is published (default: by day"
+        " and user)",
+    )
     args = parser.parse_args()
     print(f"1-minute load average {os.getloadavg()[0]:.2f}")
     with tempfile.TemporaryDirectory(prefix="bench-history-") as work:
@@ -137,7 +144,10 @@ def main() -> None:
         if database is None:
             database = Path(work) / "purchasing_power_bi.duckdb"
             print(f"publishing {args.users:,} users x {args.runs} days", flush=True)
-            publish_synthetic(database, users=args.users, runs=args.runs)
+            start = time.perf_counter()
+            publish_synthetic(database, users=args.users, runs=args.runs,
+                              history_order=args.warehouse_order)  # fmt: skip
+            print(f"published in {time.perf_counter() - start:.1f} s (with the synthetic marts)")
         reads_by_depth(database, users=args.users, limits=args.limits,
                        history_days=args.history_days, reads=args.reads)  # fmt: skip
         if args.layouts:
