@@ -536,3 +536,20 @@ def test_a_history_deeper_than_memory_answers_over_http_as_one_all_in_memory(
                 assert HistoryResponse.model_validate(deep.json()).history
                 assert deep.json() == shallow.json(), (user, limit)
         assert http.get("/v1/users/nobody/history").status_code == 404
+
+
+def test_the_history_days_in_memory_come_from_the_flag_then_the_environment(
+    tmp_path: Path,
+) -> None:
+    environ = {"PURCHASING_POWER_DB": str(tmp_path / "warehouse.duckdb")}
+    assert ApiSettings.from_environment(environ=environ).history_days == 30
+    environ["PURCHASING_POWER_API_HISTORY_DAYS"] = "7"
+    settings = ApiSettings.from_environment(environ=environ)
+    assert settings.history_days == 7
+    assert ApiState(settings).watcher.history_days == 7  # what the loads are given
+    assert ApiSettings.from_environment(environ=environ, history_days=90).history_days == 90
+    environ["PURCHASING_POWER_API_HISTORY_DAYS"] = "a week"
+    with pytest.raises(ValueError, match="whole number of days, not 'a week'"):
+        ApiSettings.from_environment(environ=environ)
+    with pytest.raises(ValueError, match="at least 1"):
+        ApiSettings(database=tmp_path / "bi.duckdb", keys_file=tmp_path / "k", history_days=0)
