@@ -550,7 +550,13 @@ def head_params(
 ) -> dict:
     """LightGBM parameters of one head: ``purchase`` (binary), ``spend_given_purchase``
     or ``spend`` (tweedie; both take the spend-given-purchase knobs). Derived features
-    carry no monotone constraint."""
+    carry no monotone constraint.
+
+    ``monotone_constraints`` is passed only where some feature has one: given at all,
+    even all zeros, it sends LightGBM down its constrained split search, which
+    constrains nothing then and made a round of the small bench's heads about a third
+    slower (bench/README.md). The trees differ only where two splits tie (mostly which
+    way a missing value goes at a node whose rows had none)."""
     knobs = settings.head("purchase" if head == "purchase" else "spend_given_purchase")
     params: dict[str, object] = {
         "objective": "binary" if head == "purchase" else "tweedie",
@@ -564,8 +570,10 @@ def head_params(
         "force_row_wise": True,
         "num_threads": settings.num_threads,
         "verbosity": -1,
-        "monotone_constraints": [*split.monotone_constraints, *[0] * extra_features],
     }
+    constraints = [*split.monotone_constraints, *[0] * extra_features]
+    if any(constraints):
+        params["monotone_constraints"] = constraints
     if head != "purchase":
         params["tweedie_variance_power"] = settings.tweedie_variance_power
     return params
