@@ -216,6 +216,24 @@ def test_a_fixed_patience_stops_where_lightgbm_s_early_stopping_does(head: str) 
         assert shorter.best_iteration < ours.best_iteration
 
 
+def test_monotone_constraints_are_passed_only_where_a_feature_has_one() -> None:
+    """All zeros constrain nothing but slow LightGBM down: left out; a constrained
+    feature's head is passed every constraint and is monotone in that feature."""
+    split = time_split(examples(), schema=SCHEMA, settings=HURDLE_ONLY)
+    assert "monotone_constraints" not in train.head_params(
+        "purchase", split=split, settings=HURDLE_ONLY
+    )
+    rising = dataclasses.replace(SCHEMA.features[0], monotone_constraint=1)
+    constrained = dataclasses.replace(SCHEMA, features=(rising, *SCHEMA.features[1:]))
+    split = time_split(examples(), schema=constrained, settings=HURDLE_ONLY)
+    params = train.head_params("purchase", split=split, settings=HURDLE_ONLY, extra_features=4)
+    assert params["monotone_constraints"] == [1, 0, 0, 0, 0, 0, 0]
+    booster, _ = fit_head("purchase", split=split, settings=HURDLE_ONLY)
+    grid = np.tile(split.features[:1], (50, 1))
+    grid[:, 0] = np.linspace(0, np.nanmax(split.features[:, 0]), 50)
+    assert np.all(np.diff(booster.predict(grid)) >= 0)
+
+
 def test_spend_is_purchase_probability_times_spend_given_purchase(hurdle) -> None:
     features = SCHEMA.to_matrix(examples(rows_per_cutoff=200, seed=9))
     assert hurdle.heads.combination == HURDLE
