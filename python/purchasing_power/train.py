@@ -128,7 +128,7 @@ class TrainingSettings:
     # Early stopping's patience: the rounds without a better validation loss after which
     # a head stops, a share of the rounds so far, at least min_early_stopping_rounds
     # and at most early_stopping_rounds (``patience``). A fixed 50 rounds ran each fold's
-    # fit 50 rounds past a best of 30 to 50 on the small bench: more than half of the
+    # fit 50 rounds past a best of 28 to 50 on the small bench: more than half of the
     # choosing's boosting rounds confirmed a best already found (bench/README.md).
     early_stopping_rounds: int = 50
     min_early_stopping_rounds: int = 10
