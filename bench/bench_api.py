@@ -4,11 +4,12 @@ A plain script (not a test). For each ``--users`` it publishes a synthetic BI co
 the real publication code (``synthetic_publication.py``: the marts' real columns,
 ``--runs`` days of history), starts ``purchasing-power serve`` on it in a process of its
 own, and drives it on the same machine with keep-alive HTTP/1.1 connections: single
-lookups (``GET /v1/users/{id}/score``, random users, with reasons) and batches of 100
-(``POST /v1/scores/batch``) at 1, 16 and 64 concurrent clients, each client waiting for
-its answer before it sends the next request. The load generator is ``wrk`` (C, one
-thread; ``apt-get install wrk``) where it is installed, else a small client in this
-process on uvloop; the table says which. wrk costs the machine a fraction of the
+lookups (``GET /v1/users/{id}/score``, random users, with reasons), batches of 100
+(``POST /v1/scores/batch``) and histories (``GET /v1/users/{id}/history``, the API's
+default limit of 100 unless ``--history-limit``) at 1, 16 and 64 concurrent clients,
+each client waiting for its answer before it sends the next request. The load generator
+is ``wrk`` (C, one thread; ``apt-get install wrk``) where it is installed, else a small
+client in this process on uvloop; the table says which. wrk costs the machine a fraction of the
 Python client's CPU per request, which matters when the load generator shares the
 server's two cores. It reports p50, p95 and p99 latency, requests a second, the errors
 (any status but 200; the Python client also checks each answer names its
@@ -19,6 +20,7 @@ users, the time to load a publication, and the machine's load average over each 
     python bench/bench_api.py                          # 60,000 and 625,000 users
     python bench/bench_api.py --users 2000 --seconds 2 # a quick look
     python bench/bench_api.py --workers 2              # two server processes (serve_workers.py)
+    python bench/bench_api.py --users 60000 --runs 365 --kinds history   # a year of history
 
 Writes ``bench/results/<date>-api.json`` and ``.md`` and prints the table.
 """
@@ -50,7 +52,9 @@ from synthetic_publication import publish_synthetic
 
 RESULTS = REPO / "bench" / "results"
 CONCURRENCY = (1, 16, 64)
+KINDS = ("single", "batch", "history")
 BATCH = 100
+HISTORY_LIMIT = 100  # the API's default
 WRK_SCRIPT = Path(__file__).with_name("bench_api_wrk.lua")
 WORKERS_SCRIPT = Path(__file__).with_name("serve_workers.py")
 GENERATORS = {"wrk": "wrk (one thread)", "python": "the Python client (uvloop)"}
@@ -59,7 +63,7 @@ GENERATORS = {"wrk": "wrk (one thread)", "python": "the Python client (uvloop)"}
 @dataclass(frozen=True)
 class Run:
     users: int
-    kind: str  # single or batch
+    kind: str  # single, batch or history
     clients: int
     requests: int
     errors: int
@@ -134,13 +138,17 @@ def _percentile(ordered: list[float], share: float) -> float:
 
 
 async def _drive_python(
-    port: int, token: str, *, users: int, kind: str, clients: int, seconds: float, seed: int
-) -> tuple[list[float], int, float]:
+    port: int, token: str, *, users: int, kind: str, clients: int, seconds: float, seed: int,
+    history_limit: int = HISTORY_LIMIT,
+) -> tuple[list[float], int, float]:  # fmt: skip
     generator = random.Random(seed)
 
     def request() -> bytes:
         if kind == "single":
             return _get(f"/v1/users/u{generator.randrange(users):07d}/score", token)
+        if kind == "history":
+            user = f"u{generator.randrange(users):07d}"
+            return _get(f"/v1/users/{user}/history?limit={history_limit}", token)
         ids = [f"u{generator.randrange(users):07d}" for _ in range(BATCH)]
         return _post("/v1/scores/batch", token, json.dumps({"user_ids": ids}).encode())
 
@@ -169,13 +177,13 @@ async def _drive_python(
 
 def drive(
     generator: str, port: int, token: str, *, users: int, kind: str, clients: int,
-    seconds: float, seed: int,
+    seconds: float, seed: int, history_limit: int = HISTORY_LIMIT,
 ) -> Driven:  # fmt: skip
     """One run of ``clients`` closed-loop clients for ``seconds`` (after a warm-up)."""
     if generator == "python":
         latencies, errors, elapsed = uvloop.run(
             _drive_python(port, token, users=users, kind=kind, clients=clients,
-                          seconds=seconds, seed=seed)
+                          seconds=seconds, seed=seed, history_limit=history_limit)
         )  # fmt: skip
         ordered = sorted(latencies)
         return Driven(
@@ -187,24 +195,24 @@ def drive(
             p99_ms=_percentile(ordered, 0.99),
         )
     return _drive_wrk(port, token, users=users, kind=kind, clients=clients, seconds=seconds,
-                      seed=seed)  # fmt: skip
+                      seed=seed, history_limit=history_limit)  # fmt: skip
 
 
 def _wrk(port: int, token: str, *, users: int, kind: str, clients: int, seconds: int,
-         seed: int) -> dict:  # fmt: skip
+         seed: int, history_limit: int) -> dict:  # fmt: skip
     command = [
         "wrk", "-t1", f"-c{clients}", f"-d{seconds}s", "--timeout", "10s",
         "-s", str(WRK_SCRIPT), f"http://127.0.0.1:{port}",
-        "--", token, str(users), kind, str(BATCH), str(seed),
+        "--", token, str(users), kind, str(BATCH), str(seed), str(history_limit),
     ]  # fmt: skip
     done = subprocess.run(command, capture_output=True, text=True, check=True, timeout=600)
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def _drive_wrk(port: int, token: str, *, users: int, kind: str, clients: int, seconds: float,
-               seed: int) -> Driven:  # fmt: skip
+               seed: int, history_limit: int) -> Driven:  # fmt: skip
     """wrk counts whole seconds: a warm-up of one, then the run, rounded up."""
-    options = {"users": users, "kind": kind, "clients": clients}
+    options = {"users": users, "kind": kind, "clients": clients, "history_limit": history_limit}
     _wrk(port, token, **options, seconds=1, seed=seed + 1000)
     seen = _wrk(port, token, **options, seconds=max(1, math.ceil(seconds)), seed=seed)
     return Driven(
@@ -287,7 +295,8 @@ def _start_server(
 
 def bench_users(
     users: int, *, runs: int, seconds: float, work: Path, concurrency: tuple[int, ...],
-    generator: str = "python", workers: int = 1,
+    generator: str = "python", workers: int = 1, kinds: tuple[str, ...] = KINDS,
+    history_limit: int = HISTORY_LIMIT,
 ) -> tuple[list[Run], Footprint]:  # fmt: skip
     database = work / f"users-{users}" / "purchasing_power_bi.duckdb"
     print(f"publishing {users:,} users x {runs} days", flush=True)
@@ -303,11 +312,12 @@ def bench_users(
         idle = sum(_rss_mib(pid) for pid in pids)
         peak = sum(_rss_mib(pid, "VmHWM") for pid in pids)
         results = []
-        for kind in ("single", "batch"):
+        for kind in kinds:
             for clients in concurrency:
                 cpu_before = sum(_cpu_seconds(pid) for pid in pids)
                 seen = drive(generator, port, token, users=users, kind=kind, clients=clients,
-                             seconds=seconds, seed=clients)  # fmt: skip
+                             seconds=seconds, seed=clients,
+                             history_limit=history_limit)  # fmt: skip
                 cpu = sum(_cpu_seconds(pid) for pid in pids) - cpu_before
                 elapsed = round(seen.seconds, 3)
                 run = Run(
@@ -326,7 +336,7 @@ def bench_users(
                     load_average=round(os.getloadavg()[0], 2),
                 )
                 print(
-                    f"  {kind:<6} {clients:>3} clients: {run.per_second:8.1f}/s  p50"
+                    f"  {kind:<7} {clients:>3} clients: {run.per_second:8.1f}/s  p50"
                     f" {run.p50_ms:6.2f} p95 {run.p95_ms:6.2f} p99 {run.p99_ms:6.2f} ms  cpu"
                     f" {run.server_cpu_ms:.3f} ms  errors {run.errors}  load {run.load_average}",
                     flush=True,
@@ -352,6 +362,17 @@ def render(result: dict) -> str:
     workers = result.get("workers", 1)
     generator = result.get("load_generator", "python")
     options = f" --workers {workers}" if workers > 1 else ""
+    clients = result.get("clients", list(CONCURRENCY))
+    if list(clients) != list(CONCURRENCY):
+        options += f" --clients {' '.join(str(number) for number in clients)}"
+    kinds = result.get("kinds", list(KINDS))  # a result from before --kinds: its own line
+    if list(kinds) != list(KINDS):
+        options += f" --kinds {' '.join(kinds)}"
+    history_limit = result.get("history_limit", HISTORY_LIMIT)
+    if history_limit != HISTORY_LIMIT:
+        options += f" --history-limit {history_limit}"
+    labels = {"single": "single lookup", "batch": f"batch of {BATCH}",
+              "history": f"history (limit {history_limit})"}  # fmt: skip
     lines = [
         f"`bench/bench_api.py --users {' '.join(str(u) for u in result['users'])} "
         f"--runs {result['runs']} --seconds {result['seconds']:g} --client {generator}"
@@ -366,9 +387,9 @@ def render(result: dict) -> str:
         "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for run in result["runs_measured"]:
-        kind = "single lookup" if run["kind"] == "single" else f"batch of {BATCH}"
         lines.append(
-            f"| {run['users']:,} | {kind} | {run['clients']} | {run['per_second']:,.0f} | "
+            f"| {run['users']:,} | {labels[run['kind']]} | {run['clients']} | "
+            f"{run['per_second']:,.0f} | "
             f"{run['p50_ms']:.2f} | {run['p95_ms']:.2f} | {run['p99_ms']:.2f} | "
             f"{run['server_cpu_ms']:.3f} | {run['errors']} | {run['load_average']} |"
         )
@@ -407,8 +428,13 @@ def main() -> None:
         "--client", choices=("auto", "wrk", "python"), default="auto",
         help="the load generator: wrk where installed (auto), else the Python client",
     )  # fmt: skip
+    parser.add_argument("--kinds", nargs="+", choices=KINDS, default=list(KINDS))
+    parser.add_argument(
+        "--history-limit", type=int, default=HISTORY_LIMIT, help="entries a history asks for"
+    )
     parser.add_argument("--workers", type=int, default=1, help="server processes")
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--label", default="", help="appended to the result files' name")
     args = parser.parse_args()
     generator = load_generator(args.client)
     print(f"load generator: {GENERATORS[generator]}", flush=True)
@@ -420,6 +446,7 @@ def main() -> None:
             measured, footprint = bench_users(
                 users, runs=args.runs, seconds=args.seconds, work=Path(work),
                 concurrency=tuple(args.clients), generator=generator, workers=args.workers,
+                kinds=tuple(args.kinds), history_limit=args.history_limit,
             )  # fmt: skip
             runs += measured
             footprints.append(footprint)
@@ -431,6 +458,9 @@ def main() -> None:
         "seconds": args.seconds,
         "load_generator": generator,
         "workers": args.workers,
+        "clients": args.clients,
+        "kinds": args.kinds,
+        "history_limit": args.history_limit,
         "load_before": load_before,
         "runs_measured": [asdict(run) for run in runs],
         "footprints": [asdict(footprint) for footprint in footprints],
@@ -438,6 +468,7 @@ def main() -> None:
     table = render(result)
     print(table)
     name = f"{result['date']}-api" + (f"-workers{args.workers}" if args.workers > 1 else "")
+    name += f"-{args.label}" if args.label else ""
     write_result(args.out, name, result, table)
 
 

@@ -1,11 +1,12 @@
--- wrk's script for bench/bench_api.py: random users, single lookups or batches, and the
--- latency percentiles as one line of JSON at the end.
--- wrk -s bench/bench_api_wrk.lua URL -- TOKEN USERS single|batch BATCH SEED
-local token, users, kind, batch
+-- wrk's script for bench/bench_api.py: random users, single lookups, batches or
+-- histories, and the latency percentiles as one line of JSON at the end.
+-- wrk -s bench/bench_api_wrk.lua URL -- TOKEN USERS single|batch|history BATCH SEED LIMIT
+local token, users, kind, batch, limit
 
 function init(args)
   token, users, kind, batch = args[1], tonumber(args[2]), args[3], tonumber(args[4])
   math.randomseed(tonumber(args[5]))
+  limit = args[6] or "100"
 end
 
 local function user()
@@ -16,6 +17,9 @@ function request()
   local headers = {["Authorization"] = "Bearer " .. token}
   if kind == "single" then
     return wrk.format("GET", "/v1/users/" .. user() .. "/score", headers)
+  end
+  if kind == "history" then
+    return wrk.format("GET", "/v1/users/" .. user() .. "/history?limit=" .. limit, headers)
   end
   local ids = {}
   for i = 1, batch do ids[i] = '"' .. user() .. '"' end

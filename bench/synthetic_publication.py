@@ -168,16 +168,25 @@ def publish_synthetic(
     pseudonym_key: bytes | None = None,
     work: Path | None = None,
     segments: bool = True,
+    history_order: str | None = None,
 ) -> str:
     """Publish a synthetic shop's marts to ``database`` (and its Parquet folder) as a
     build would; the last day scored is ``first_as_of + runs - 1``; without
-    ``segments``, as a build before customer_segments. Returns the publication_id."""
+    ``segments``, as a build before customer_segments; the warehouse's history stored in
+    ``history_order`` (SQL) where given, else day by day and by user. Returns the
+    publication_id."""
     warehouse = (work or database.parent) / f".synthetic-{users}-{runs}.duckdb"
     warehouse.parent.mkdir(parents=True, exist_ok=True)
     warehouse.unlink(missing_ok=True)
     try:
         with duckdb.connect(str(warehouse)) as connection:
             _marts(connection, users=users, runs=runs, first_as_of=first_as_of)
+            if history_order is not None:
+                history = "marts.purchasing_power_score_history"
+                connection.execute(
+                    f"create or replace table {history} as select * from {history}"
+                    f" order by {history_order}"
+                )
             names = (
                 "purchasing_power_scores", "purchasing_power_score_history",
                 "purchasing_power_score_changes", "purchasing_power_reasons",

@@ -249,12 +249,14 @@ def test_the_history_is_every_published_score_latest_first(
     assert client.get("/v1/users/u0000007/history", params={"limit": 0}).status_code == 422
 
 
+@pytest.mark.parametrize("history_days", [1, 2, 30])
 def test_the_history_index_answers_as_the_history_query_did(
-    published: Path, tmp_path: Path
+    published: Path, tmp_path: Path, history_days: int
 ) -> None:
-    """The history is sliced from an index built at load; every user's answer, at every
-    limit, is what the query per request gave (ties on as_of broken by model version),
-    with a second model on one day, null tiers and users without history."""
+    """The latest history_days dates are sliced from an index built at load, the older
+    ones read from the file; every user's answer, at every limit, is what the query per
+    request gave (ties on as_of broken by model version), with a second model on one day,
+    null tiers, a row without an as_of and users without history."""
     database = tmp_path / "purchasing_power_bi.duckdb"
     shutil.copy(published, database)
     table = "marts.purchasing_power_score_history"
@@ -268,8 +270,17 @@ def test_the_history_index_answers_as_the_history_query_did(
         )
         connection.execute(f"update {table} set tier = null where user_id like '%7'")
         connection.execute(f"delete from {table} where user_id in ('u0000203', 'u0000299')")
-    snapshot = load_snapshot(database)
-    assert snapshot.history.row_count == USERS * RUNS + 150 - 2 * RUNS
+        connection.execute(
+            f"insert into {table} select user_id, null, horizon_days, 'pp-undated', model_status,"
+            f" 1.0, 0.5, 50.0, 'medium', execution_provider, scoring_graph, null from {table}"
+            f" where user_id = 'u0000011' and as_of = $first",
+            {"first": FIRST},
+        )
+    snapshot = load_snapshot(database, history_days=history_days)
+    assert snapshot.older_history is not None  # the undated row, at least
+    in_memory = min(history_days, RUNS)
+    second_model = 150 if in_memory >= 2 else 0  # on the day before the last
+    assert snapshot.history.row_count == (USERS - 2) * in_memory + second_model
     with duckdb.connect() as connection:
         connection.execute(f"attach '{database}' as published (read_only)")
         for number in range(USERS):
@@ -286,6 +297,10 @@ def test_the_history_index_answers_as_the_history_query_did(
                          "purchase_probability", "power_index", "tier", "scored_at")  # fmt: skip
                 expected = [dict(zip(names, row, strict=True)) for row in rows]
                 assert snapshot.history_of(user_id, limit=limit) == expected, (user_id, limit)
+                assert snapshot.history_in_memory(user_id, limit=limit) == (
+                    limit <= len(snapshot.history.rows(int(snapshot.index[user_id]), limit=limit))
+                )
+    assert snapshot.history_of("u0000011", limit=10)[-1]["model_version"] == "pp-undated"
     assert snapshot.history_of("u0000203", limit=10) == []
     assert snapshot.history_of("nobody", limit=10) is None
 
@@ -375,15 +390,16 @@ def test_not_ready_until_a_publication_appears_then_served(tmp_path: Path) -> No
 
 
 def test_a_new_publication_is_swapped_in_between_requests(tmp_path: Path) -> None:
-    """16 clients query while publications replace each other: no request fails, none
-    mixes two publications, and the answers move to the last one."""
+    """16 clients query while publications replace each other (scores, batches, and
+    histories whose older day is read from the publication's file): no request fails,
+    none mixes two publications, and the answers move to the last one."""
     database = tmp_path / "purchasing_power_bi.duckdb"
     first = publish_synthetic(database, users=2000, runs=2, first_as_of=FIRST)
     settings = ApiSettings(
         database=database, keys_file=tmp_path / "none.json", allow_anonymous=True,
-        poll_seconds=0.05, rate_per_second=1e6, burst=10**6,
+        poll_seconds=0.05, rate_per_second=1e6, burst=10**6, history_days=1,
     )  # fmt: skip
-    answers: list[tuple[str, str, str, str]] = []
+    answers: list[tuple[str, str, str, bool]] = []
     failures: list[str] = []
     stop = threading.Event()
 
@@ -394,6 +410,19 @@ def test_a_new_publication_is_swapped_in_between_requests(tmp_path: Path) -> Non
                     response = http.get(f"/v1/users/u{number:07d}/score")
                     body = response.json() if response.status_code == 200 else None
                     scores = [body["score"]] if body else []
+                elif number % 4 == 0:  # the day before the last is read from the file
+                    response = http.get(f"/v1/users/u{number:07d}/history?limit=2")
+                    if response.status_code != 200:
+                        failures.append(f"{response.status_code} {response.text}")
+                        continue
+                    body = response.json()
+                    publication, (latest, before) = body["publication"], body["history"]
+                    day_before = dt.date.fromisoformat(publication["as_of"]) - dt.timedelta(1)
+                    answers.append(
+                        (publication["publication_id"], publication["as_of"], latest["as_of"],
+                         before["as_of"] == str(day_before))
+                    )  # fmt: skip
+                    continue
                 else:
                     ids = [f"u{n:07d}" for n in range(number, 2000, 97)]
                     response = http.post("/v1/scores/batch", json={"user_ids": ids})
@@ -464,3 +493,63 @@ def test_keys_are_stored_hashed_owner_only_and_revocable(tmp_path: Path) -> None
     assert keys.verify(keys.read_keys(path), made.token) is None
     again = keys.add_key(path, name="crm", scopes=["scores"])  # the name is free again
     assert keys.verify(keys.read_keys(path), again.token).scopes == ("scores",)
+
+
+def test_older_history_is_read_from_the_snapshot_s_own_file_after_a_swap(
+    tmp_path: Path,
+) -> None:
+    """A snapshot that reads older history from its file keeps reading its own
+    publication when a new one is renamed over the path, and lets it go when dropped."""
+    database = tmp_path / "purchasing_power_bi.duckdb"
+    publish_synthetic(database, users=50, runs=4, first_as_of=FIRST)
+    old = load_snapshot(database, history_days=2)
+    assert old.older_history is not None
+    assert old.older_history.dates == [FIRST + dt.timedelta(days=1), FIRST]
+    before = old.history_of("u0000007", limit=10)
+    later = FIRST + dt.timedelta(days=100)
+    publish_synthetic(database, users=50, runs=4, first_as_of=later)
+    assert old.history_of("u0000007", limit=10) == before
+    assert [entry["as_of"] for entry in before] == [FIRST + dt.timedelta(days=day)
+                                                    for day in (3, 2, 1, 0)]  # fmt: skip
+    new = load_snapshot(database, history_days=2)
+    assert new.history_of("u0000007", limit=10)[-1]["as_of"] == later
+    assert load_snapshot(database, history_days=4).older_history is None  # all in memory
+    with pytest.raises(ValueError, match="at least 1"):
+        load_snapshot(database, history_days=0)
+
+
+def test_a_history_deeper_than_memory_answers_over_http_as_one_all_in_memory(
+    client: httpx.Client, published: Path, tmp_path: Path
+) -> None:
+    token = add_key(tmp_path / "keys.json", name="h", scopes=["history"]).token
+    settings = ApiSettings(database=published, keys_file=tmp_path / "keys.json",
+                           history_days=1)  # fmt: skip
+    with (
+        running_server(settings) as running,
+        httpx.Client(base_url=running.url, headers={"X-API-Key": token}) as http,
+    ):
+        for user in ("u0000000", "u0000123", "u0000299"):
+            for limit in (1, 2, RUNS, 100):
+                path = f"/v1/users/{user}/history?limit={limit}"
+                shallow, deep = client.get(path), http.get(path)
+                assert deep.status_code == 200
+                assert HistoryResponse.model_validate(deep.json()).history
+                assert deep.json() == shallow.json(), (user, limit)
+        assert http.get("/v1/users/nobody/history").status_code == 404
+
+
+def test_the_history_days_in_memory_come_from_the_flag_then_the_environment(
+    tmp_path: Path,
+) -> None:
+    environ = {"PURCHASING_POWER_DB": str(tmp_path / "warehouse.duckdb")}
+    assert ApiSettings.from_environment(environ=environ).history_days == 30
+    environ["PURCHASING_POWER_API_HISTORY_DAYS"] = "7"
+    settings = ApiSettings.from_environment(environ=environ)
+    assert settings.history_days == 7
+    assert ApiState(settings).watcher.history_days == 7  # what the loads are given
+    assert ApiSettings.from_environment(environ=environ, history_days=90).history_days == 90
+    environ["PURCHASING_POWER_API_HISTORY_DAYS"] = "a week"
+    with pytest.raises(ValueError, match="whole number of days, not 'a week'"):
+        ApiSettings.from_environment(environ=environ)
+    with pytest.raises(ValueError, match="at least 1"):
+        ApiSettings(database=tmp_path / "bi.duckdb", keys_file=tmp_path / "k", history_days=0)

@@ -3,6 +3,7 @@ against a real server over real HTTP."""
 
 from __future__ import annotations
 
+import dataclasses
 import hmac
 import json
 import os
@@ -21,6 +22,7 @@ import pytest
 
 from api_server import Running, running_server, wait_for
 from purchasing_power.api import ApiSettings, add_key, keys, revoke_key
+from purchasing_power.api.settings import MAX_BATCH, MAX_HISTORY
 from synthetic_publication import publish_synthetic
 
 USERS = 200
@@ -254,13 +256,43 @@ def test_an_id_too_long_is_refused(server: Running, tokens: dict[str, str]) -> N
     assert fits.status_code == 404
 
 
-def test_a_batch_over_1000_users_is_refused(server: Running, tokens: dict[str, str]) -> None:
+def test_a_batch_over_max_batch_users_is_refused(server: Running, tokens: dict[str, str]) -> None:
     headers = _bearer(tokens["all"])
-    ids = [f"u{number:07d}" for number in range(1001)]
+    ids = [f"u{number:07d}" for number in range(MAX_BATCH + 1)]
     response = _call(server, "POST", "/v1/scores/batch", {"user_ids": ids}, headers=headers)
-    assert "at most 1000 items" in _is_problem(response, 422)
-    full = _call(server, "POST", "/v1/scores/batch", {"user_ids": ids[:1000]}, headers=headers)
-    assert len(full.json()["results"]) == 1000
+    assert f"at most {MAX_BATCH} items" in _is_problem(response, 422)
+    full = _call(server, "POST", "/v1/scores/batch", {"user_ids": ids[:MAX_BATCH]},
+                 headers=headers)  # fmt: skip
+    assert len(full.json()["results"]) == MAX_BATCH
+
+
+def test_a_history_limit_over_max_history_is_refused(
+    server: Running, tokens: dict[str, str]
+) -> None:
+    headers = _bearer(tokens["all"])
+    path = "/v1/users/u0000001/history?limit="
+    over = _call(server, "GET", f"{path}{MAX_HISTORY + 1}", None, headers=headers)
+    assert f"less than or equal to {MAX_HISTORY}" in _is_problem(over, 422)
+    assert _call(server, "GET", f"{path}{MAX_HISTORY}", None, headers=headers).status_code == 200
+
+
+def test_the_input_limits_are_one_source_the_schema_and_docs_state(
+    server: Running, tokens: dict[str, str]
+) -> None:
+    """MAX_BATCH and MAX_HISTORY are what the OpenAPI schema shows and docs/api.md says;
+    the settings carry no second copy that nothing reads."""
+    schema = httpx.get(f"{server.url}/openapi.json", headers=_bearer(tokens["all"])).json()
+    batch = schema["components"]["schemas"]["BatchRequest"]["properties"]["user_ids"]
+    assert (batch["minItems"], batch["maxItems"]) == (1, MAX_BATCH)
+    history = schema["paths"]["/v1/users/{user_id}/history"]["get"]["parameters"]
+    (limit,) = [parameter for parameter in history if parameter["name"] == "limit"]
+    assert (limit["schema"]["minimum"], limit["schema"]["maximum"]) == (1, MAX_HISTORY)
+    assert f"{MAX_BATCH:,}" in schema["paths"]["/v1/scores/batch"]["post"]["description"]
+    fields = {field.name for field in dataclasses.fields(ApiSettings)}
+    assert not fields & {"max_batch", "max_history"}
+    docs = (Path(__file__).parents[1] / "docs" / "api.md").read_text()
+    assert f"up to {MAX_BATCH:,} users" in docs
+    assert f"(limit 1\N{EN DASH}{MAX_HISTORY:,})" in docs
 
 
 def test_an_oversized_body_is_refused(server: Running, tokens: dict[str, str]) -> None:

@@ -186,6 +186,16 @@ def test_every_stored_result_s_markdown_is_its_json_rendered() -> None:
         assert rendered[1:] == written[1:], path.name
 
 
+def test_every_stored_result_is_cited_where_a_reader_finds_it() -> None:
+    # bench/results keeps only what the docs, bench/README.md or bench/HISTORY.md cite by
+    # name; git keeps the rest
+    repo = bench_run.RESULTS.parents[1]
+    citing = [repo / "README.md", repo / "bench" / "README.md", repo / "bench" / "HISTORY.md"]
+    text = "\n".join(path.read_text() for path in [*citing, *(repo / "docs").glob("*.md")])
+    stems = sorted({path.stem for path in bench_run.RESULTS.iterdir()})
+    assert [stem for stem in stems if stem not in text] == []
+
+
 def test_one_build_is_cut_into_stages_by_its_nodes_times_and_samples() -> None:
     stages = [stage.name for stage in bench_run.STAGES]
     first, second, before_last, last = stages[0], stages[1], stages[-2], stages[-1]

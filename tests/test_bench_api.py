@@ -28,7 +28,7 @@ def test_the_api_bench_measures_every_request_and_renders_its_table(
         workers=workers,
     )  # fmt: skip
     assert [(run.kind, run.clients) for run in runs] == [
-        ("single", 1), ("single", 4), ("batch", 1), ("batch", 4),
+        ("single", 1), ("single", 4), ("batch", 1), ("batch", 4), ("history", 1), ("history", 4),
     ]  # fmt: skip
     for run in runs:
         assert run.requests > 0
@@ -51,6 +51,7 @@ def test_the_api_bench_measures_every_request_and_renders_its_table(
     assert ("the server one process" in table) == (workers == 1)
     assert table.count("| 300 | single lookup |") == 2
     assert table.count("| 300 | batch of 100 |") == 2
+    assert table.count("| 300 | history (limit 100) |") == 2
     assert f"| 300 | 600 | {footprint.rss_mib_idle:.0f} | " in table
 
 

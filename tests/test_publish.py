@@ -221,13 +221,30 @@ def _partitions_published(path: Path) -> dict[str, str]:
     return dict(_read(path, f"select partition_value, publication_id from {PARTITIONS_TABLE}"))
 
 
+def _assert_stored_by_partition_then_user(path: Path) -> None:
+    """In the published file, each as_of's rows lie together, by user_id (as stored)."""
+    stored = _read(path, "select as_of, user_id from marts.history order by rowid")
+    runs = [as_of for number, (as_of, _) in enumerate(stored)
+            if number == 0 or stored[number - 1][0] != as_of]  # fmt: skip
+    assert len(runs) == len(set(runs)), runs
+    for as_of in runs:
+        users = [user for day, user in stored if day == as_of]
+        assert users == sorted(users), (as_of, users)
+
+
 def test_a_partitioned_table_copies_only_the_partitions_that_changed(
     warehouse: duckdb.DuckDBPyConnection,
 ) -> None:
     _history(warehouse)
+    warehouse.execute(  # stored in neither as_of nor user order
+        "create or replace table marts.history as select * from marts.history"
+        " order by hash(user_id || as_of::varchar);"
+        " comment on table marts.history is 'One row per user and as_of.'"
+    )
     settings = _settings(warehouse)
     folder = settings.parquet_dir / "history"
     first = _publish_history(warehouse, settings).column("publication_id")[0].as_py()
+    _assert_stored_by_partition_then_user(settings.database)
     assert sorted(_files(folder)) == [
         "2026-01-01.parquet",
         "2026-01-02.parquet",
@@ -249,6 +266,7 @@ def test_a_partitioned_table_copies_only_the_partitions_that_changed(
 
     query = "select * from marts.history order by as_of, user_id"
     assert _read(settings.database, query) == warehouse.execute(query).fetchall()
+    _assert_stored_by_partition_then_user(settings.database)
     assert published.column("row_count").to_pylist() == [5, 15]
     assert published.column("parquet_path").to_pylist()[1] == str(folder)
     assert _partitions_published(settings.database) == {

@@ -10,7 +10,7 @@ import pytest
 from model_examples import HURDLE_SETTINGS, SCHEMA, examples, trained
 from purchasing_power.baselines import METHODS
 from purchasing_power.registry import Tier, register_models
-from purchasing_power.report import render_report
+from purchasing_power.report import metrics_table, render_report
 
 # gain, lift, a calibration chart for the model and each baseline, the tier histogram,
 # two importance charts
@@ -53,6 +53,16 @@ def test_report_has_every_section_as_inline_svg(card: dict) -> None:
             assert f"<td>{row['value']:.3f}</td>" in page
     # a parity row per graph for each gated output, the spend graph's probability included
     assert page.count("<td>spend: purchase_probability</td>") == 2
+
+
+def test_candidates_and_baselines_are_rows_and_the_metrics_columns(card: dict) -> None:
+    """Nine methods and more fit the page's width as rows; eight metrics as columns."""
+    table = metrics_table(card)
+    methods = {row["method"] for row in card["metrics"]}
+    assert table.count("<tr>") == 1 + len(methods)
+    for method in methods:
+        assert f"<tr><td>{method}</td>" in table
+    assert table.startswith("<table><tr><th>method</th><th>AUC</th>")
 
 
 def test_report_is_self_contained(card: dict) -> None:

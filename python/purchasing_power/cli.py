@@ -220,22 +220,34 @@ def serve(
     poll_seconds: Annotated[
         float, typer.Option(min=0.05, help="How often to look for a new publication or keys.")
     ] = 1.0,
+    history_days: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="The latest as_of dates of score history held in memory (default 30, or "
+            "$PURCHASING_POWER_API_HISTORY_DAYS); older ones are read from the file.",
+        ),
+    ] = None,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
     access_log: bool = False,
 ) -> None:
     """Serve the published BI copy read-only over HTTP (the scoring API)."""
     from purchasing_power import api  # FastAPI and uvicorn: only for this verb
 
-    settings = api.ApiSettings.from_environment(
-        database=bi_db,
-        keys_file=keys_file,
-        host=host,
-        port=port,
-        allow_anonymous=allow_anonymous,
-        rate_per_second=rate,
-        burst=burst,
-        poll_seconds=poll_seconds,
-    )
+    try:
+        settings = api.ApiSettings.from_environment(
+            database=bi_db,
+            keys_file=keys_file,
+            host=host,
+            port=port,
+            allow_anonymous=allow_anonymous,
+            rate_per_second=rate,
+            burst=burst,
+            poll_seconds=poll_seconds,
+            history_days=history_days,
+        )
+    except ValueError as error:
+        _fail(str(error))
     if log_level not in ("debug", "info", "warning", "error"):
         _fail(f"--log-level must be debug, info, warning or error, not {log_level!r}")
     if allow_anonymous:

@@ -299,25 +299,32 @@ def importance_chart(card: dict, head: str, *, top: int = 12) -> str:
 
 
 def metrics_table(card: dict) -> str:
+    """Every method's means over the folds, a method a row (nine methods and more fit a
+    page's width as rows, not as columns), the best of each metric in bold."""
     methods = _methods(card)
     values = {(row["method"], row["metric"]): row["value"] for row in card["metrics"]}
-    header = "".join(f"<th>{_e(method)}</th>" for method in methods)
-    body = []
-    for metric, (label, higher_is_better) in METRIC_LABELS.items():
+    best: dict[str, str | None] = {}
+    for metric, (_, higher_is_better) in METRIC_LABELS.items():
         present = {m: values[(m, metric)] for m in methods if (m, metric) in values}
         finite = {m: v for m, v in present.items() if not math.isnan(v)}
-        best = None
+        best[metric] = None
         if finite and higher_is_better is not None:
             pick = max if higher_is_better else min
-            best = pick(finite, key=finite.__getitem__)
+            best[metric] = pick(finite, key=finite.__getitem__)
         elif finite:
-            best = min(finite, key=lambda m: abs(finite[m]))
-        cells = "".join(
-            f'<td class="{"best" if method == best else ""}">{_fmt(present.get(method))}</td>'
-            for method in methods
+            best[metric] = min(finite, key=lambda m: abs(finite[m]))
+    header = "".join(f"<th>{_e(label)}</th>" for label, _ in METRIC_LABELS.values())
+    rows = "".join(
+        f"<tr><td>{_e(method)}</td>"
+        + "".join(
+            f'<td class="{"best" if method == best[metric] else ""}">'
+            f"{_fmt(values.get((method, metric)))}</td>"
+            for metric in METRIC_LABELS
         )
-        body.append(f"<tr><td>{_e(label)}</td>{cells}</tr>")
-    return f"<table><tr><th>metric</th>{header}</tr>{''.join(body)}</table>"
+        + "</tr>"
+        for method in methods
+    )
+    return f"<table><tr><th>method</th>{header}</tr>{rows}</table>"
 
 
 def folds_table(card: dict) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -150,6 +151,42 @@ def method_sentence(summary: BuildSummary) -> list[str]:
     return []
 
 
+# the summary's validation columns: (metric, header)
+SUMMARY_METRICS = (("auc", "AUC"), ("normalized_gini", "Gini"), ("top_decile_capture", "top 10%"))
+
+
+def _render_evaluations(summary: BuildSummary) -> list[str]:
+    """The means over the folds, a method a row, best (AUC + Gini) / 2 first; the method
+    that scored marked. ``lightgbm`` repeats the best candidate's row under the name the
+    gate judges."""
+    values: dict[str, dict[str, float]] = {}
+    for method, metric, value in summary.evaluations:
+        values.setdefault(method, {})[metric] = value
+    if not values:
+        return []
+
+    def rank(method: str) -> tuple[bool, float, str]:
+        found = values[method]
+        score = (found.get("auc", math.nan) + found.get("normalized_gini", math.nan)) / 2
+        return math.isnan(score), 0.0 if math.isnan(score) else -score, method
+
+    scorer = summary.scoring_method.removesuffix("_extended")
+    ordered = sorted(values, key=rank)
+    width = max(len(method) for method in values)
+    header = "".join(f"{title:>9}" for _, title in SUMMARY_METRICS)
+    lines = [
+        "Validation (mean over the rolling-origin folds); * scored:",
+        f"    {'method':<{width}}{header}",
+    ]
+    for method in ordered:
+        cells = "".join(
+            f"{values[method][metric]:>9.3f}" if metric in values[method] else f"{'-':>9}"
+            for metric, _ in SUMMARY_METRICS
+        )
+        lines.append(f"  {'*' if method == scorer else ' '} {method:<{width}}{cells}")
+    return lines
+
+
 def render_summary(summary: BuildSummary) -> str:
     reasons = ", ".join(f"{reason} {count:,}" for reason, count in summary.rejected_by_reason)
     lines = [
@@ -164,17 +201,12 @@ def render_summary(summary: BuildSummary) -> str:
         "  tier        users   mean predicted spend",
     ]
     lines += [f"  {tier:<10} {users:>6,}   {spend:>12,.2f}" for tier, users, spend in summary.tiers]
-    if summary.evaluations:
-        lines.append("Validation (mean over the rolling-origin folds), the model vs the baselines:")
-    by_metric: dict[str, dict[str, float]] = {}
-    for method, metric, value in summary.evaluations:
-        by_metric.setdefault(metric, {})[method] = value
-    for metric, values in by_metric.items():
-        cells = "  ".join(f"{method} {value:.3f}" for method, value in sorted(values.items()))
-        lines.append(f"  {metric:<20} {cells}")
+    lines += _render_evaluations(summary)
     if summary.alerts is not None:
+        levels = [alert[0] for alert in summary.alerts]
         lines.append(
-            f"Monitoring alerts (monitoring.monitoring_alerts): {len(summary.alerts) or 'none'}"
+            f"Monitoring (monitoring.monitoring_alerts): {levels.count('alert')} alert(s), "
+            f"{levels.count('warn')} warning(s)"
         )
         lines += [
             f"  {level:<5}  {check} {subject}: {value:.3f} (past {threshold:g} since {since})"

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from purchasing_power.api.settings import USER_ID_MAX_LENGTH, USER_ID_PATTERN
+from purchasing_power.api.settings import MAX_BATCH, USER_ID_MAX_LENGTH, USER_ID_PATTERN
 
 UserId = Annotated[
     str, StringConstraints(min_length=1, max_length=USER_ID_MAX_LENGTH, pattern=USER_ID_PATTERN)
@@ -87,9 +87,14 @@ class ScoreResponse(_Body):
 
 
 class BatchRequest(_Body):
-    """Up to 1,000 user ids (raw or pseudonyms); each is answered in the order sent."""
+    """User ids (raw or pseudonyms), at most ``MAX_BATCH``; each is answered in the order
+    sent."""
 
-    user_ids: list[UserId] = Field(min_length=1, max_length=1000)
+    user_ids: list[UserId] = Field(
+        min_length=1,
+        max_length=MAX_BATCH,
+        description=f"1 to {MAX_BATCH:,} user ids, answered in the order sent.",
+    )
 
 
 class BatchResult(_Body):

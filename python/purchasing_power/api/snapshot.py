@@ -2,14 +2,19 @@
 
 The published DuckDB file is replaced by rename, never written in place, so a file once
 opened is one publication for good. A ``Snapshot`` reads the current scores, reasons,
-last changes, score history and model summary of one such file into arrays keyed by
-``user_id``, then lets the file go: a lookup is a dict hit and a few array reads, no
-query. The history is sorted by user at load, latest first, with each user's offsets
-into it, so that a user's history is a slice (a query per request scanned the whole
-history table: 3 ms at 1.8 million rows, and more with every build). A ``Watcher``
-thread notices a new file (its inode, size or mtime), builds the new snapshot off the
-request path, and swaps one reference: a request reads that reference once, so it never
-sees two publications.
+last changes, the latest score history and model summary of one such file into arrays
+keyed by ``user_id``: a lookup is a dict hit and a few array reads, no query. The
+history of the latest ``history_days`` as_of dates (30 by default) is sorted by user at
+load, latest first, with each user's offsets into it, so that a user's recent history is
+a slice (a query per request scanned the whole history table: 3 ms at 1.8 million rows).
+Older history is not loaded: held in memory it grew without bound with each day a shop
+runs (26 bytes a row: 5.5 GiB for a year of 625,000 users). A request that asks for
+more than a user's recent entries reads the older ones from the file, which the snapshot
+then keeps open read-only (a cursor per thread, parameters only); where the history has
+no older dates the file is let go once loaded. A ``Watcher`` thread notices a new file
+(its inode, size or mtime), builds the new snapshot off the request path, and swaps one
+reference: a request reads that reference once, so it never sees two publications (the
+file a snapshot keeps open is its own publication's, whatever is renamed over it).
 
 The file is attached to an in-memory DuckDB rather than opened by path: DuckDB reuses a
 database instance per path within a process, so opening the path again while the last
@@ -47,6 +52,10 @@ PERFORMANCE = "model_performance"
 SEGMENTS = "customer_segments"
 _PSEUDONYM = re.compile(r"[0-9a-f]{64}")
 _NO_RANK_CHANGE = -(2**31)  # a null tier_rank_change, read as an int32
+HISTORY_DAYS_IN_MEMORY = 30  # the latest as_of dates of history held in memory
+# What DuckDB may hold for the older history's reads (its buffer pool, after the load):
+# the bound on what they add to the server's memory.
+FILE_MEMORY_LIMIT = "128MB"
 
 
 class PublicationError(RuntimeError):
@@ -84,6 +93,24 @@ def _floats(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
 
 def _float_or_none(value: float) -> float | None:
     return value if value == value else None  # NaN (a null) is the one float unequal to itself
+
+
+def _latest_first(row: tuple) -> tuple:
+    """A history row's sort key, reversed: as_of, scored_at and model version descending
+    with nulls last, then status and tier descending with nulls first (as DuckDB's
+    ``desc nulls last`` and ``desc nulls first`` order them)."""
+    as_of, version, status, _, _, _, tier, scored_at = row
+    return (
+        (as_of is not None, as_of or dt.date.min),
+        (scored_at is not None, scored_at or dt.datetime.min),
+        (version is not None, version or ""),
+        (status is None, status or ""),
+        (tier is None, tier or ""),
+    )
+
+
+def _float_or_none_or_null(value: float | None) -> float | None:
+    return None if value is None else _float_or_none(value)
 
 
 def _single(rows: list[tuple]) -> Any:
@@ -138,6 +165,97 @@ class History:
         ]  # fmt: skip
 
 
+class FileHistory:
+    """The history older than a snapshot's memory holds (one row per user, as_of and
+    model_version, as published), read from the publication's file per request.
+
+    Holds the file open read-only, attached to an in-memory DuckDB of its own. Each
+    thread that reads gets a cursor of its own (a DuckDB connection is not shared across
+    threads); the user id, dates and limits are query parameters, never SQL. Closed with
+    the snapshot: when the last request holding it is done.
+
+    The history is published by as_of partition, a day's rows after the last's, so
+    DuckDB's zone maps on as_of skip the row groups of other days but those on user_id
+    skip nothing (every day holds every user). A read asking for ``limit`` entries
+    therefore first scans only the ``limit`` latest dates before ``before`` (a user has an
+    entry a date, or more where a model changed that day), and the rest only when
+    those held fewer: its cost follows the depth asked for, not the history's length."""
+
+    def __init__(
+        self,
+        connection: duckdb.DuckDBPyConnection,
+        *,
+        table: str,
+        before: dt.date | None,
+        dates: list[dt.date],
+        has_undated: bool,
+    ) -> None:
+        self._connection = connection
+        self._lock = threading.Lock()
+        self._local = threading.local()
+        self.before = before  # the oldest as_of memory holds (None: none)
+        self.dates = dates  # the as_of dates older than that, latest first
+        self.has_undated = has_undated  # rows of a null as_of: the oldest, last
+        columns = (
+            "select as_of, model_version, model_status, predicted_spend,"
+            f" purchase_probability, power_index, tier, scored_at from {table}"
+            " where user_id = $user_id and "
+        )
+        # latest first, as History orders its entries (their order reversed)
+        order = (
+            " order by as_of desc nulls last, scored_at desc nulls last,"
+            " model_version desc nulls last, model_status desc nulls first,"
+            " tier desc nulls first limit $limit"
+        )
+        # a handful of rows a date: ordered here (DuckDB's top-N doubled a read's CPU)
+        self._recent_sql = f"{columns}as_of between $oldest and $latest"
+        self._rest_sql = f"{columns}(as_of < $before or as_of is null){order}"
+
+    def _cursor(self) -> duckdb.DuckDBPyConnection:
+        cursor = getattr(self._local, "cursor", None)
+        if cursor is None:
+            with self._lock:  # cursors are made from the one connection, one at a time
+                cursor = self._local.cursor = self._connection.cursor()
+        return cursor
+
+    def rows(self, published_id: str, *, limit: int) -> list[dict[str, Any]]:
+        """The user's entries older than memory holds, latest first (at most ``limit``)."""
+        cursor = self._cursor()
+        found: list[tuple] = []
+        if self.dates:
+            oldest = self.dates[min(limit, len(self.dates)) - 1]
+            found = sorted(
+                cursor.execute(
+                    self._recent_sql,
+                    {"user_id": published_id, "oldest": oldest, "latest": self.dates[0]},
+                ).fetchall(),
+                key=_latest_first,
+                reverse=True,
+            )[:limit]
+            is_rest = oldest != self.dates[-1] or self.has_undated
+        else:
+            oldest, is_rest = self.before or dt.date.min, self.has_undated
+        if len(found) < limit and is_rest:
+            found += cursor.execute(
+                self._rest_sql,
+                {"user_id": published_id, "before": oldest, "limit": limit - len(found)},
+            ).fetchall()
+        return [
+            {
+                "as_of": as_of,
+                "model_version": model_version,
+                "status": status,
+                "predicted_spend": _float_or_none_or_null(spend),
+                "purchase_probability": _float_or_none_or_null(probability),
+                "power_index": _float_or_none_or_null(power_index),
+                "tier": tier,
+                "scored_at": scored_at,
+            }
+            for as_of, model_version, status, spend, probability, power_index, tier, scored_at
+            in found
+        ]  # fmt: skip
+
+
 @dataclass
 class Snapshot:
     """One publication in memory. Built once, then only read (from any thread)."""
@@ -155,10 +273,11 @@ class Snapshot:
     features: list[tuple[str, str | None]]  # code -> (name, description)
     change_columns: dict[str, np.ndarray]  # by change row
     change_values: dict[str, list[Any]]
-    history: History
+    history: History  # the latest history_days as_of dates
     model: dict[str, Any]
     pseudonym_key: bytes | None = None
     loaded_seconds: float = 0.0
+    older_history: FileHistory | None = None  # None: the history has no older dates
 
     @property
     def users(self) -> int:
@@ -244,37 +363,65 @@ class Snapshot:
             "previous_predicted_spend": float(columns["previous_predicted_spend"][change]),
         }
 
+    def history_in_memory(self, user_id: str, *, limit: int) -> bool:
+        """Whether ``history_of`` answers from memory alone (no query): the user is
+        unknown, or memory holds ``limit`` of their entries, or the file no older ones."""
+        published = self.published_id(user_id)
+        if published is None or self.older_history is None:
+            return True
+        row = self.index[published]
+        return int(self.history.offsets[row + 1] - self.history.offsets[row]) >= limit
+
     def history_of(self, user_id: str, *, limit: int) -> list[dict[str, Any]] | None:
         """The user's scores in the history, latest first (at most ``limit``), or None if
-        the publication does not know the user."""
+        the publication does not know the user. Entries older than memory holds are read
+        from the file (a query: call it off the event loop unless ``history_in_memory``)."""
         published = self.published_id(user_id)
         if published is None:
             return None
-        return self.history.rows(self.index[published], limit=limit)
+        rows = self.history.rows(self.index[published], limit=limit)
+        if len(rows) < limit and self.older_history is not None:
+            rows += self.older_history.rows(published, limit=limit - len(rows))
+        return rows
 
 
 def _table(connection: duckdb.DuckDBPyConnection, sql: str, **params: object) -> pa.Table:
     return connection.sql(sql, params=params or None).to_arrow_table()
 
 
-def load_snapshot(path: Path, *, pseudonym_key: bytes | None = None) -> Snapshot:
-    """Read the publication in the file at ``path`` into memory."""
+def load_snapshot(
+    path: Path, *, pseudonym_key: bytes | None = None, history_days: int = HISTORY_DAYS_IN_MEMORY
+) -> Snapshot:
+    """Read the publication in the file at ``path`` into memory, the history of its latest
+    ``history_days`` as_of dates included; the file is kept open for older ones if any."""
+    if history_days < 1:
+        raise ValueError(f"history_days must be at least 1, not {history_days}")
     start = time.perf_counter()
     if not path.is_file():
         raise PublicationError(f"no published BI copy at {path}")
     connection = duckdb.connect(config={"threads": 2})
-    try:  # everything is read into memory: the file is let go once loaded
+    try:
         escaped = str(path).replace("'", "''")
         connection.execute(f"attach '{escaped}' as published (read_only)")
-        snapshot = _read(connection, path, pseudonym_key=pseudonym_key)
-    finally:
+        snapshot = _read(connection, path, pseudonym_key=pseudonym_key, history_days=history_days)
+    except BaseException:
         connection.close()
+        raise
+    if snapshot.older_history is None:
+        connection.close()  # everything is in memory: the file is let go
+    else:  # point reads from here on: one thread each, and a bounded buffer pool
+        connection.execute(f"set memory_limit = '{FILE_MEMORY_LIMIT}'")
+        connection.execute("set threads = 1")
     snapshot.loaded_seconds = time.perf_counter() - start
     return snapshot
 
 
 def _read(
-    connection: duckdb.DuckDBPyConnection, path: Path, *, pseudonym_key: bytes | None
+    connection: duckdb.DuckDBPyConnection,
+    path: Path,
+    *,
+    pseudonym_key: bytes | None,
+    history_days: int,
 ) -> Snapshot:
     try:
         listed = connection.execute(
@@ -404,7 +551,18 @@ def _read(
         performance=name(PERFORMANCE) if PERFORMANCE in tables else None,
     )  # fmt: skip
     del scores, reasons, changes  # read the history, the largest part, with these gone
-    history = _history(connection, history=name(HISTORY), numbered=numbered, users=users)
+    # memory holds the latest history_days dates; the file answers for the rest, if any
+    dated = [day for (day,) in connection.execute(
+        f"select distinct as_of from {name(HISTORY)} order by as_of desc nulls last"
+    ).fetchall()]  # fmt: skip
+    has_undated = None in dated
+    dated = [day for day in dated if day is not None]
+    older = len(dated) > history_days or has_undated
+    since = dated[min(history_days, len(dated)) - 1] if older and dated else None
+    history = _history(
+        connection, history=name(HISTORY), numbered=numbered, users=users, since=since,
+        nothing=older and not dated,
+    )  # fmt: skip
     return Snapshot(
         publication=publication,
         path=path,
@@ -422,14 +580,32 @@ def _read(
         history=history,
         model=model,
         pseudonym_key=pseudonym_key,
+        older_history=(
+            FileHistory(
+                connection,
+                table=name(HISTORY),
+                before=since,
+                dates=dated[history_days:],
+                has_undated=has_undated,
+            )
+            if older
+            else None
+        ),
     )
 
 
 def _history(
-    connection: duckdb.DuckDBPyConnection, *, history: str, numbered: str, users: int
+    connection: duckdb.DuckDBPyConnection,
+    *,
+    history: str,
+    numbered: str,
+    users: int,
+    since: dt.date | None,
+    nothing: bool = False,
 ) -> History:
-    """The history of the users scored now (no other is asked for), sorted by user and
-    latest first; each row's as_of, model, status, tier and scored_at coded as one entry.
+    """The history of the users scored now (no other is asked for) from ``since`` on (all
+    of it where None; none of it where ``nothing``), sorted by user and latest first; each
+    row's as_of, model, status, tier and scored_at coded as one entry.
 
     The entries are numbered in the order a user's rows are answered in, reversed (as_of,
     then scored_at, then model version, nulls first), and a user has at most one row of
@@ -438,9 +614,13 @@ def _history(
     next free slot of its user. Sorting them instead took DuckDB 5 GB and numpy 20 s at
     18.75 million rows."""
     keys = ("as_of", "model_version", "model_status", "tier", "scored_at")
+    recent = "false" if nothing else "true" if since is None else "as_of >= $since"
+    params = None if since is None else {"since": since}
     entries = connection.execute(
-        f"select distinct {', '.join(keys)} from {history} order by as_of nulls first,"
-        f" scored_at nulls first, model_version nulls first, model_status, tier"
+        f"select distinct {', '.join(keys)} from {history} where {recent}"
+        f" order by as_of nulls first, scored_at nulls first, model_version nulls first,"
+        f" model_status, tier",
+        params,
     ).fetchall()
     coded = pa.table(
         {"entry": pa.array(range(len(entries)), pa.int32())}
@@ -459,6 +639,8 @@ def _history(
             f" from {history} as history"
             f" inner join {numbered} as numbered using (user_id)"
             f" inner join coded on {same}"
+            f" where {recent.replace('as_of', 'history.as_of')}",
+            params=params,
         ).to_arrow_reader(1 << 20)
         for batch in batches:
             parts["user_row"].append(batch.column("user_row").to_numpy())
@@ -571,12 +753,14 @@ class Watcher:
         *,
         poll_seconds: float,
         pseudonym_key: bytes | None = None,
+        history_days: int = HISTORY_DAYS_IN_MEMORY,
         on_swap: Callable[[Snapshot], None] | None = None,
         also: Callable[[], None] | None = None,
     ) -> None:
         self.path = path
         self.poll_seconds = poll_seconds
         self.pseudonym_key = pseudonym_key
+        self.history_days = history_days
         self.current: Snapshot | None = None
         self.last_error: str | None = None
         self._seen: tuple[int, int, int, int] | None = None
@@ -591,7 +775,9 @@ class Watcher:
         if signature is None or signature == self._seen:
             return False
         try:
-            snapshot = load_snapshot(self.path, pseudonym_key=self.pseudonym_key)
+            snapshot = load_snapshot(
+                self.path, pseudonym_key=self.pseudonym_key, history_days=self.history_days
+            )
         except Exception as error:  # keep serving the last one; try again next poll
             self.last_error = f"{type(error).__name__}: {error}"
             log.warning("cannot load the publication at %s: %s", self.path, self.last_error)
@@ -638,4 +824,12 @@ def now_utc() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
-__all__ = ["Publication", "PublicationError", "Snapshot", "Watcher", "load_snapshot", "now_utc"]
+__all__ = [
+    "FileHistory",
+    "Publication",
+    "PublicationError",
+    "Snapshot",
+    "Watcher",
+    "load_snapshot",
+    "now_utc",
+]

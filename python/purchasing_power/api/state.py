@@ -45,6 +45,7 @@ class ApiState:
             self.settings.database,
             poll_seconds=self.settings.poll_seconds,
             pseudonym_key=self.settings.pseudonym_key,
+            history_days=self.settings.history_days,
             on_swap=self._swapped,
             also=self.reload_keys,
         )

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import Response
 from pydantic_core import to_json
+from starlette.concurrency import run_in_threadpool
 
 from purchasing_power.api.dependencies import Caller, Current, scoped
 from purchasing_power.api.problems import ProblemError
@@ -18,6 +19,7 @@ from purchasing_power.api.schemas import (
     ScoreResponse,
     UserId,
 )
+from purchasing_power.api.settings import MAX_BATCH, MAX_HISTORY
 from purchasing_power.api.snapshot import Snapshot
 from purchasing_power.api.state import publication_json
 
@@ -58,11 +60,16 @@ async def get_score(
     return Response(score_answer(current, who, user_id), media_type="application/json")
 
 
-@router.post("/scores/batch", response_model=BatchResponse)
+@router.post(
+    "/scores/batch",
+    response_model=BatchResponse,
+    description=f"Up to {MAX_BATCH:,} users' current scores, each with a status found or"
+    " not_found.",
+)
 async def get_scores(
     request: BatchRequest, who: Annotated[Caller, Depends(scoped("scores"))], current: Current
 ) -> Response:
-    """Up to 1,000 users' current scores, each with a status found or not_found."""
+    """A batch of users' current scores (``description`` states the limit)."""
     with_reasons = "reasons" in who.scopes
     results = []
     for user_id in request.user_ids:
@@ -77,10 +84,15 @@ async def get_history(
     user_id: UserPath,
     who: Annotated[Caller, Depends(scoped("history"))],
     current: Current,
-    limit: Annotated[int, Query(ge=1, le=1000, description="The latest scores to return.")] = 100,
+    limit: Annotated[
+        int, Query(ge=1, le=MAX_HISTORY, description="The latest scores to return.")
+    ] = 100,
 ) -> Response:
     """A user's scores over the builds, latest first."""
-    history = current.history_of(user_id, limit=limit)
+    if current.history_in_memory(user_id, limit=limit):
+        history = current.history_of(user_id, limit=limit)
+    else:  # older entries are a query of the published file: off the event loop
+        history = await run_in_threadpool(current.history_of, user_id, limit=limit)
     if history is None:
         raise _not_found(user_id)
     return _json(
