@@ -109,6 +109,39 @@ def test_every_candidate_registers_proven_equal_and_scores_as_lightgbm_predicts(
     assert load_heads(model).combination == COMBINATION[candidate]
 
 
+def test_the_hybrid_registers_the_same_bytes_whatever_the_order_of_the_scoring_rows(
+    tmp_path: Path,
+) -> None:
+    """The hybrid's BTYD fit at the scoring cutoff, frozen in the card, is the same to
+    the last bit when the warehouse hands the scoring rows over in another order (it
+    gives them in no fixed order), and so are the model, its card and its scores."""
+    result = trained(candidate=LIGHTGBM_HYBRID)
+    scoring = examples(rows_per_cutoff=400, seed=5)
+    shuffled = scoring.take(np.random.default_rng(1).permutation(scoring.num_rows))
+    found = []
+    for k, rows in enumerate((scoring, shuffled)):
+        schema = result.schema.with_btyd(btyd_features.fit(rows, window_days=30))
+        model = register_models(
+            result, schema=schema, settings=HURDLE_SETTINGS, as_of="2025-04-01",
+            scoring_features=schema.to_matrix(scoring), tiers=TIERS,
+            artifacts_dir=tmp_path / str(k),
+        )  # fmt: skip
+        card = {key: value for key, value in model.card.items() if key != "created_at"}
+        files = {
+            path.name: path.read_bytes() for path in model.path.iterdir() if path.suffix == ".onnx"
+        }
+        scored = pa.Table.from_batches(
+            list(score_batches(scoring.to_batches(100), model=load_scoring_model(model.path)))
+        )
+        found.append((model.model_version, json.dumps(card, sort_keys=True), files,
+                      scored))  # fmt: skip
+    (version, card, files, scored), again = found
+    assert files
+    assert again[2] == files
+    assert again[:2] == (version, card)
+    assert again[3].equals(scored)
+
+
 def test_registered_artifact_holds_both_graphs_and_a_card_with_the_proof(registered) -> None:
     files = {path.name for path in registered.path.iterdir()}
     assert files == {

@@ -11,6 +11,7 @@ import subprocess
 import sys
 
 import duckdb
+import lightgbm as lgb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -177,6 +178,60 @@ def test_each_head_is_its_latest_fold_fit_refitted_on_every_cutoff(hurdle) -> No
         assert hurdle.params[head] == params
         alone = _refit(head, params, split=split, rounds=held_out.best_iteration)
         assert hurdle.heads.booster(head).model_to_string() == alone.model_to_string()
+
+
+def test_the_patience_is_a_share_of_the_rounds_between_its_bounds() -> None:
+    assert [SETTINGS.patience(best) for best in (1, 40, 41, 120, 200, 201, 1000)] == [
+        10, 10, 11, 30, 50, 50, 50,
+    ]  # fmt: skip
+    with pytest.raises(ValueError, match="min_early_stopping_rounds"):
+        dataclasses.replace(SETTINGS, min_early_stopping_rounds=60)
+
+
+@pytest.mark.parametrize("head", ["purchase", "spend_given_purchase"])
+def test_a_fixed_patience_stops_where_lightgbm_s_early_stopping_does(head: str) -> None:
+    """With its bounds equal, the patience is LightGBM's own early stopping: the same
+    best iteration and the same trees; a shorter one finds the same best or an earlier
+    one."""
+    split = time_split(examples(), schema=SCHEMA, settings=HURDLE_ONLY)
+    fixed = dataclasses.replace(HURDLE_ONLY, min_early_stopping_rounds=50, max_boost_rounds=500)
+    ours, params = fit_head(head, split=split, settings=fixed)
+    features, label = split.rows(head, validation=False)
+    valid_x, valid_y = split.rows(head, validation=True)
+    training = lgb.Dataset(features, label=label, feature_name=split.feature_names)
+    theirs = lgb.train(
+        params,
+        training,
+        num_boost_round=500,
+        valid_sets=[lgb.Dataset(valid_x, label=valid_y, reference=training)],
+        callbacks=[lgb.early_stopping(50, verbose=False)],
+    )
+    assert ours.best_iteration == theirs.best_iteration < 450
+    assert ours.model_to_string() == theirs.model_to_string()
+    shorter, _ = fit_head(head, split=split, settings=dataclasses.replace(fixed,
+                          min_early_stopping_rounds=10, early_stopping_share=0.0))  # fmt: skip
+    if shorter.best_iteration == ours.best_iteration:
+        assert shorter.model_to_string() == ours.model_to_string()
+    else:  # a better round came more than 10 rounds after an earlier best
+        assert shorter.best_iteration < ours.best_iteration
+
+
+def test_monotone_constraints_are_passed_only_where_a_feature_has_one() -> None:
+    """All zeros constrain nothing but slow LightGBM down: left out; a constrained
+    feature's head is passed every constraint and is monotone in that feature."""
+    split = time_split(examples(), schema=SCHEMA, settings=HURDLE_ONLY)
+    assert "monotone_constraints" not in train.head_params(
+        "purchase", split=split, settings=HURDLE_ONLY
+    )
+    rising = dataclasses.replace(SCHEMA.features[0], monotone_constraint=1)
+    constrained = dataclasses.replace(SCHEMA, features=(rising, *SCHEMA.features[1:]))
+    split = time_split(examples(), schema=constrained, settings=HURDLE_ONLY)
+    params = train.head_params("purchase", split=split, settings=HURDLE_ONLY, extra_features=4)
+    assert params["monotone_constraints"] == [1, 0, 0, 0, 0, 0, 0]
+    booster, _ = fit_head("purchase", split=split, settings=HURDLE_ONLY)
+    grid = np.tile(split.features[:1], (50, 1))
+    grid[:, 0] = np.linspace(0, np.nanmax(split.features[:, 0]), 50)
+    assert np.all(np.diff(booster.predict(grid)) >= 0)
 
 
 def test_spend_is_purchase_probability_times_spend_given_purchase(hurdle) -> None:

@@ -213,9 +213,23 @@ def bg_nbd_gradient(model: BgNbd, x: np.ndarray, t_x: np.ndarray, age: np.ndarra
     return np.array([r * d_r.sum(), alpha * d_alpha.sum(), a * d_a.sum(), b * d_b.sum()])
 
 
+def canonical_order(*columns: np.ndarray) -> np.ndarray:
+    """The positions that sort rows by their values, the first column first.
+
+    The fits below sum a term per user in this order, so that they are a function of
+    the users' histories alone, not of the order the rows came in: the warehouse hands
+    the scoring cutoff's rows over in no fixed order, and a float sum in another order
+    differs in its last bits, which L-BFGS-B's stopping test turns into fitted
+    parameters that differ in the fifth digit. Rows that tie are equal, so which
+    comes first changes nothing."""
+    return np.lexsort(columns[::-1])
+
+
 def fit_bg_nbd(x: np.ndarray, t_x: np.ndarray, age: np.ndarray) -> BgNbd:
     """Maximum likelihood over log-parameters (L-BFGS-B from a fixed start, with the
-    analytic gradient)."""
+    analytic gradient), on the users in ``canonical_order``."""
+    order = canonical_order(x, t_x, age)
+    x, t_x, age = x[order], t_x[order], age[order]
 
     def negative(theta: np.ndarray) -> tuple[float, np.ndarray]:
         model = BgNbd(*np.exp(theta))
@@ -311,7 +325,9 @@ def gamma_gamma_gradient(
 
 def fit_gamma_gamma(transactions: np.ndarray, mean_value: np.ndarray) -> GammaGamma:
     """Maximum likelihood with q > 1 (so that the expected value exists), with the
-    analytic gradient."""
+    analytic gradient, on the users in ``canonical_order``."""
+    order = canonical_order(transactions, mean_value)
+    transactions, mean_value = transactions[order], mean_value[order]
 
     def negative(theta: np.ndarray) -> tuple[float, np.ndarray]:
         model = GammaGamma(np.exp(theta[0]), 1.0 + np.exp(theta[1]), np.exp(theta[2]))

@@ -109,6 +109,15 @@ def fit(table: pa.Table | pa.RecordBatch, *, window_days: int) -> BtydFeatures:
             f"the BTYD features need purchases from at least 2 users at a cutoff, found "
             f"{len(buyers)}"
         )
+    # every k-th buyer in the order of their histories, not of the rows (which the
+    # warehouse gives in no fixed order at the scoring cutoff): the same users give the
+    # same sample and the same fit
+    buyers = buyers[
+        baselines.canonical_order(
+            inputs.frequency[buyers], inputs.recency[buyers], inputs.age[buyers],
+            inputs.monetary_value[buyers],
+        )
+    ]  # fmt: skip
     step = -(-len(buyers) // FIT_MAX_BUYERS)
     chosen = buyers[::step]
     bg_nbd = baselines.fit_bg_nbd(
