@@ -22,7 +22,7 @@ export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 help:
 	@echo "make demo    install, generate demo data, dbt build, print a summary"
 	@echo "make test    lint, the docs site and the test suite (what CI runs)"
-	@echo "make lint    ruff, ruff format --check, SQLFluff, yamllint"
+	@echo "make lint    ruff, ruff format --check, mypy (strict), SQLFluff, yamllint"
 	@echo "make docs    the documentation site into site/ (mkdocs --strict: broken links fail)"
 	@echo "make format  ruff format and SQLFluff fix"
 	@echo "make bench   benchmarks under bench/ (BENCH_SCALE=small|medium|large)"
@@ -50,6 +50,7 @@ demo: build summary
 lint: $(INSTALLED)
 	$(BIN)/ruff check python tests bench models
 	$(BIN)/ruff format --check python tests bench models
+	$(BIN)/mypy
 	$(BIN)/yamllint --strict .
 	PURCHASING_POWER_DB=$$(mktemp -d)/lint.duckdb $(BIN)/sqlfluff lint models tests/dbt
 
@@ -79,4 +80,4 @@ bench: $(LLEAVES_INSTALLED)
 	$(BIN)/python bench/run.py --scale $${BENCH_SCALE:-small} --lleaves-python $(LLEAVES_VENV)/bin/python
 
 clean:
-	rm -rf target logs warehouse artifacts data site .pytest_cache .ruff_cache
+	rm -rf target logs warehouse artifacts data site .pytest_cache .ruff_cache .mypy_cache

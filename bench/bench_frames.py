@@ -237,10 +237,10 @@ def main(argv: list[str] | None = None) -> None:
     rows.append(("holdout per-user figures", old_s, new_s, f"{args.rows:,} users, equal"))
 
     numbers = rng.integers(0, 999_999, args.rows)
-    old_a = generate._id_strings("u", numbers, 6, 999_999)
+    old_a = generate.tables._id_strings("u", numbers, 6, 999_999)
     assert old_a.equals(polars_id_strings("u", numbers, 6))
     old_s, new_s = interleaved(
-        lambda: generate._id_strings("u", numbers, 6, 999_999),
+        lambda: generate.tables._id_strings("u", numbers, 6, 999_999),
         lambda: polars_id_strings("u", numbers, 6),
         args.repeat,
     )
@@ -248,10 +248,10 @@ def main(argv: list[str] | None = None) -> None:
 
     start = dt.date(2026, 1, 1)
     seconds = rng.integers(0, 365 * 86_400, args.rows)
-    old_a = generate._time_strings(seconds, start)
+    old_a = generate.tables._time_strings(seconds, start)
     assert old_a.equals(polars_time_strings(seconds, start))
     old_s, new_s = interleaved(
-        lambda: generate._time_strings(seconds, start),
+        lambda: generate.tables._time_strings(seconds, start),
         lambda: polars_time_strings(seconds, start),
         args.repeat,
     )

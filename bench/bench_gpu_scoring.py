@@ -15,7 +15,7 @@ and ``predict``, the functions ``ml_scores`` uses, batch padding included):
 
 It also checks the CUDA scores against LightGBM and the TreeEnsemble graph, that a
 row's CUDA score does not depend on the size of the batch it came in, and that the
-registration gate (``registry.prove_parity``) runs the tensor graph on CUDA on every row
+registration gate (``parity.prove_parity``) runs the tensor graph on CUDA on every row
 (``--gate-only`` runs that check alone).
 
     python bench/bench_gpu_scoring.py --rows 1000000,10000000 --json-out results.json
@@ -53,13 +53,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_export import make_data, make_target, node_providers
 from purchasing_power import export, scoring
 from purchasing_power.features import FeatureSchema, FeatureSpec
-from purchasing_power.registry import (
-    GRAPH_SUFFIX,
-    Tier,
-    edge_case_rows,
-    export_graphs,
-    prove_parity,
-)
+from purchasing_power.model_graphs import export_graphs
+from purchasing_power.parity import edge_case_rows, prove_parity
+from purchasing_power.registry import GRAPH_SUFFIX
 from purchasing_power.scoring import (
     Session,
     load_scoring_model,
@@ -67,6 +63,7 @@ from purchasing_power.scoring import (
     predict,
     score_batches,
 )
+from purchasing_power.tiers import Tier
 from purchasing_power.train import Heads
 
 REPO = Path(__file__).resolve().parents[1]
@@ -110,7 +107,7 @@ def tensor_model(booster: lgb.Booster, variant: str, baseline: Path | None) -> b
         return load_module(baseline).booster_to_onnx(booster, graph="tensor").SerializeToString()
     # "current", or "cost:<n>": the current export with another depth-group level cost
     if variant != "current":
-        export._LEVEL_COST_IN_TREES = int(variant.removeprefix("cost:"))
+        export.tensor._LEVEL_COST_IN_TREES = int(variant.removeprefix("cost:"))
     return export.booster_to_onnx(booster, graph="tensor").SerializeToString()
 
 
@@ -226,7 +223,7 @@ def check_scoring_path(
 def check_parity_gate(
     purchase: lgb.Booster, spend: lgb.Booster, x: np.ndarray, rows: int
 ) -> dict[str, object]:
-    """The registration gate (``registry.prove_parity``) on this host: where CUDA runs it
+    """The registration gate (``parity.prove_parity``) on this host: where CUDA runs it
     must gate the tensor graph there on every row, not on the CPU sample."""
     heads = Heads(purchase=purchase, spend_given_purchase=spend)
     exported = export_graphs(heads)
@@ -315,7 +312,7 @@ def main() -> None:
             num_boost_round=100,
         )
     x = make_data(rng, max(row_counts), booster.num_feature())
-    depths = [tree.depth for tree in export._parse_booster(booster).trees]
+    depths = [tree.depth for tree in export.parse._parse_booster(booster).trees]
     print(
         f"model: {booster.num_trees()} trees, depth max {max(depths)} mean {np.mean(depths):.1f}, "
         f"{booster.num_feature()} features; data {x.shape} ready in "

@@ -12,6 +12,7 @@ import onnx
 import pyarrow as pa
 
 from purchasing_power.features import FeatureSchema, FeatureSpec
+from purchasing_power.tiers import Tier
 from purchasing_power.train import (
     LIGHTGBM_HURDLE,
     HeadParams,
@@ -115,3 +116,15 @@ def with_wrong_probability(spend_graph: bytes) -> bytes:
     (node,) = [node for node in model.graph.node if node.name == "probability"]
     node.input[0] = "spend_given_purchase/prediction"
     return model.SerializeToString()
+
+
+# seeds/power_tiers.csv
+TIERS_TABLE = pa.table(
+    {
+        "tier": ["dormant", "low", "medium", "high", "premium"],
+        "tier_rank": [1, 2, 3, 4, 5],
+        "min_power_index": [0.0, 20.0, 40.0, 60.0, 80.0],
+        "max_power_index": [20.0, 40.0, 60.0, 80.0, 100.0],
+    }
+)
+TIERS = Tier.from_table(TIERS_TABLE)

@@ -19,7 +19,8 @@ from purchasing_power.explain import (
     reason_batches,
     top_reasons,
 )
-from purchasing_power.registry import Tier, register_models
+from purchasing_power.registration import register_models
+from purchasing_power.tiers import Tier
 from purchasing_power.train import LIGHTGBM_HYBRID, LIGHTGBM_TWEEDIE
 
 

@@ -17,10 +17,10 @@ from purchasing_power.export import (
     RAW_OUTPUT_NAME,
     GraphKind,
     ParityReport,
-    _parse_booster,
     booster_to_onnx,
     check_parity,
 )
+from purchasing_power.export.parse import _parse_booster
 
 GRAPHS: tuple[GraphKind, ...] = ("tree_ensemble", "tensor")
 PROB_ABS_TOL = 1e-12

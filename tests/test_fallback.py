@@ -13,8 +13,8 @@ import pytest
 from model_examples import SCHEMA, SETTINGS, examples
 from purchasing_power import baselines, extension, fallback
 from purchasing_power.pipeline import RunSettings, _register, _training_reference
-from purchasing_power.registry import Tier, reference_quantiles
 from purchasing_power.scoring import SCORE_SCHEMA, power_index, stream_scores
+from purchasing_power.tiers import Tier, reference_quantiles
 from purchasing_power.train import (
     BASELINE,
     LIGHTGBM_HURDLE,

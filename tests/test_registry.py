@@ -1,10 +1,9 @@
-"""Registration (export, parity gate, card, files) and the policy that picks the model
-that scores, on a small examples table built in code."""
+"""Registration (card, files; the gate is tests/test_parity.py) and the policy that picks
+the model that scores, on a small examples table built in code."""
 
 from __future__ import annotations
 
 import json
-import shutil
 import signal
 import subprocess
 import sys
@@ -19,34 +18,21 @@ from model_examples import (
     HURDLE_SETTINGS,
     SCHEMA,
     SETTINGS,
+    TIERS,
+    TIERS_TABLE,
     examples,
     trained,
-    with_wrong_probability,
 )
-from purchasing_power import baselines, btyd_features, registry
-from purchasing_power.export import ParityReport, booster_to_onnx
+from purchasing_power import baselines, btyd_features
 from purchasing_power.pipeline import RunSettings, choose_and_train, models_table
-from purchasing_power.registry import (
-    ParityError,
-    Tier,
-    _gate,
-    assign_tiers,
-    export_graphs,
-    hurdle_graph,
-    list_models,
-    load_heads,
-    prove_parity,
-    recheck_parity,
-    register_models,
-    remove_leftovers,
-)
+from purchasing_power.registration import _score_summary, register_models
+from purchasing_power.registry import list_models, load_heads, remove_leftovers
 from purchasing_power.scoring import (
     load_scoring_model,
-    make_session,
-    predict,
     score_batches,
     stream_scores,
 )
+from purchasing_power.tiers import reference_quantiles
 from purchasing_power.train import (
     BASELINE,
     COMBINATION,
@@ -58,15 +44,6 @@ from purchasing_power.train import (
     train_models,
 )
 
-TIERS_TABLE = pa.table(
-    {
-        "tier": ["dormant", "low", "medium", "high", "premium"],
-        "tier_rank": [1, 2, 3, 4, 5],
-        "min_power_index": [0.0, 20.0, 40.0, 60.0, 80.0],
-        "max_power_index": [20.0, 40.0, 60.0, 80.0, 100.0],
-    }
-)
-TIERS = Tier.from_table(TIERS_TABLE)
 REGISTRY = pa.table(
     {
         "feature_position": [1, 2, 3],
@@ -98,55 +75,6 @@ def _register(result, directory: Path, *, scoring: pa.Table | None = None):
 @pytest.fixture(scope="module")
 def registered(tmp_path_factory: pytest.TempPathFactory):
     return _register(trained(), tmp_path_factory.mktemp("artifacts"))
-
-
-def test_tiers_are_assigned_as_the_scores_table_assigns_them() -> None:
-    index = np.array([0.0, 19.999, 20.0, 59.5, 80.0, 99.9, 100.0])
-    assert assign_tiers(index, TIERS).tolist() == [
-        "dormant", "dormant", "low", "medium", "premium", "premium", "premium",
-    ]  # fmt: skip
-
-
-def test_parity_gate_refuses_a_drifting_export() -> None:
-    _gate("spend", "tensor", "rows", ParityReport(rows=10, max_abs_diff=1.0, max_rel_diff=1e-12))
-    with pytest.raises(ParityError, match="spend head, tensor graph"):
-        _gate("spend", "tensor", "rows", ParityReport(10, 1e-3, 1e-6))
-    with pytest.raises(ParityError, match="purchase head, tree_ensemble graph, edge cases"):
-        _gate("purchase", "tree_ensemble", "edge cases", ParityReport(10, 1e-6, 1e-12))
-    with pytest.raises(ParityError, match="spend head"):
-        _gate("spend", "tensor", "rows", ParityReport(10, np.inf, np.nan))
-
-
-def test_the_hurdle_graph_multiplies_the_two_heads() -> None:
-    result = trained()
-    features = result.validation_features
-    for graph in ("tree_ensemble", "tensor"):
-        purchase = booster_to_onnx(result.heads.purchase, graph=graph)
-        conditional = booster_to_onnx(result.heads.spend_given_purchase, graph=graph)
-        combined = hurdle_graph(purchase, conditional)
-        session = make_session(combined.SerializeToString())
-        probability = predict(make_session(purchase.SerializeToString()), features)
-        given = predict(make_session(conditional.SerializeToString()), features)
-        assert np.array_equal(predict(session, features), probability * given)
-        assert [output.name for output in combined.graph.output] == [
-            "prediction", "purchase_probability", "spend_given_purchase",
-        ]  # fmt: skip
-    assert {opset.domain for opset in combined.opset_import} == {""}  # tensor: no ai.onnx.ml
-
-
-def test_the_direct_graph_is_the_spend_head_with_the_probability_beside_it() -> None:
-    result = trained(candidate=LIGHTGBM_TWEEDIE)
-    features = result.validation_features
-    purchase = booster_to_onnx(result.heads.purchase, graph="tree_ensemble")
-    spend = booster_to_onnx(result.heads.spend_given_purchase, graph="tree_ensemble")
-    combined = hurdle_graph(purchase, spend, combination="direct")
-    session = make_session(combined.SerializeToString())
-    assert np.array_equal(
-        predict(session, features), predict(make_session(spend.SerializeToString()), features)
-    )
-    assert [output.name for output in combined.graph.output] == [
-        "prediction", "purchase_probability",
-    ]  # fmt: skip
 
 
 @pytest.mark.parametrize("candidate", [LIGHTGBM_TWEEDIE, LIGHTGBM_HYBRID])
@@ -214,161 +142,6 @@ def test_the_hybrid_registers_the_same_bytes_whatever_the_order_of_the_scoring_r
     assert again[3].equals(scored)
 
 
-def _gate_on_validation_rows(result, exported) -> dict[str, dict]:
-    """The gate on the validation rows, with five of them as edge cases."""
-    return prove_parity(
-        result.heads,
-        exported,
-        rows=result.validation_features,
-        edge_cases=result.validation_features[:5],
-        validation_rows=len(result.validation_features),
-        tiers=TIERS,
-    ).figures
-
-
-def test_a_mismatched_export_is_refused() -> None:
-    result, other = trained(), trained(rows_per_cutoff=300, seed=11)
-    exported = export_graphs(result.heads)
-    exported["tensor"]["spend"] = export_graphs(other.heads)["tensor"]["spend"]
-    with pytest.raises(ParityError, match="spend head, tensor graph"):
-        _gate_on_validation_rows(result, exported)
-
-
-def test_the_probability_scoring_reads_from_the_spend_graph_is_gated() -> None:
-    """Scoring reads the purchase probability from the spend graph, not from the purchase
-    graph: the gate checks that output too, and refuses a spend graph without it."""
-    result = trained()
-    exported = export_graphs(result.heads)
-    parity = _gate_on_validation_rows(result, exported)
-    for graph in ("tree_ensemble", "tensor"):
-        assert parity[graph]["purchase_probability"]["max_abs_diff"] <= 1e-9
-    for graph in ("tree_ensemble", "tensor"):
-        wrong = export_graphs(result.heads)
-        wrong[graph]["spend"] = with_wrong_probability(wrong[graph]["spend"])
-        with pytest.raises(ParityError, match=f"purchase_probability output, {graph} graph"):
-            _gate_on_validation_rows(result, wrong)
-    exported["tree_ensemble"]["spend"] = exported["tree_ensemble"]["purchase"]
-    with pytest.raises(ParityError, match="has no 'purchase_probability' output"):
-        _gate_on_validation_rows(result, exported)
-
-
-def test_the_gate_refuses_to_run_without_the_graph_scoring_runs_on_the_cpu() -> None:
-    """Registration reads its reference and summary from the TreeEnsemble run: a gate
-    without that graph is a caller's error, raised before any work."""
-    result = trained()
-    with pytest.raises(ValueError, match="must include 'tree_ensemble'"):
-        prove_parity(
-            result.heads,
-            export_graphs(result.heads),
-            rows=result.validation_features,
-            edge_cases=result.validation_features[:5],
-            validation_rows=len(result.validation_features),
-            tiers=TIERS,
-            graphs=("tensor",),
-        )
-
-
-def _gate_with_validation_and_scoring_rows(result, exported) -> tuple[dict[str, dict], int]:
-    """The gate on the validation rows followed by 300 of them again as scoring rows."""
-    rows = np.vstack([result.validation_features, result.validation_features[:300]])
-    parity = prove_parity(
-        result.heads,
-        exported,
-        rows=rows,
-        edge_cases=result.validation_features[:5],
-        validation_rows=len(result.validation_features),
-        tiers=TIERS,
-    ).figures
-    return parity, len(rows)
-
-
-def test_the_tensor_graph_is_gated_on_leading_validation_and_scoring_rows(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    result = trained()
-    exported = export_graphs(result.heads)
-    monkeypatch.setattr(registry, "TENSOR_GATE_ROWS", 100)
-
-    def gate() -> dict[str, dict]:
-        return _gate_with_validation_and_scoring_rows(result, exported)[0]
-
-    parity, rows = _gate_with_validation_and_scoring_rows(result, exported)
-    assert parity["tree_ensemble"]["spend"]["rows"] == rows
-    assert parity["tensor"]["spend"]["rows"] == 100
-    assert parity["tensor"]["validation_rows"] == 50
-    assert parity["tensor"]["spend"]["edge_cases"]["rows"] == 5
-    # a wrong tensor graph is still caught on the sample
-    other = export_graphs(trained(rows_per_cutoff=300, seed=11).heads)
-    exported["tensor"]["spend"] = other["tensor"]["spend"]
-    with pytest.raises(ParityError, match="spend head, tensor graph"):
-        gate()
-
-
-def test_the_recheck_gates_the_graphs_the_card_names_for_scoring(
-    registered, tmp_path: Path
-) -> None:
-    """Scoring runs the spend graph the card names, for both its outputs; the recheck
-    reads the same file, so a card pointing at another graph fails the recheck."""
-    copy = tmp_path / registered.path.name
-    shutil.copytree(registered.path, copy)
-    card = {**registered.card, "files": {**registered.card["files"], "spend": "other.onnx"}}
-    (copy / "other.onnx").write_bytes((copy / card["files"]["purchase"]).read_bytes())
-    features = SCHEMA.to_matrix(examples(rows_per_cutoff=100, seed=5))
-    rechecked = recheck_parity(registered, scoring_features=features, tiers=TIERS)
-    assert set(rechecked["tree_ensemble"]) >= {"spend", "purchase_probability"}
-    assert "purchase" not in rechecked["tree_ensemble"]  # the purchase graph scores nothing
-    moved = registry.RegisteredModel(registered.model_version, copy, card)
-    with pytest.raises(ParityError, match="spend head, tree_ensemble graph"):
-        recheck_parity(moved, scoring_features=features, tiers=TIERS)
-    (copy / "other.onnx").write_bytes(
-        with_wrong_probability((copy / registered.card["files"]["spend"]).read_bytes())
-    )
-    with pytest.raises(ParityError, match="purchase_probability output, tree_ensemble graph"):
-        recheck_parity(moved, scoring_features=features, tiers=TIERS)
-
-
-def test_where_cuda_runs_the_tensor_graph_is_gated_there_on_every_row(
-    monkeypatch: pytest.MonkeyPatch, registered
-) -> None:
-    """Registration and the recheck of an accepted model gate the tensor graph on every
-    row, on CUDA, where CUDA runs (here the CUDA session falls back to the CPU, which
-    the figures record); elsewhere on a sample at registration and not at the recheck."""
-    result = trained()
-    exported = export_graphs(result.heads)
-    monkeypatch.setattr(registry, "TENSOR_GATE_ROWS", 100)
-    features = SCHEMA.to_matrix(examples(rows_per_cutoff=100, seed=5))
-
-    parity, rows = _gate_with_validation_and_scoring_rows(result, exported)
-    assert parity["tensor"]["spend"]["rows"] == 100
-    assert parity["tensor"]["execution_provider"] == "CPUExecutionProvider"
-    assert set(recheck_parity(registered, scoring_features=features, tiers=TIERS)) == {
-        "tree_ensemble"
-    }
-
-    monkeypatch.setattr(registry, "cuda_is_usable", lambda: True)
-    asked: list[str] = []
-
-    def make_session_spy(model, **options):
-        asked.append(options.get("provider", "cpu"))
-        return make_session(model, **options)
-
-    monkeypatch.setattr(registry, "make_session", make_session_spy)
-    parity, rows = _gate_with_validation_and_scoring_rows(result, exported)
-    assert parity["tensor"]["spend"]["rows"] == rows
-    assert parity["tensor"]["validation_rows"] == len(result.validation_features)
-    # a session per file: the TreeEnsemble graphs on the CPU, the tensor graphs on CUDA
-    assert asked == ["cpu"] * 2 + ["cuda"] * 2
-    # the provider that really ran, whatever this host is
-    assert parity["tensor"]["execution_provider"] == (
-        make_session(exported["tensor"]["spend"], provider="cuda").provider
-    )
-    rechecked = recheck_parity(registered, scoring_features=features, tiers=TIERS)
-    assert set(rechecked) == {"tree_ensemble", "tensor"}
-    assert rechecked["tensor"]["spend"]["rows"] == len(features)
-    assert rechecked["tensor"]["spend"]["max_rel_diff"] <= 1e-9
-    assert rechecked["tensor"]["purchase_probability"]["max_abs_diff"] <= 1e-9
-
-
 def test_registered_artifact_holds_both_graphs_and_a_card_with_the_proof(registered) -> None:
     files = {path.name for path in registered.path.iterdir()}
     assert files == {
@@ -414,13 +187,13 @@ def test_the_cards_reference_and_score_summary_are_what_scoring_computes(registe
     the score summary is that of the scores scoring gives the scoring rows."""
     model = load_scoring_model(registered.path)
     validation_spend, _ = model.predict(trained().validation_features)
-    reference = registry.reference_quantiles(validation_spend)
+    reference = reference_quantiles(validation_spend)
     assert registered.card["reference_spend_quantiles"] == reference.tolist()
     scoring = examples(rows_per_cutoff=100, seed=5)
     scored = pa.Table.from_batches(
         list(score_batches(scoring.to_batches(max_chunksize=64), model=model))
     )
-    assert registered.card["scores"] == registry._score_summary(
+    assert registered.card["scores"] == _score_summary(
         scored.column("purchase_probability").to_numpy(),
         scored.column("predicted_spend").to_numpy(),
         quantiles=reference,

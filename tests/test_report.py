@@ -9,8 +9,9 @@ import pytest
 
 from model_examples import HURDLE_SETTINGS, SCHEMA, examples, trained
 from purchasing_power.baselines import METHODS
-from purchasing_power.registry import Tier, register_models
+from purchasing_power.registration import register_models
 from purchasing_power.report import metrics_table, render_report
+from purchasing_power.tiers import Tier
 
 # gain, lift, a calibration chart for the model and each baseline, the tier histogram,
 # two importance charts

@@ -15,7 +15,8 @@ import pytest
 
 from model_examples import with_wrong_probability
 from purchasing_power.features import FeatureSchema, FeatureSpec
-from purchasing_power.registry import GRAPH_SUFFIX, export_graphs
+from purchasing_power.model_graphs import export_graphs
+from purchasing_power.registry import GRAPH_SUFFIX
 from purchasing_power.scoring import (
     CPU_PROVIDER,
     RuntimeParityError,

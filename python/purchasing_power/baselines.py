@@ -45,6 +45,7 @@ are yardsticks only.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, cast
 
 import lightgbm as lgb
 import numpy as np
@@ -137,7 +138,8 @@ class GammaGamma:
 def _column(table: pa.Table, name: str) -> np.ndarray:
     if name not in table.schema.names:
         raise KeyError(f"training_examples has no column {name!r} (a baseline input)")
-    return pc.cast(table.column(name), pa.float64()).to_numpy(zero_copy_only=False)
+    result: np.ndarray = pc.cast(table.column(name), pa.float64()).to_numpy(zero_copy_only=False)
+    return result
 
 
 # --------------------------------------------------------------------------------------
@@ -172,7 +174,8 @@ def bg_nbd_log_likelihood(
 ) -> np.ndarray:
     """Log-likelihood of each user's (repeat purchases, recency, age)."""
     common, alive, dropped = _bg_nbd_terms(model, x, t_x, age)
-    return common + np.logaddexp(alive, dropped)
+    result: np.ndarray = common + np.logaddexp(alive, dropped)
+    return result
 
 
 def bg_nbd_gradient(model: BgNbd, x: np.ndarray, t_x: np.ndarray, age: np.ndarray) -> np.ndarray:
@@ -255,7 +258,8 @@ def probability_of_purchase(
     _, alive, dropped = _bg_nbd_terms(model, x, t_x, age)
     alive_later = -(model.r + x) * np.log(model.alpha + age + horizon)
     log_none = np.logaddexp(alive_later, dropped) - np.logaddexp(alive, dropped)
-    return -np.expm1(log_none)
+    result: np.ndarray = -np.expm1(log_none)
+    return result
 
 
 def expected_purchases(
@@ -273,7 +277,8 @@ def expected_purchases(
             a / np.maximum(b + x - 1, 1e-300) * ((alpha + age) / (alpha + t_x)) ** (r + x),
             0.0,
         )
-    return np.maximum(first * second / (1 + ratio), 0.0)
+    result: np.ndarray = np.maximum(first * second / (1 + ratio), 0.0)
+    return result
 
 
 # --------------------------------------------------------------------------------------
@@ -287,7 +292,7 @@ def gamma_gamma_log_likelihood(
     """Log-likelihood of each user's mean value over ``transactions`` purchases."""
     p, q, gamma = model.p, model.q, model.gamma
     px = p * transactions
-    return (
+    result: np.ndarray = (
         special.gammaln(px + q)
         - special.gammaln(px)
         - special.gammaln(q)
@@ -296,6 +301,7 @@ def gamma_gamma_log_likelihood(
         + px * np.log(transactions)
         - (px + q) * np.log(gamma + mean_value * transactions)
     )
+    return result
 
 
 def gamma_gamma_gradient(
@@ -343,7 +349,8 @@ def expected_purchase_value(
 ) -> np.ndarray:
     """E[value of a future purchase | mean value over ``transactions`` purchases]."""
     p, q, gamma = model.p, model.q, model.gamma
-    return p * (gamma + transactions * mean_value) / (p * transactions + q - 1)
+    result: np.ndarray = p * (gamma + transactions * mean_value) / (p * transactions + q - 1)
+    return result
 
 
 # --------------------------------------------------------------------------------------
@@ -351,7 +358,9 @@ def expected_purchase_value(
 # --------------------------------------------------------------------------------------
 
 
-def _btyd(training: pa.Table, validation: pa.Table, *, labels: _Labels, horizon: float):
+def _btyd(
+    training: pa.Table, validation: pa.Table, *, labels: _Labels, horizon: float
+) -> BaselinePrediction:
     def inputs(table: pa.Table) -> tuple[np.ndarray, ...]:
         return tuple(_column(table, name) for name in BTYD_COLUMNS)
 
@@ -429,7 +438,8 @@ def rfm_decay_spend(
     """Spend rate since the first purchase x horizon x 0.5 ^ (recency / half-life);
     NaN where the user never bought."""
     rate = np.maximum(monetary, 0.0) / np.maximum(age_days, 1.0)
-    return rate * horizon * 0.5 ** (recency_days / RFM_DECAY_HALF_LIFE_DAYS)
+    result: np.ndarray = rate * horizon * 0.5 ** (recency_days / RFM_DECAY_HALF_LIFE_DAYS)
+    return result
 
 
 @dataclass(frozen=True)
@@ -541,7 +551,7 @@ def lightgbm_rfm_matrix(table: pa.Table | pa.RecordBatch) -> np.ndarray:
     return np.column_stack([_column(table, name) for name, _ in LIGHTGBM_RFM_COLUMNS])
 
 
-def lightgbm_rfm_params(objective: str, *, seed: int, num_threads: int) -> dict:
+def lightgbm_rfm_params(objective: str, *, seed: int, num_threads: int) -> dict[str, Any]:
     params = {**LIGHTGBM_RFM_PARAMS, "objective": objective, "seed": seed,
               "num_threads": num_threads}  # fmt: skip
     if objective == "tweedie":
@@ -573,7 +583,11 @@ def _lightgbm_rfm(
     fixed = {k: float(v) for k, v in LIGHTGBM_RFM_PARAMS.items() if k != "verbosity"}
     params = {"rounds": float(LIGHTGBM_RFM_ROUNDS), **fixed}
     return BaselinePrediction(
-        LIGHTGBM_RFM, purchase.predict(rows), True, spend.predict(rows), params
+        LIGHTGBM_RFM,
+        cast(np.ndarray, purchase.predict(rows)),
+        True,
+        cast(np.ndarray, spend.predict(rows)),
+        params,
     )
 
 

@@ -24,6 +24,7 @@ applies batch by batch.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -69,7 +70,7 @@ class BtydFeatures:
         }
 
     @classmethod
-    def from_card(cls, card: dict | None) -> BtydFeatures | None:
+    def from_card(cls, card: dict[str, Any] | None) -> BtydFeatures | None:
         if not card:
             return None
         return cls(

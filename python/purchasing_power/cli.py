@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal, cast
 
 import typer
 from rich.console import Console
@@ -78,9 +78,9 @@ def generate(
         days=days,
         seed=seed,
         start_date=first_day,
-        file_format=file_format,  # type: ignore[arg-type]
+        file_format=cast(Literal["parquet", "csv"], file_format),  # checked above
         dirty_fraction=dirty_fraction,
-        preset=preset,  # type: ignore[arg-type]
+        preset=cast(generator.Preset, preset),  # checked above
         shift=shift,
     )
     with console.status(f"generating a {preset} shop of {users:,} users"):

@@ -56,7 +56,7 @@ class Importance:
 
 def feature_importance(heads: Heads, *, schema: FeatureSchema) -> tuple[Importance, ...]:
     """Total gain and split count of every feature in every head."""
-    rows = []
+    rows: list[Importance] = []
     for head, label in zip(HEADS, heads.head_names, strict=True):
         booster = heads.booster(head)
         gains = booster.feature_importance(importance_type="gain")
@@ -69,7 +69,8 @@ def feature_importance(heads: Heads, *, schema: FeatureSchema) -> tuple[Importan
 
 
 def _log_sigmoid(logit: np.ndarray) -> np.ndarray:
-    return -np.logaddexp(0.0, -logit)
+    result: np.ndarray = -np.logaddexp(0.0, -logit)
+    return result
 
 
 @dataclass(frozen=True)

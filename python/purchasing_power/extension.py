@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -43,7 +44,7 @@ class Extension:
         return asdict(self)
 
     @classmethod
-    def from_card(cls, card: dict | None) -> Extension | None:
+    def from_card(cls, card: dict[str, Any] | None) -> Extension | None:
         return None if not card else cls(**card)
 
     def apply(self, spend: np.ndarray, probability: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

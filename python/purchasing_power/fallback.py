@@ -34,6 +34,7 @@ import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -72,7 +73,8 @@ class BtydInputs:
 def _numbers(table: pa.Table | pa.RecordBatch, name: str) -> np.ndarray:
     if name not in table.schema.names:
         raise KeyError(f"user_features has no column {name!r} (an input of {METHOD})")
-    return pc.cast(table.column(name), pa.float64()).to_numpy(zero_copy_only=False)
+    result: np.ndarray = pc.cast(table.column(name), pa.float64()).to_numpy(zero_copy_only=False)
+    return result
 
 
 def btyd_inputs(table: pa.Table | pa.RecordBatch) -> BtydInputs:
@@ -158,8 +160,8 @@ def card(
     reference_quantiles: np.ndarray,
     scores: dict[str, object],
     status: str = FALLBACK,
-    judged: dict | None = None,
-) -> dict:
+    judged: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """The fallback's model card: what scored, why, and its fitted parameters (and, where
     it scores as the best baseline, ``judged``: what the folds found)."""
     params = scorer.params()
@@ -228,11 +230,11 @@ def rfm_decay_card(
     as_of: str,
     horizon_days: int,
     spend_level: float,
-    judged: dict,
+    judged: dict[str, Any],
     reference_quantiles: np.ndarray,
     scores: dict[str, object],
-    extension: dict | None,
-) -> dict:
+    extension: dict[str, Any] | None,
+) -> dict[str, Any]:
     """The card of ``rfm_decay`` scoring as the best baseline."""
     params = fitted.params()
     digest_of = {"as_of": as_of, "horizon_days": horizon_days, **params, "extension": extension}
@@ -260,14 +262,15 @@ def rfm_decay_card(
     }
 
 
-def write_artifact(card_: dict, *, artifacts_dir: Path) -> Path:
+def write_artifact(card_: dict[str, Any], *, artifacts_dir: Path) -> Path:
     path = artifacts_dir / card_["model_version"]
     path.mkdir(parents=True, exist_ok=True)
     (path / "card.json").write_text(json.dumps(card_, indent=2, sort_keys=True) + "\n")
-    return path
+    result: Path = path
+    return result
 
 
-def load(model_dir: Path) -> tuple[dict, BtydScorer]:
+def load(model_dir: Path) -> tuple[dict[str, Any], BtydScorer]:
     card_ = json.loads((model_dir / "card.json").read_text())
     p = card_["params"]
     scorer = BtydScorer(
@@ -280,7 +283,7 @@ def load(model_dir: Path) -> tuple[dict, BtydScorer]:
     return card_, scorer
 
 
-def _base_method(card_: dict) -> str:
+def _base_method(card_: dict[str, Any]) -> str:
     return str(card_.get("method", "")).removesuffix("_extended")
 
 
@@ -290,7 +293,9 @@ def is_fallback(model_dir: Path) -> bool:
     return _base_method(card_) in PYTHON_METHODS
 
 
-def predictor(model_dir: Path) -> tuple[dict, Callable[[pa.RecordBatch], tuple]]:
+def predictor(
+    model_dir: Path,
+) -> tuple[dict[str, Any], Callable[[pa.RecordBatch], tuple[Any, ...]]]:
     """A registered Python-scored version's card and its (spend, probability) of a batch."""
     card_ = json.loads((model_dir / "card.json").read_text())
     if _base_method(card_) == METHOD:
@@ -299,7 +304,7 @@ def predictor(model_dir: Path) -> tuple[dict, Callable[[pa.RecordBatch], tuple]]
     return card_, rfm_decay_predictor(card_)
 
 
-def rfm_decay_predictor(card_: dict) -> Callable[[pa.RecordBatch], tuple]:
+def rfm_decay_predictor(card_: dict[str, Any]) -> Callable[[pa.RecordBatch], tuple[Any, ...]]:
     """(spend, probability) of a batch by the rfm_decay a card holds."""
     from purchasing_power.extension import Extension  # extension fits with this module
 

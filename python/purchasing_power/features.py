@@ -13,6 +13,7 @@ frozen in the model card).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -78,11 +79,11 @@ class FeatureSchema:
 
     @classmethod
     def from_card(
-        cls, card_features: list[dict[str, object]], btyd: dict | None = None
+        cls, card_features: list[dict[str, Any]], btyd: dict[str, Any] | None = None
     ) -> FeatureSchema:
         """From a card's ``features`` and, where some are derived, its ``btyd_features``."""
         return cls(
-            features=tuple(FeatureSpec(**feature) for feature in card_features),  # type: ignore[arg-type]
+            features=tuple(FeatureSpec(**feature) for feature in card_features),
             btyd=BtydFeatures.from_card(btyd),
         )
 

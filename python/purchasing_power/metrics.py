@@ -150,4 +150,5 @@ def gain_curve(actual: np.ndarray, predicted: np.ndarray, *, points: int = 101) 
     order = np.lexsort((actual, -predicted))
     cumulative = np.concatenate(([0.0], np.cumsum(actual[order]))) / total
     positions = np.rint(np.linspace(0.0, 1.0, points) * len(actual)).astype(np.int64)
-    return cumulative[positions]
+    result: np.ndarray = cumulative[positions]
+    return result

@@ -24,11 +24,15 @@ import datetime as dt
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
 
 from purchasing_power import metrics
+
+if TYPE_CHECKING:
+    import duckdb
 
 __all__ = [
     "NULL_BIN",
@@ -159,14 +163,14 @@ def category_reference(values: np.ndarray, categories: Sequence[str]) -> dict[st
     }
 
 
-def feature_references(features: np.ndarray, names: Sequence[str]) -> dict[str, dict]:
+def feature_references(features: np.ndarray, names: Sequence[str]) -> dict[str, dict[str, Any]]:
     """Each feature's reference (:func:`numeric_reference`) on a matrix of rows."""
     return {name: numeric_reference(features[:, position]) for position, name in enumerate(names)}
 
 
 def model_reference(
     *,
-    features: Mapping[str, dict],
+    features: Mapping[str, dict[str, Any]],
     features_source: str,
     outputs: Mapping[str, np.ndarray],
     tiers: Sequence[str],
@@ -186,12 +190,12 @@ def model_reference(
 
 
 def reference_rows(
-    model_version: str, column: str, kind: str, reference: Mapping, *, source: str
+    model_version: str, column: str, kind: str, reference: Mapping[str, Any], *, source: str
 ) -> list[dict[str, object]]:
     """One row per bin of a column's reference (``REFERENCE_SCHEMA``), the null bin
     first; a categorical reference has one bin per category, in its order."""
     base = {"model_version": model_version, "column_name": column, "column_kind": kind}
-    rows = [
+    rows: list[dict[str, object]] = [
         {
             **base,
             "bin_index": NULL_BIN,
@@ -236,7 +240,7 @@ def reference_rows(
 
 
 def profile_rows(
-    as_of: dt.date, reference: Sequence[Mapping], counts: Sequence[int], nulls: int
+    as_of: dt.date, reference: Sequence[Mapping[str, Any]], counts: Sequence[int], nulls: int
 ) -> list[dict[str, object]]:
     """One row per bin (``PROFILE_SCHEMA``) of one column at one scoring date: the rows of
     the column's ``reference`` (:func:`reference_rows`, the null bin first) with the rows
@@ -336,7 +340,7 @@ def performance_row(
     ``calibration_ratio`` is predicted over actual total spend (1: calibrated), and
     ``realized_buyers_ratio`` expected over realized buyers. A figure that cannot be
     computed (NaN: one class only, no spend) is null."""
-    row: dict[str, object] = {
+    row: dict[str, Any] = {
         "as_of": as_of,
         "model_version": model_version,
         "horizon_days": horizon_days,
@@ -403,7 +407,9 @@ def retrain_reasons(signals: pa.Table | None, *, as_of: dt.date) -> tuple[str, .
 SIGNALS_TABLE = "monitoring.monitoring_retrain_signals"
 
 
-def read_retrain_reasons(connection, *, as_of: dt.date) -> tuple[str, ...]:
+def read_retrain_reasons(
+    connection: duckdb.DuckDBPyConnection, *, as_of: dt.date
+) -> tuple[str, ...]:
     """:func:`retrain_reasons` of the signals the previous build left in the warehouse
     (none on a first build). dbt cannot order a model after one that depends on it, so
     the policy reads the monitoring of the last scoring date, not of this one."""
@@ -501,7 +507,7 @@ def performance_table(
 CARD_SOURCE = "model card"
 
 
-def _card_rows(model_version: str, reference: Mapping) -> list[dict[str, object]]:
+def _card_rows(model_version: str, reference: Mapping[str, Any]) -> list[dict[str, object]]:
     feature_source = f"{CARD_SOURCE} ({reference['features_source']})"
     output_source = f"{CARD_SOURCE} ({reference['outputs_source']})"
     rows = []
@@ -516,7 +522,13 @@ def _sql_list(values: Sequence[str]) -> str:
     return ", ".join("'" + str(value).replace("'", "''") + "'" for value in values)
 
 
-def _fallback_rows(model_version: str, card: Mapping, *, examples, history) -> list[dict]:
+def _fallback_rows(
+    model_version: str,
+    card: Mapping[str, Any],
+    *,
+    examples: duckdb.DuckDBPyRelation,
+    history: duckdb.DuckDBPyRelation,
+) -> list[dict[str, Any]]:
     """The reference of a model registered before cards carried one: its features on the
     ``training_examples`` rows of its training cutoffs still in the table (where none is,
     on the rows there are), its outputs on its scores at the first as_of it scored;
@@ -525,7 +537,10 @@ def _fallback_rows(model_version: str, card: Mapping, *, examples, history) -> l
     names = [feature["name"] for feature in card["features"]]
     if names:  # a BTYD card (purchasing_power.fallback) reads no features
         rows += _fallback_feature_rows(model_version, card, names, examples=examples)
-    first = history.query(
+    from purchasing_power.warehouse import relation_query
+
+    first = relation_query(
+        history,
         "_rows",
         "select as_of, predicted_spend, purchase_probability, power_index, tier from _rows"
         f" where model_version = {_sql_list([model_version])}"
@@ -548,10 +563,16 @@ def _fallback_rows(model_version: str, card: Mapping, *, examples, history) -> l
 
 
 def _fallback_feature_rows(
-    model_version: str, card: Mapping, names: Sequence[str], *, examples
+    model_version: str,
+    card: Mapping[str, Any],
+    names: Sequence[str],
+    *,
+    examples: duckdb.DuckDBPyRelation,
 ) -> list[dict[str, object]]:
     """:func:`_fallback_rows`' features: on the ``training_examples`` rows of the model's
     training cutoffs still in the table, else on the rows there are."""
+    from purchasing_power.warehouse import relation_query
+
     rows: list[dict[str, object]] = []
     cutoffs = sorted(set(card.get("training_cutoffs", [])) | {card["validation_cutoff"]})
     present = [name for name in names if name in examples.columns]
@@ -559,8 +580,8 @@ def _fallback_feature_rows(
         return rows
     held = [
         str(row[0])
-        for row in examples.query(
-            "_rows", "select distinct cutoff_date from _rows order by 1"
+        for row in relation_query(
+            examples, "_rows", "select distinct cutoff_date from _rows order by 1"
         ).fetchall()
     ]
     own = [cutoff for cutoff in held if cutoff in cutoffs]
@@ -572,8 +593,8 @@ def _fallback_feature_rows(
             f"the {len(held)} held now)"
         )
     condition = f" where cast(cutoff_date as varchar) in ({_sql_list(own)})" if own else ""
-    found = examples.query(
-        "_rows", f"select {', '.join(map(_quoted, present))} from _rows{condition}"
+    found = relation_query(
+        examples, "_rows", f"select {', '.join(map(_quoted, present))} from _rows{condition}"
     ).to_arrow_table()
     if found.num_rows:
         for name in present:
@@ -588,7 +609,12 @@ def _quoted(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def references_table(models: Sequence[tuple[str, str]], *, examples, history) -> pa.Table:
+def references_table(
+    models: Sequence[tuple[str, str]],
+    *,
+    examples: duckdb.DuckDBPyRelation,
+    history: duckdb.DuckDBPyRelation,
+) -> pa.Table:
     """``REFERENCE_SCHEMA`` rows of each registered model (version, artifact path): the
     card's ``reference``, or for a model registered before cards carried one, the
     fallback of :func:`_fallback_rows` (``examples``: ``training_examples``; ``history``:
@@ -619,9 +645,9 @@ class _Bins:
         return [int(np.count_nonzero(held == name)) for name in self.categories], nulls
 
 
-def _bins_of(references: pa.Table) -> dict[tuple[str, str], tuple[list[dict], _Bins]]:
+def _bins_of(references: pa.Table) -> dict[tuple[str, str], tuple[list[dict[str, Any]], _Bins]]:
     """(model_version, column_name) -> (its reference rows, null bin first; its bins)."""
-    grouped: dict[tuple[str, str], list[dict]] = {}
+    grouped: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for row in references.to_pylist():
         grouped.setdefault((row["model_version"], row["column_name"]), []).append(row)
     bins = {}
@@ -636,7 +662,7 @@ def _bins_of(references: pa.Table) -> dict[tuple[str, str], tuple[list[dict], _B
     return bins
 
 
-def _bin_index(row: Mapping) -> int:
+def _bin_index(row: Mapping[str, Any]) -> int:
     return int(row["bin_index"])
 
 

@@ -9,6 +9,10 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import duckdb
 
 from purchasing_power.report import CSS, _e, _fmt, _legend, _nice_max, _Plot, _ticks
 
@@ -20,17 +24,19 @@ HEAT = ((0.10, "#f1f5f9"), (0.25, "#fde68a"), (float("inf"), "#f87171"))  # ok, 
 class MonitoringData:
     """What the page shows; rows as dicts of the monitoring tables' columns."""
 
-    performance: list[dict]  # monitoring_performance, by as_of
-    drift: list[dict]  # monitoring_drift, features against the reference, top features
-    alerts: list[dict]  # monitoring_alerts
+    performance: list[dict[str, Any]]  # monitoring_performance, by as_of
+    drift: list[dict[str, Any]]  # monitoring_drift, features against the reference, top features
+    alerts: list[dict[str, Any]]  # monitoring_alerts
 
 
-def _rows(connection, sql: str) -> list[dict]:
+def _rows(connection: duckdb.DuckDBPyConnection, sql: str) -> list[dict[str, Any]]:
     relation = connection.sql(sql)
     return [dict(zip(relation.columns, row, strict=True)) for row in relation.fetchall()]
 
 
-def read_monitoring(connection, *, top: int = TOP_FEATURES) -> MonitoringData:
+def read_monitoring(
+    connection: duckdb.DuckDBPyConnection, *, top: int = TOP_FEATURES
+) -> MonitoringData:
     """The monitoring tables of a built warehouse (``monitoring`` schema)."""
     return MonitoringData(
         performance=_rows(
@@ -56,7 +62,11 @@ def _day(value: dt.date) -> float:
 
 
 def _over_time(
-    rows: Sequence[dict], series: Sequence[tuple[str, str, str]], *, title: str, y_label: str
+    rows: Sequence[dict[str, Any]],
+    series: Sequence[tuple[str, str, str]],
+    *,
+    title: str,
+    y_label: str,
 ) -> str:
     """Lines of ``series`` (column, label, colour; dashed where the label says
     validation or estimated) over as_of."""
@@ -95,7 +105,7 @@ def _heat_colour(psi: float | None) -> str:
     return next(colour for bound, colour in HEAT if psi < bound)
 
 
-def drift_heat_map(drift: Sequence[dict]) -> str:
+def drift_heat_map(drift: Sequence[dict[str, Any]]) -> str:
     """A table: one row per top feature, one column per as_of, cells PSI coloured by
     level (the default thresholds' bands)."""
     dates = sorted({row["as_of"] for row in drift})
@@ -118,7 +128,7 @@ def drift_heat_map(drift: Sequence[dict]) -> str:
     return f"<table><tr><th>feature (by gain)</th>{head}</tr>{body}</table>"
 
 
-def _alerts_table(alerts: Sequence[dict]) -> str:
+def _alerts_table(alerts: Sequence[dict[str, Any]]) -> str:
     if not alerts:
         return "<p>No check is past its warn or alert threshold.</p>"
     body = "".join(

@@ -36,6 +36,7 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
@@ -43,17 +44,11 @@ import pyarrow as pa
 from purchasing_power import baselines, btyd_features, extension, fallback, monitoring
 from purchasing_power.explain import REASONS_SCHEMA, load_explainer, reason_batches
 from purchasing_power.features import FeatureSchema
-from purchasing_power.registry import (
-    RegisteredModel,
-    Tier,
-    judged_fields,
-    list_models,
-    recheck_parity,
-    reference_quantiles,
-    register_models,
-    remove_leftovers,
-)
+from purchasing_power.parity import recheck_parity
+from purchasing_power.registration import judged_fields, register_models
+from purchasing_power.registry import RegisteredModel, list_models, remove_leftovers
 from purchasing_power.scoring import SCORE_SCHEMA, load_scoring_model, score_batches
+from purchasing_power.tiers import Tier, reference_quantiles
 from purchasing_power.train import (
     ACCEPTED,
     CANDIDATES,
@@ -69,6 +64,9 @@ from purchasing_power.train import (
     train_models,
 )
 from purchasing_power.tuning import tune
+
+if TYPE_CHECKING:
+    import duckdb
 
 log = logging.getLogger("purchasing_power")
 
@@ -269,7 +267,9 @@ def _train(
     )
 
 
-def _training_reference(result: TrainingResult, split: TimeSplit) -> dict[str, dict] | None:
+def _training_reference(
+    result: TrainingResult, split: TimeSplit
+) -> dict[str, dict[str, Any]] | None:
     """The drift reference (monitoring.feature_references) of the features the winning
     trees read, on every training row; None for a baseline scored in Python."""
     if result.heads is None or result.schema is None:
@@ -291,9 +291,9 @@ def _register(
     as_of: str,
     settings: RunSettings,
     training: TrainingSettings,
-    tuning: dict | None,
+    tuning: dict[str, Any] | None,
     extended: extension.Extension | None,
-    feature_reference: dict[str, dict] | None = None,
+    feature_reference: dict[str, dict[str, Any]] | None = None,
     training_reason: str | None = None,
 ) -> RegisteredModel:
     """Register what won: trees (a candidate, lightgbm_rfm) through export and the parity
@@ -489,7 +489,7 @@ def _fall_back(
     reason: str,
     why: str | None,
     status: str = fallback.FALLBACK,
-    judged: dict | None = None,
+    judged: dict[str, Any] | None = None,
 ) -> RegisteredModel:
     """Fit and register the BTYD fallback on the scoring cutoff's own history; ``why``:
     why the build set out to train (ml_models.training_reason)."""
@@ -574,7 +574,7 @@ def models_table(
     return pa.Table.from_pylist(rows, schema=MODELS_SCHEMA)
 
 
-def _fold_metrics(card: dict) -> list[dict]:
+def _fold_metrics(card: dict[str, Any]) -> list[dict[str, Any]]:
     """Every method's figures per fold; a card from before the folds (one validation
     cutoff) as one fold."""
     rows = card.get("fold_metrics")
@@ -613,7 +613,7 @@ def explain(
 
 
 def train_from_warehouse(
-    connection,
+    connection: duckdb.DuckDBPyConnection,
     *,
     artifacts_dir: Path,
     seed: int = 42,
@@ -652,7 +652,9 @@ def train_from_warehouse(
     )
 
 
-def model_report(connection, *, model_version: str | None = None) -> tuple[str, str]:
+def model_report(
+    connection: duckdb.DuckDBPyConnection, *, model_version: str | None = None
+) -> tuple[str, str]:
     """(model version, report HTML) of the active model in ``ml.ml_models``, or of the
     given version."""
     from purchasing_power.report import render_report

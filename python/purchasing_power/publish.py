@@ -44,6 +44,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import duckdb
@@ -51,7 +52,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from purchasing_power import staging
-from purchasing_power.warehouse import query, quote_identifier
+from purchasing_power.warehouse import open_file, query, quote_identifier, relation_query
 
 BI_DATABASE_ENV = "PURCHASING_POWER_BI_DB"
 PSEUDONYM_KEY_ENV = "PURCHASING_POWER_PSEUDONYM_KEY"
@@ -242,7 +243,8 @@ def _fingerprints(
     keyed = (
         pseudonym(KEY_CHECK, key=key) if key is not None and "user_id" in relation.columns else ""
     )
-    partitions = relation.query(
+    partitions = relation_query(
+        relation,
         "partitioned",
         f"select cast({quote_identifier(column)} as varchar), count(*),"
         " sum(hash(*columns(*))::hugeint) from partitioned group by all",
@@ -266,7 +268,7 @@ class _Last:
     parquet_paths: frozenset[Path]  # each table's Parquet file, or folder by partition
 
 
-def _rows(connection: duckdb.DuckDBPyConnection, sql: str) -> list[dict[str, object]]:
+def _rows(connection: duckdb.DuckDBPyConnection, sql: str) -> list[dict[str, Any]]:
     names, rows = query(connection, sql)
     return [dict(zip(names, row, strict=True)) for row in rows]
 
@@ -278,7 +280,7 @@ def _last_publication(database: Path) -> _Last:
         return _Last(partitions={}, parquet_paths=frozenset())
     partitions = []
     try:
-        with duckdb.connect(str(database), read_only=True) as last:
+        with open_file(database, read_only=True) as last:
             paths = _rows(last, f"select parquet_path from {PUBLICATION_TABLE}")
             tables = {
                 row["table_name"] for row in _rows(last, "select table_name from duckdb_tables()")
@@ -481,6 +483,7 @@ def _publish(
         )
         for name, column in partitioned_by.items()
     }
+    plan: _Partitions | None
     for plan in plans.values():
         plan.folder.mkdir(exist_ok=True)
     # Staged under hidden names in the folders they will be renamed in (same file system).
@@ -492,12 +495,12 @@ def _publish(
         final: final.with_name(f".{final.name}.{publication_id}.tmp") for final in parquet_files
     }
     builds_on_last = any(plan.kept for plan in plans.values())
-    rows: list[dict[str, object]] = []
-    partition_rows: list[dict[str, object]] = []
+    rows: list[dict[str, Any]] = []
+    partition_rows: list[Mapping[str, object]] = []
     try:
         if builds_on_last:
             shutil.copyfile(database, staged_database)
-        with duckdb.connect(str(staged_database)) as target:
+        with open_file(staged_database, read_only=False) as target:
             if builds_on_last:
                 _keep_only(target, schema, plans)
             else:

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import html
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 MODEL_METHOD = "lightgbm"
 PALETTE = {
@@ -94,7 +95,16 @@ class _Plot:
         span = (self.y1 - self.y0) or 1.0
         return HEIGHT - BOTTOM - (value - self.y0) / span * (HEIGHT - TOP - BOTTOM)
 
-    def axes(self, x_label: str, y_label: str, *, x_ticks, y_ticks, x_fmt=str, y_fmt=str) -> None:
+    def axes(
+        self,
+        x_label: str,
+        y_label: str,
+        *,
+        x_ticks: Sequence[float],
+        y_ticks: Sequence[float],
+        x_fmt: Callable[[float], str] = str,
+        y_fmt: Callable[[float], str] = str,
+    ) -> None:
         for tick in y_ticks:
             y = self.y(tick)
             self.parts.append(
@@ -144,7 +154,7 @@ class _Plot:
 def _nice_max(value: float) -> float:
     if value <= 0 or math.isnan(value):
         return 1.0
-    magnitude = 10 ** math.floor(math.log10(value))
+    magnitude: float = 10 ** math.floor(math.log10(value))
     for step in (1, 2, 2.5, 5, 10):
         if value <= step * magnitude:
             return step * magnitude
@@ -155,7 +165,7 @@ def _ticks(top: float, count: int = 5) -> list[float]:
     return [top * i / count for i in range(count + 1)]
 
 
-def _methods(card: dict) -> list[str]:
+def _methods(card: dict[str, Any]) -> list[str]:
     seen: list[str] = []
     for row in card["metrics"]:
         if row["method"] not in seen:
@@ -167,17 +177,17 @@ def _percent(value: float) -> str:
     return f"{value:.0%}"
 
 
-def _charted(card: dict) -> list[str]:
+def _charted(card: dict[str, Any]) -> list[str]:
     """The methods with gain curves and calibration (the model and the baselines), in
     the metrics' order: the model first (the card's JSON keys are sorted)."""
     return [method for method in _methods(card) if method in card["gain_curves"]]
 
 
-def _curves(card: dict) -> dict[str, list[float]]:
+def _curves(card: dict[str, Any]) -> dict[str, list[float]]:
     return {method: card["gain_curves"][method] for method in _charted(card)}
 
 
-def gain_chart(card: dict) -> str:
+def gain_chart(card: dict[str, Any]) -> str:
     curves = _curves(card)
     plot = _Plot((0.0, 1.0), (0.0, 1.0))
     plot.axes(
@@ -195,7 +205,7 @@ def gain_chart(card: dict) -> str:
     return plot.svg("Cumulative gain")
 
 
-def lift_chart(card: dict) -> str:
+def lift_chart(card: dict[str, Any]) -> str:
     curves = _curves(card)
     lifts = {}
     for method, curve in curves.items():
@@ -219,7 +229,7 @@ def lift_chart(card: dict) -> str:
     return plot.svg("Lift")
 
 
-def calibration_chart(card: dict, method: str) -> str:
+def calibration_chart(card: dict[str, Any], method: str) -> str:
     rows = sorted(
         (row for row in card["decile_calibration"] if row["method"] == method),
         key=lambda row: row["decile"],
@@ -242,7 +252,7 @@ def calibration_chart(card: dict, method: str) -> str:
     return plot.svg(f"Decile calibration, {method}")
 
 
-def tier_chart(card: dict) -> str:
+def tier_chart(card: dict[str, Any]) -> str:
     histogram = card["scores"]["spend_histogram"]
     edges = histogram["log10_edges"]
     # in tier order (the card's JSON keys are sorted by name)
@@ -268,7 +278,7 @@ def tier_chart(card: dict) -> str:
     return plot.svg("Scoring rows by predicted spend and tier")
 
 
-def importance_chart(card: dict, head: str, *, top: int = 12) -> str:
+def importance_chart(card: dict[str, Any], head: str, *, top: int = 12) -> str:
     rows = sorted(
         (row for row in card["feature_importance"] if row["head"] == head),
         key=lambda row: -row["gain"],
@@ -298,7 +308,7 @@ def importance_chart(card: dict, head: str, *, top: int = 12) -> str:
     )
 
 
-def metrics_table(card: dict) -> str:
+def metrics_table(card: dict[str, Any]) -> str:
     """Every method's means over the folds, a method a row (nine methods and more fit a
     page's width as rows, not as columns), the best of each metric in bold."""
     methods = _methods(card)
@@ -327,7 +337,7 @@ def metrics_table(card: dict) -> str:
     return f"<table><tr><th>method</th>{header}</tr>{rows}</table>"
 
 
-def folds_table(card: dict) -> str:
+def folds_table(card: dict[str, Any]) -> str:
     """AUC and normalized Gini of every method on every fold's validation cutoff."""
     folds = [fold["validation_cutoff"] for fold in card.get("folds", [])]
     values = {
@@ -350,7 +360,7 @@ def folds_table(card: dict) -> str:
     return f"<table><tr><th>method</th>{header}</tr>{rows}</table>"
 
 
-def tier_table(card: dict) -> str:
+def tier_table(card: dict[str, Any]) -> str:
     rows = "".join(
         f"<tr><td><i class='swatch' style='background:{colour}'></i>{_e(row['tier'])}</td>"
         f"<td>{row['users']:,}</td><td>{_fmt(row['mean_predicted_spend'], 2)}</td>"
@@ -363,7 +373,7 @@ def tier_table(card: dict) -> str:
     )
 
 
-def parity_table(card: dict) -> str:
+def parity_table(card: dict[str, Any]) -> str:
     parity = card["parity"]
     rows = []
     for graph in ("tree_ensemble", "tensor"):
@@ -400,7 +410,7 @@ def parity_table(card: dict) -> str:
     )
 
 
-def render_report(card: dict) -> str:
+def render_report(card: dict[str, Any]) -> str:
     """The report page of one model card."""
     status = card["status"]
     methods = _charted(card)

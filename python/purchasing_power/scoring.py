@@ -138,7 +138,8 @@ class Session:
     @property
     def provider(self) -> str:
         """The execution provider the session really got (CUDA falls back to the CPU)."""
-        return self.inference.get_providers()[0]
+        result: str = self.inference.get_providers()[0]
+        return result
 
     def piece_rows(self, rows: int) -> int:
         """How many rows each run of a ``rows``-row input gets (the last one fewer)."""
@@ -227,7 +228,8 @@ def _probe_model() -> bytes:
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 21)])
     model.ir_version = 10
-    return model.SerializeToString()
+    result: bytes = model.SerializeToString()
+    return result
 
 
 def _cuda_session_starts() -> bool:
@@ -287,8 +289,8 @@ def tensor_graph(model_dir: Path, head: str) -> Path:
     return path
 
 
-def _spend_session(path: Path, **options) -> Session:
-    session = make_session(path, **options)
+def _spend_session(path: Path, *, num_threads: int = 2, provider: Provider = "cpu") -> Session:
+    session = make_session(path, num_threads=num_threads, provider=provider)
     if not has_outputs(session, SCORING_OUTPUTS):
         raise ValueError(
             f"{path}: the spend graph has no {PROBABILITY_OUTPUT_NAME!r} output (it is not "
@@ -365,7 +367,8 @@ def power_index(predicted_spend: np.ndarray, reference_quantiles: np.ndarray) ->
     high = -np.interp(
         -predicted_spend, -reference_quantiles[::-1], -percentiles[::-1], left=-100.0, right=0.0
     )
-    return np.clip((low + high) / 2.0, 0.0, 100.0)
+    result: np.ndarray = np.clip((low + high) / 2.0, 0.0, 100.0)
+    return result
 
 
 def check_runtime_parity(

@@ -41,6 +41,7 @@ import datetime as dt
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any, TypeAlias, cast
 
 import duckdb
 import lightgbm as lgb
@@ -50,7 +51,7 @@ import pyarrow.compute as pc
 
 from purchasing_power import baselines, btyd_features, metrics
 from purchasing_power.features import FeatureSchema, FeatureSpec
-from purchasing_power.warehouse import quote_identifier
+from purchasing_power.warehouse import arrow_relation, quote_identifier, relation_query
 
 MODEL_METHOD = "lightgbm"  # the best candidate's rows in the evaluations
 LIGHTGBM_HURDLE = "lightgbm_hurdle"
@@ -80,7 +81,7 @@ MAX_BOOST_ROUNDS = 1000
 GATING_METRICS = ("auc", "normalized_gini")
 GAIN_CURVE_POINTS = 101
 # training_examples: a DuckDB relation on the warehouse table, or an Arrow table.
-Examples = duckdb.DuckDBPyRelation | pa.Table
+Examples: TypeAlias = duckdb.DuckDBPyRelation | pa.Table
 
 
 @dataclass(frozen=True)
@@ -321,8 +322,8 @@ class Heads:
     def predict(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(purchase probability, expected spend: P x E[spend | purchase] for the hurdle,
         the spend head's prediction for the direct combination)."""
-        probability = self.purchase.predict(features)
-        spend = self.spend_given_purchase.predict(features)
+        probability = cast(np.ndarray, self.purchase.predict(features))
+        spend = cast(np.ndarray, self.spend_given_purchase.predict(features))
         return probability, probability * spend if self.combination == HURDLE else spend
 
     def booster(self, head: str) -> lgb.Booster:
@@ -419,7 +420,8 @@ def _positioned_batches(
     join on them in whatever order the scan gives, so no sorted copy of the table is
     made, by DuckDB or here."""
     selected = ", ".join(f"_examples.{quote_identifier(name)}" for name in columns)
-    positioned = examples.query(
+    positioned = relation_query(
+        examples,
         "_examples",
         f"""
         with positions as (
@@ -457,7 +459,7 @@ def time_split(
     features go straight to their rows of the matrix; of the other columns only the
     few the folds, the baselines and the BTYD features read are read, in that order."""
     if isinstance(examples, pa.Table):
-        examples = duckdb.connect().from_arrow(examples)
+        examples = arrow_relation(examples)
     names = examples.columns
     labels = (settings.purchase_label, settings.spend_label, settings.baseline_column)
     for column in (*_KEYS, *labels):
@@ -472,7 +474,7 @@ def time_split(
     # batch would keep the whole batch alive: DuckDB hands each over as one allocation).
     selected = ", ".join(map(quote_identifier, kept))
     ordered = f"select {selected} from _examples order by cutoff_date, user_id"
-    kept_table = examples.query("_examples", ordered).to_arrow_table()
+    kept_table = relation_query(examples, "_examples", ordered).to_arrow_table()
     rows = kept_table.num_rows
     features = np.empty((rows, len(schema.names)), dtype=np.float64)
     # A (user_id, cutoff_date) held by k rows joins k x k times; a null key never joins.
@@ -547,7 +549,7 @@ _SPEND_HEAD = {HURDLE: "spend_given_purchase", DIRECT: "spend"}
 
 def head_params(
     head: str, *, split: TimeSplit, settings: TrainingSettings, extra_features: int = 0
-) -> dict:
+) -> dict[str, Any]:
     """LightGBM parameters of one head: ``purchase`` (binary), ``spend_given_purchase``
     or ``spend`` (tweedie; both take the spend-given-purchase knobs). Derived features
     carry no monotone constraint.
@@ -612,7 +614,7 @@ def _fit_early_stopped(
     settings: TrainingSettings,
     hybrid: bool,
     at_most: int | None = None,
-) -> tuple[lgb.Booster, dict]:
+) -> tuple[lgb.Booster, dict[str, Any]]:
     extra = len(btyd_features.NAMES) if hybrid else 0
     params = head_params(head, split=split, settings=settings, extra_features=extra)
     names = _feature_names(split, hybrid=hybrid)
@@ -646,17 +648,20 @@ class _StopEarly:
         self.patience = patience
         self.best_iteration = 0
         self.best_score = math.nan
-        self.best_results: list = []
+        self.best_results: list[Any] = []
 
     def __call__(self, env: lgb.callback.CallbackEnv) -> None:
         if env.iteration == env.begin_iteration:
             self.best_results = []
-        (result,) = env.evaluation_result_list  # (set, metric, value, higher is better)
+        results = env.evaluation_result_list
+        if results is None:  # LightGBM gives it to callbacks where there is a validation set
+            raise ValueError("early stopping needs a validation set")
+        (result,) = results  # (set, metric, value, higher is better)
         value, higher_is_better = result[2], result[3]
         better = value > self.best_score if higher_is_better else value < self.best_score
         if not self.best_results or better:
             self.best_iteration, self.best_score = env.iteration, value
-            self.best_results = env.evaluation_result_list
+            self.best_results = results
         waited = env.iteration - self.best_iteration
         if waited >= self.patience(self.best_iteration + 1) or (
             env.iteration == env.end_iteration - 1
@@ -666,7 +671,7 @@ class _StopEarly:
 
 def fit_head(
     head: str, *, split: TimeSplit, settings: TrainingSettings, fold: Fold | None = None
-) -> tuple[lgb.Booster, dict]:
+) -> tuple[lgb.Booster, dict[str, Any]]:
     """Fit one head on the features of a fold's training cutoffs (the latest fold by
     default) with early stopping on its validation cutoff."""
     return _fit_early_stopped(
@@ -674,7 +679,9 @@ def fit_head(
     )
 
 
-def _refit(head: str, params: dict, *, split: TimeSplit, rounds: int, hybrid: bool = False):
+def _refit(
+    head: str, params: dict[str, Any], *, split: TimeSplit, rounds: int, hybrid: bool = False
+) -> lgb.Booster:
     features, label = _head_rows(split, head, slice(0, len(split.purchased)), hybrid=hybrid)
     dataset = lgb.Dataset(features, label=label, feature_name=_feature_names(split, hybrid=hybrid))
     return lgb.train(params, dataset, num_boost_round=max(rounds, 1))
@@ -691,15 +698,19 @@ class _FoldFit:
     purchase: lgb.Booster
     spend: lgb.Booster
     combination: str
-    params: dict[str, dict]
+    params: dict[str, dict[str, Any]]
     best_iterations: dict[str, int]
 
     def predict(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        probability = self.purchase.predict(
-            features, num_iteration=self.best_iterations["purchase"]
+        probability = cast(
+            np.ndarray,
+            self.purchase.predict(features, num_iteration=self.best_iterations["purchase"]),
         )
-        spend = self.spend.predict(
-            features, num_iteration=self.best_iterations["spend_given_purchase"]
+        spend = cast(
+            np.ndarray,
+            self.spend.predict(
+                features, num_iteration=self.best_iterations["spend_given_purchase"]
+            ),
         )
         return probability, probability * spend if self.combination == HURDLE else spend
 
@@ -715,9 +726,9 @@ def _fit_fold(
     """Candidates (every one by default) fitted on a fold's training rows, at most
     ``at_most`` of them (the hurdle and the tweedie share the purchase head: the same
     rows, features and parameters give the same booster)."""
-    fitted: dict[tuple[str, bool], tuple[lgb.Booster, dict]] = {}
+    fitted: dict[tuple[str, bool], tuple[lgb.Booster, dict[str, Any]]] = {}
 
-    def head(name: str, hybrid: bool) -> tuple[lgb.Booster, dict]:
+    def head(name: str, hybrid: bool) -> tuple[lgb.Booster, dict[str, Any]]:
         if (name, hybrid) not in fitted:
             fitted[(name, hybrid)] = _fit_early_stopped(
                 name, split=split, fold=fold, settings=settings, hybrid=hybrid, at_most=at_most
@@ -859,14 +870,18 @@ def _fold_predictions(
     return fits, candidates + baseline_predictions
 
 
-def _swap(predicted: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, bool, np.ndarray, dict]:
+def _swap(
+    predicted: tuple[np.ndarray, np.ndarray],
+) -> tuple[np.ndarray, bool, np.ndarray, dict[str, Any]]:
     probability, spend = predicted
     return probability, True, spend, {}
 
 
 def _refit_winner(
     method: str, split: TimeSplit, latest: _FoldFit | None, *, settings: TrainingSettings
-) -> tuple[Heads | None, FeatureSchema | None, baselines.RfmDecay | None, dict, dict]:
+) -> tuple[
+    Heads | None, FeatureSchema | None, baselines.RfmDecay | None, dict[str, Any], dict[str, Any]
+]:
     """The scoring method fitted on every cutoff: (heads, schema, rfm_decay, params,
     best iterations)."""
     if method in CANDIDATES:

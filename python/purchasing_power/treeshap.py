@@ -44,12 +44,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import cast
 
 import lightgbm as lgb
 import numba
 import numpy as np
 
-from purchasing_power.export import _K_ZERO, _Ensemble, _Leaf, _parse_booster, _Split, _Tree
+from purchasing_power.export.parse import _K_ZERO, _Ensemble, _Leaf, _parse_booster, _Split, _Tree
 
 # A leaf with up to FULL_TABLE_FEATURES path features keeps the full table, 2^d x d
 # values (16 KB at 8); one with up to TABLE_FEATURES keeps G and R, 2 x 2^d values (1 MB
@@ -157,15 +158,16 @@ class _Tables:
     def add(self, tree: _Tree, ensemble: _Ensemble) -> bool:
         """Add a tree's tables; ``False`` (nothing added) when a path has too many features."""
         internal = [i for i, node in enumerate(tree.nodes) if isinstance(node, _Split)]
+        splits = [node for node in tree.nodes if isinstance(node, _Split)]
         position = {node: i for i, node in enumerate(internal)}
         num_features = ensemble.num_features
 
         def feature_of(column: int) -> int:
             return column if column < num_features else ensemble.zero_columns[column - num_features]
 
-        used = sorted({feature_of(tree.nodes[i].column) for i in internal})
+        used = sorted({feature_of(split.column) for split in splits})
         local = {feature: i for i, feature in enumerate(used)}
-        leaves = []
+        leaves: list[tuple[float, list[tuple[int, bool, int, float]], list[int], np.ndarray]] = []
         # (node, path so far as (internal position, goes left, feature, cover fraction))
         stack: list[tuple[int, list[tuple[int, bool, int, float]]]] = [(0, [])]
         while stack:
@@ -195,26 +197,26 @@ class _Tables:
             if len(features) > MAX_PATH_FEATURES:
                 return False
             leaves.append((node.value, path, features, np.asarray(ratios)))
-        splits = [tree.nodes[i] for i in internal]
         self.node_column.extend(s.column for s in splits)
         self.node_threshold.extend(s.threshold for s in splits)
         self.node_nan_left.extend(s.nan_left for s in splits)
         self.tree_node.append(len(self.node_column))
         self.features.extend(used)
         self.tree_feature.append(len(self.features))
-        for value, path, features, ratios in leaves:
-            d = len(features)
+        for value, leaf_path, leaf_features, leaf_ratios in leaves:
+            d = len(leaf_features)
             kind = _FULL if d <= FULL_TABLE_FEATURES else _FACTORED
             if d > TABLE_FEATURES:
                 kind = _COMPUTED
-                present, table = value * (1.0 - ratios), np.concatenate((ratios, _weights(d)))
+                present: np.ndarray = value * (1.0 - leaf_ratios)
+                table = np.concatenate((leaf_ratios, _weights(d)))
             else:
-                present, table = _leaf_values(value, ratios, kind == _FULL)
-            self.split_node.extend(step[0] for step in path)
-            self.split_left.extend(step[1] for step in path)
-            self.split_slot.extend(features.index(step[2]) for step in path)
+                present, table = _leaf_values(value, leaf_ratios, kind == _FULL)
+            self.split_node.extend(step[0] for step in leaf_path)
+            self.split_left.extend(step[1] for step in leaf_path)
+            self.split_slot.extend(leaf_features.index(step[2]) for step in leaf_path)
             self.leaf_split.append(len(self.split_node))
-            self.slots.extend(local[feature] for feature in features)
+            self.slots.extend(local[feature] for feature in leaf_features)
             self.present.extend(present)
             self.leaf_slot.append(len(self.slots))
             self.leaf_kind.append(kind)
@@ -224,7 +226,7 @@ class _Tables:
             self.size += len(table)
             self.factored_leaves += kind == _FACTORED
             self.computed_leaves += kind == _COMPUTED
-            self.max_path_features = max(self.max_path_features, len(features))
+            self.max_path_features = max(self.max_path_features, len(leaf_features))
         self.tree_leaf.append(len(self.leaf_value))
         return True
 
@@ -261,28 +263,28 @@ _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
 @numba.njit(parallel=True, cache=True)
 def _kernel(
-    base,  # [columns, n] the base input, column-major
-    phi,  # [F + 1, n] added to
-    blocks,
-    tree_node,
-    node_column,
-    node_threshold,
-    node_nan_left,
-    tree_feature,
-    features,
-    tree_leaf,
-    leaf_split,
-    split_node,
-    split_left,
-    split_slot,
-    leaf_slot,
-    slots,
-    present,
-    leaf_kind,
-    leaf_value,
-    leaf_values_at,
-    values,
-):
+    base: np.ndarray,  # [columns, n] the base input, column-major
+    phi: np.ndarray,  # [F + 1, n] added to
+    blocks: int,
+    tree_node: np.ndarray,
+    node_column: np.ndarray,
+    node_threshold: np.ndarray,
+    node_nan_left: np.ndarray,
+    tree_feature: np.ndarray,
+    features: np.ndarray,
+    tree_leaf: np.ndarray,
+    leaf_split: np.ndarray,
+    split_node: np.ndarray,
+    split_left: np.ndarray,
+    split_slot: np.ndarray,
+    leaf_slot: np.ndarray,
+    slots: np.ndarray,
+    present: np.ndarray,
+    leaf_kind: np.ndarray,
+    leaf_value: np.ndarray,
+    leaf_values_at: np.ndarray,
+    values: np.ndarray,
+) -> None:
     n = base.shape[1]
     trees = len(tree_node) - 1
     most_nodes, most_features, most_path = 1, 1, 1
@@ -420,13 +422,13 @@ def _kernel(
                 else:  # G, then R
                     for k in range(d):
                         row = slots[slot0 + k]
-                        bit = 1 << k
+                        k_bit = 1 << k
                         with_k = present[slot0 + k]
                         for g in range(groups):
                             p = pattern[g]
                             outside = values[at + size + p]
-                            if p & bit:
-                                part[row, g] += with_k * values[at + (p ^ bit)] * outside
+                            if p & k_bit:
+                                part[row, g] += with_k * values[at + (p ^ k_bit)] * outside
                             else:
                                 part[row, g] += -value * values[at + p] * outside
             # add each group's values to its rows
@@ -487,7 +489,9 @@ class TreeShap:
             raise ValueError(
                 f"the model has {self._ensemble.num_features} features, the input {num_features}"
             )
-        threads = max(1, min(num_threads, numba.config.NUMBA_NUM_THREADS))
+        # numba.config sets its settings at run time from the environment
+        most = numba.config.NUMBA_NUM_THREADS  # type: ignore[attr-defined]
+        threads = max(1, min(num_threads, most))
         base = np.ascontiguousarray(self._base(features).T)
         phi = np.zeros((num_features + 1, len(features)))
         phi[num_features] = self._expected
@@ -500,12 +504,15 @@ class TreeShap:
                 numba.set_num_threads(previous)
         phi = np.ascontiguousarray(phi.T)
         for tree in self._left_to_lightgbm:
-            part = self._booster.predict(
-                features,
-                start_iteration=tree,
-                num_iteration=1,
-                pred_contrib=True,
-                num_threads=num_threads,
+            part = cast(
+                np.ndarray,
+                self._booster.predict(
+                    features,
+                    start_iteration=tree,
+                    num_iteration=1,
+                    pred_contrib=True,
+                    num_threads=num_threads,
+                ),
             )
             phi[:, :num_features] += part[:, :num_features]
         return phi

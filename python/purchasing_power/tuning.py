@@ -10,6 +10,7 @@ Off by default: ``--vars '{tune_trials: 30}'`` or ``purchasing-power train --tun
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from purchasing_power.train import HEADS, HeadParams, TimeSplit, TrainingSettings, fit_head
@@ -41,7 +42,7 @@ def tune(split: TimeSplit, *, settings: TrainingSettings, trials: int) -> Tuning
     for head in HEADS:
 
         def with_head(params: HeadParams, head: str = head) -> TrainingSettings:
-            return dataclasses.replace(settings, **{head: params})
+            return _with_heads(settings, {head: params})
 
         def objective(trial: optuna.Trial, head: str = head) -> float:
             params = HeadParams(
@@ -65,8 +66,20 @@ def tune(split: TimeSplit, *, settings: TrainingSettings, trials: int) -> Tuning
             chosen[head] = settings.head(head)
             best_losses[head] = default_losses[head]
     return TuningResult(
-        settings=dataclasses.replace(settings, **chosen),
+        settings=_with_heads(settings, chosen),
         trials=trials,
         best_losses=best_losses,
         default_losses=default_losses,
+    )
+
+
+def _with_heads(settings: TrainingSettings, heads: Mapping[str, HeadParams]) -> TrainingSettings:
+    """``settings`` with the parameters of the ``heads`` given (``HEADS`` names) replaced."""
+    unknown = set(heads) - set(HEADS)
+    if unknown:
+        raise KeyError(f"no such heads: {sorted(unknown)}")
+    return dataclasses.replace(
+        settings,
+        purchase=heads.get("purchase", settings.purchase),
+        spend_given_purchase=heads.get("spend_given_purchase", settings.spend_given_purchase),
     )

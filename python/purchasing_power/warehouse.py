@@ -1,5 +1,8 @@
-"""The one module that talks to the DuckDB warehouse file (the CLI's door in; dbt
-Python models get their connection from dbt)."""
+"""The one module that opens DuckDB connections: to the warehouse file (the CLI's door
+in; dbt Python models get their connection from dbt), to other DuckDB files (the
+published BI copy and its staged copies) and in memory (DuckDB as a compute engine over
+Arrow tables). Other modules call these and work on the connections and relations they
+return."""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pyarrow as pa
@@ -38,13 +42,35 @@ def warehouse_path() -> Path:
 
 
 def connect(path: Path | None = None, *, read_only: bool = True) -> duckdb.DuckDBPyConnection:
+    """The warehouse (``warehouse_path()`` unless ``path``), read-only unless asked;
+    ``FileNotFoundError`` saying what to run where a read-only one does not exist."""
     path = path or warehouse_path()
     if read_only and not path.exists():
         raise FileNotFoundError(f"no warehouse at {path}: run `make demo` or `dbt build` first")
+    return open_file(path, read_only=read_only)
+
+
+def open_file(path: Path, *, read_only: bool) -> duckdb.DuckDBPyConnection:
+    """Any DuckDB file (the published BI copy, a staged copy of it), as DuckDB opens it:
+    a missing file is created when writable, a ``duckdb.Error`` when read-only."""
     return duckdb.connect(str(path), read_only=read_only)
 
 
-def check_not_in_use(path: Path, *, config: Mapping[str, object] | None = None) -> None:
+def in_memory(*, threads: int | None = None) -> duckdb.DuckDBPyConnection:
+    """A DuckDB of its own in memory (no file): a compute engine over Arrow tables, or
+    the reader of a file it attaches. ``threads``: DuckDB's default (every core) unless
+    given."""
+    return duckdb.connect(config={} if threads is None else {"threads": threads})
+
+
+def arrow_relation(table: pa.Table) -> duckdb.DuckDBPyRelation:
+    """``table`` as a relation of an in-memory DuckDB of its own, to query in SQL."""
+    return in_memory().from_arrow(table)
+
+
+def check_not_in_use(
+    path: Path, *, config: Mapping[str, str | int | float | list[str]] | None = None
+) -> None:
     """Open the warehouse for writing, as dbt-duckdb does (same ``config``), and close it
     again: raises ``WarehouseInUseError``, naming the holder's PID, where another process
     holds the file; any other error as DuckDB raised it."""
@@ -68,14 +94,27 @@ def read_table(
     return relation.to_arrow_table()
 
 
+def relation_query(
+    relation: duckdb.DuckDBPyRelation, name: str, sql: str
+) -> duckdb.DuckDBPyRelation:
+    """``sql`` over ``relation``, which it reads as the view ``name``."""
+    result = relation.query(name, sql)
+    if result is None:
+        raise ValueError(f"the query over {name} returns no rows: {sql}")
+    return result
+
+
 def quote_identifier(name: str) -> str:
     """``name`` as a SQL identifier, double-quoted (a column or table name of any spelling)."""
     return '"' + name.replace('"', '""') + '"'
 
 
-def query(connection: duckdb.DuckDBPyConnection, sql: str) -> tuple[list[str], list[tuple]]:
+def query(
+    connection: duckdb.DuckDBPyConnection, sql: str
+) -> tuple[list[str], list[tuple[Any, ...]]]:
     """Column names and rows of a query."""
-    relation = connection.sql(sql)
+    # None for a statement without a result (DuckDB's stub says it never is)
+    relation: duckdb.DuckDBPyRelation | None = connection.sql(sql)
     if relation is None:
         return [], []
     return relation.columns, relation.fetchall()

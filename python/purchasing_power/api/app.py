@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.routing import APIRoute
 
 from purchasing_power.api import problems
 from purchasing_power.api.dependencies import Authenticated
@@ -67,7 +68,9 @@ def create_app(settings: ApiSettings, *, start: bool = True) -> FastAPI:
 
     # outermost last: metrics -> key and rate limit -> body limit -> score lookups -> FastAPI
     score_route = next(
-        route for route in scores.router.routes if route.endpoint is scores.get_score
+        route
+        for route in scores.router.routes
+        if isinstance(route, APIRoute) and route.endpoint is scores.get_score
     )
     app.add_middleware(ScoreLookups, state=state, route=score_route)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)

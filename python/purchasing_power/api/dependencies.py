@@ -9,6 +9,7 @@ check their scope (``scoped``); the security schemes below are what OpenAPI docu
 from __future__ import annotations
 
 import math
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -33,7 +34,8 @@ class Caller:
 
 
 def state_of(request: Request) -> ApiState:
-    return request.app.state.api
+    api: ApiState = request.app.state.api
+    return api
 
 
 def token_from(authorization: str | None, api_key: str | None) -> str | None:
@@ -87,7 +89,8 @@ async def caller(
     header: Annotated[str | None, Depends(_header)],
 ) -> Caller:
     """The caller the Authenticate middleware found (the key schemes are for OpenAPI)."""
-    return request.state.caller
+    found: Caller = request.state.caller
+    return found
 
 
 Authenticated = Annotated[Caller, Depends(caller)]
@@ -100,7 +103,7 @@ def require_scope(state: ApiState, who: Caller, scope: str) -> None:
         raise ProblemError(403, f"The API key lacks the '{scope}' scope this endpoint needs.")
 
 
-def scoped(scope: str):
+def scoped(scope: str) -> Callable[[Request, Caller], Awaitable[Caller]]:
     """A dependency that lets through only callers whose key holds ``scope``."""
     if scope not in SCOPES:
         raise ValueError(f"unknown scope {scope!r}")

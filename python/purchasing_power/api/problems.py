@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from http import HTTPStatus
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -23,7 +25,11 @@ class ProblemError(Exception):
 
 
 def problem_response(
-    status: int, detail: str, *, instance: str | None = None, headers: dict[str, str] | None = None
+    status: int,
+    detail: str,
+    *,
+    instance: str | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> JSONResponse:
     body = {
         "type": "about:blank",
@@ -36,7 +42,7 @@ def problem_response(
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
-def _where(location: tuple) -> str:
+def _where(location: tuple[Any, ...]) -> str:
     parts = [str(part) for part in location if part not in ("body", "path", "query")]
     text = ""
     for part in parts:

@@ -6,6 +6,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from purchasing_power.api.keys import default_keys_file
 from purchasing_power.api.snapshot import HISTORY_DAYS_IN_MEMORY
@@ -54,7 +55,7 @@ class ApiSettings:
             environ=environ,
         )
         key = environ.get(PSEUDONYM_KEY_ENV)
-        values: dict[str, object] = {
+        values: dict[str, Any] = {
             "database": published.database,
             "keys_file": default_keys_file(environ),
             "pseudonym_key": key.encode() if key else None,
@@ -68,7 +69,7 @@ class ApiSettings:
                     f"{environ[HISTORY_DAYS_ENV]!r}"
                 ) from None
         values.update({name: value for name, value in overrides.items() if value is not None})
-        return cls(**values)  # type: ignore[arg-type]
+        return cls(**values)
 
     def __post_init__(self) -> None:
         if self.history_days < 1:

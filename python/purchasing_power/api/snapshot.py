@@ -40,6 +40,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from purchasing_power.publish import PUBLICATION_TABLE, pseudonym
+from purchasing_power.warehouse import in_memory
 
 log = logging.getLogger("purchasing_power.api")
 
@@ -88,14 +89,15 @@ def _codes(column: pa.ChunkedArray) -> tuple[np.ndarray, list[Any]]:
 
 
 def _floats(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
-    return column.cast(pa.float64()).to_numpy(zero_copy_only=False)  # null -> nan
+    values: np.ndarray = column.cast(pa.float64()).to_numpy(zero_copy_only=False)  # null -> nan
+    return values
 
 
 def _float_or_none(value: float) -> float | None:
     return value if value == value else None  # NaN (a null) is the one float unequal to itself
 
 
-def _latest_first(row: tuple) -> tuple:
+def _latest_first(row: tuple[Any, ...]) -> tuple[tuple[bool, Any], ...]:
     """A history row's sort key, reversed: as_of, scored_at and model version descending
     with nulls last, then status and tier descending with nulls first (as DuckDB's
     ``desc nulls last`` and ``desc nulls first`` order them)."""
@@ -113,7 +115,7 @@ def _float_or_none_or_null(value: float | None) -> float | None:
     return None if value is None else _float_or_none(value)
 
 
-def _single(rows: list[tuple]) -> Any:
+def _single(rows: list[tuple[Any, ...]]) -> Any:
     ((value,),) = rows
     return value
 
@@ -221,7 +223,7 @@ class FileHistory:
     def rows(self, published_id: str, *, limit: int) -> list[dict[str, Any]]:
         """The user's entries older than memory holds, latest first (at most ``limit``)."""
         cursor = self._cursor()
-        found: list[tuple] = []
+        found: list[tuple[Any, ...]] = []
         if self.dates:
             oldest = self.dates[min(limit, len(self.dates)) - 1]
             found = sorted(
@@ -399,7 +401,7 @@ def load_snapshot(
     start = time.perf_counter()
     if not path.is_file():
         raise PublicationError(f"no published BI copy at {path}")
-    connection = duckdb.connect(config={"threads": 2})
+    connection = in_memory(threads=2)
     try:
         escaped = str(path).replace("'", "''")
         connection.execute(f"attach '{escaped}' as published (read_only)")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import Response
@@ -23,7 +23,7 @@ from purchasing_power.api.settings import MAX_BATCH, MAX_HISTORY
 from purchasing_power.api.snapshot import Snapshot
 from purchasing_power.api.state import publication_json
 
-ERRORS = {
+ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"model": Problem, "content": {"application/problem+json": {}}}
     for status in (401, 403, 404, 413, 422, 429, 503)
 }
@@ -31,7 +31,7 @@ router = APIRouter(prefix="/v1", tags=["scores"], responses=ERRORS)
 UserPath = Annotated[UserId, Path(description="A user id, raw or its pseudonym.")]
 
 
-def _json(body: dict) -> Response:
+def _json(body: dict[str, Any]) -> Response:
     """The answer in the shape of its response model, serialised by pydantic-core without
     building the models: the snapshot's values are typed when they are loaded, and
     building a model per user costs five times the lookup (tests/test_api.py validates

@@ -1,0 +1,210 @@
+"""The parity gate: an export is proven equal to LightGBM before it is registered, and
+rechecked where it scores."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from model_examples import (
+    HURDLE_SETTINGS,
+    SCHEMA,
+    TIERS,
+    examples,
+    trained,
+    with_wrong_probability,
+)
+from purchasing_power import parity as parity_gate
+from purchasing_power import registry
+from purchasing_power.export import ParityReport
+from purchasing_power.model_graphs import export_graphs
+from purchasing_power.parity import ParityError, _gate, prove_parity, recheck_parity
+from purchasing_power.registration import register_models
+from purchasing_power.scoring import make_session
+
+
+def _register(result, directory: Path, *, scoring: pa.Table | None = None):
+    scoring = scoring if scoring is not None else examples(rows_per_cutoff=100, seed=5)
+    return register_models(
+        result,
+        schema=SCHEMA,
+        settings=HURDLE_SETTINGS,
+        as_of="2025-04-01",
+        scoring_features=SCHEMA.to_matrix(scoring),
+        tiers=TIERS,
+        artifacts_dir=directory,
+    )
+
+
+@pytest.fixture(scope="module")
+def registered(tmp_path_factory: pytest.TempPathFactory):
+    return _register(trained(), tmp_path_factory.mktemp("artifacts"))
+
+
+def test_parity_gate_refuses_a_drifting_export() -> None:
+    _gate("spend", "tensor", "rows", ParityReport(rows=10, max_abs_diff=1.0, max_rel_diff=1e-12))
+    with pytest.raises(ParityError, match="spend head, tensor graph"):
+        _gate("spend", "tensor", "rows", ParityReport(10, 1e-3, 1e-6))
+    with pytest.raises(ParityError, match="purchase head, tree_ensemble graph, edge cases"):
+        _gate("purchase", "tree_ensemble", "edge cases", ParityReport(10, 1e-6, 1e-12))
+    with pytest.raises(ParityError, match="spend head"):
+        _gate("spend", "tensor", "rows", ParityReport(10, np.inf, np.nan))
+
+
+def _gate_on_validation_rows(result, exported) -> dict[str, dict]:
+    """The gate on the validation rows, with five of them as edge cases."""
+    return prove_parity(
+        result.heads,
+        exported,
+        rows=result.validation_features,
+        edge_cases=result.validation_features[:5],
+        validation_rows=len(result.validation_features),
+        tiers=TIERS,
+    ).figures
+
+
+def test_a_mismatched_export_is_refused() -> None:
+    result, other = trained(), trained(rows_per_cutoff=300, seed=11)
+    exported = export_graphs(result.heads)
+    exported["tensor"]["spend"] = export_graphs(other.heads)["tensor"]["spend"]
+    with pytest.raises(ParityError, match="spend head, tensor graph"):
+        _gate_on_validation_rows(result, exported)
+
+
+def test_the_probability_scoring_reads_from_the_spend_graph_is_gated() -> None:
+    """Scoring reads the purchase probability from the spend graph, not from the purchase
+    graph: the gate checks that output too, and refuses a spend graph without it."""
+    result = trained()
+    exported = export_graphs(result.heads)
+    parity = _gate_on_validation_rows(result, exported)
+    for graph in ("tree_ensemble", "tensor"):
+        assert parity[graph]["purchase_probability"]["max_abs_diff"] <= 1e-9
+    for graph in ("tree_ensemble", "tensor"):
+        wrong = export_graphs(result.heads)
+        wrong[graph]["spend"] = with_wrong_probability(wrong[graph]["spend"])
+        with pytest.raises(ParityError, match=f"purchase_probability output, {graph} graph"):
+            _gate_on_validation_rows(result, wrong)
+    exported["tree_ensemble"]["spend"] = exported["tree_ensemble"]["purchase"]
+    with pytest.raises(ParityError, match="has no 'purchase_probability' output"):
+        _gate_on_validation_rows(result, exported)
+
+
+def test_the_gate_refuses_to_run_without_the_graph_scoring_runs_on_the_cpu() -> None:
+    """Registration reads its reference and summary from the TreeEnsemble run: a gate
+    without that graph is a caller's error, raised before any work."""
+    result = trained()
+    with pytest.raises(ValueError, match="must include 'tree_ensemble'"):
+        prove_parity(
+            result.heads,
+            export_graphs(result.heads),
+            rows=result.validation_features,
+            edge_cases=result.validation_features[:5],
+            validation_rows=len(result.validation_features),
+            tiers=TIERS,
+            graphs=("tensor",),
+        )
+
+
+def _gate_with_validation_and_scoring_rows(result, exported) -> tuple[dict[str, dict], int]:
+    """The gate on the validation rows followed by 300 of them again as scoring rows."""
+    rows = np.vstack([result.validation_features, result.validation_features[:300]])
+    parity = prove_parity(
+        result.heads,
+        exported,
+        rows=rows,
+        edge_cases=result.validation_features[:5],
+        validation_rows=len(result.validation_features),
+        tiers=TIERS,
+    ).figures
+    return parity, len(rows)
+
+
+def test_the_tensor_graph_is_gated_on_leading_validation_and_scoring_rows(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    result = trained()
+    exported = export_graphs(result.heads)
+    monkeypatch.setattr(parity_gate, "TENSOR_GATE_ROWS", 100)
+
+    def gate() -> dict[str, dict]:
+        return _gate_with_validation_and_scoring_rows(result, exported)[0]
+
+    parity, rows = _gate_with_validation_and_scoring_rows(result, exported)
+    assert parity["tree_ensemble"]["spend"]["rows"] == rows
+    assert parity["tensor"]["spend"]["rows"] == 100
+    assert parity["tensor"]["validation_rows"] == 50
+    assert parity["tensor"]["spend"]["edge_cases"]["rows"] == 5
+    # a wrong tensor graph is still caught on the sample
+    other = export_graphs(trained(rows_per_cutoff=300, seed=11).heads)
+    exported["tensor"]["spend"] = other["tensor"]["spend"]
+    with pytest.raises(ParityError, match="spend head, tensor graph"):
+        gate()
+
+
+def test_the_recheck_gates_the_graphs_the_card_names_for_scoring(
+    registered, tmp_path: Path
+) -> None:
+    """Scoring runs the spend graph the card names, for both its outputs; the recheck
+    reads the same file, so a card pointing at another graph fails the recheck."""
+    copy = tmp_path / registered.path.name
+    shutil.copytree(registered.path, copy)
+    card = {**registered.card, "files": {**registered.card["files"], "spend": "other.onnx"}}
+    (copy / "other.onnx").write_bytes((copy / card["files"]["purchase"]).read_bytes())
+    features = SCHEMA.to_matrix(examples(rows_per_cutoff=100, seed=5))
+    rechecked = recheck_parity(registered, scoring_features=features, tiers=TIERS)
+    assert set(rechecked["tree_ensemble"]) >= {"spend", "purchase_probability"}
+    assert "purchase" not in rechecked["tree_ensemble"]  # the purchase graph scores nothing
+    moved = registry.RegisteredModel(registered.model_version, copy, card)
+    with pytest.raises(ParityError, match="spend head, tree_ensemble graph"):
+        recheck_parity(moved, scoring_features=features, tiers=TIERS)
+    (copy / "other.onnx").write_bytes(
+        with_wrong_probability((copy / registered.card["files"]["spend"]).read_bytes())
+    )
+    with pytest.raises(ParityError, match="purchase_probability output, tree_ensemble graph"):
+        recheck_parity(moved, scoring_features=features, tiers=TIERS)
+
+
+def test_where_cuda_runs_the_tensor_graph_is_gated_there_on_every_row(
+    monkeypatch: pytest.MonkeyPatch, registered
+) -> None:
+    """Registration and the recheck of an accepted model gate the tensor graph on every
+    row, on CUDA, where CUDA runs (here the CUDA session falls back to the CPU, which
+    the figures record); elsewhere on a sample at registration and not at the recheck."""
+    result = trained()
+    exported = export_graphs(result.heads)
+    monkeypatch.setattr(parity_gate, "TENSOR_GATE_ROWS", 100)
+    features = SCHEMA.to_matrix(examples(rows_per_cutoff=100, seed=5))
+
+    parity, rows = _gate_with_validation_and_scoring_rows(result, exported)
+    assert parity["tensor"]["spend"]["rows"] == 100
+    assert parity["tensor"]["execution_provider"] == "CPUExecutionProvider"
+    assert set(recheck_parity(registered, scoring_features=features, tiers=TIERS)) == {
+        "tree_ensemble"
+    }
+
+    monkeypatch.setattr(parity_gate, "cuda_is_usable", lambda: True)
+    asked: list[str] = []
+
+    def make_session_spy(model, **options):
+        asked.append(options.get("provider", "cpu"))
+        return make_session(model, **options)
+
+    monkeypatch.setattr(parity_gate, "make_session", make_session_spy)
+    parity, rows = _gate_with_validation_and_scoring_rows(result, exported)
+    assert parity["tensor"]["spend"]["rows"] == rows
+    assert parity["tensor"]["validation_rows"] == len(result.validation_features)
+    # a session per file: the TreeEnsemble graphs on the CPU, the tensor graphs on CUDA
+    assert asked == ["cpu"] * 2 + ["cuda"] * 2
+    # the provider that really ran, whatever this host is
+    assert parity["tensor"]["execution_provider"] == (
+        make_session(exported["tensor"]["spend"], provider="cuda").provider
+    )
+    rechecked = recheck_parity(registered, scoring_features=features, tiers=TIERS)
+    assert set(rechecked) == {"tree_ensemble", "tensor"}
+    assert rechecked["tensor"]["spend"]["rows"] == len(features)
+    assert rechecked["tensor"]["spend"]["max_rel_diff"] <= 1e-9
+    assert rechecked["tensor"]["purchase_probability"]["max_abs_diff"] <= 1e-9
