@@ -348,11 +348,13 @@ def test_the_zoo_judges_the_model_and_every_baseline_on_the_held_out_horizon(
             f" where cutoff_date = '{cutoff}' order by user_id"
         ).to_arrow_table()
     # users known before as_of who bought in the 90 days after it
-    (buyers,) = duckdb.execute(
-        f"select count(distinct user_id) from '{raw}' where event_type = 'purchase'"
-        " and event_time >= '2025-10-03' and event_time < '2026-01-01' and user_id in"
-        f" (select user_id from '{raw}' where event_time < '2025-10-03')"
-    ).fetchone()
+    with duckdb.connect() as own:  # fetchone on the default connection would leave its
+        # result open and block that connection for every later test in this process
+        ((buyers,),) = own.execute(
+            f"select count(distinct user_id) from '{raw}' where event_type = 'purchase'"
+            " and event_time >= '2025-10-03' and event_time < '2026-01-01' and user_id in"
+            f" (select user_id from '{raw}' where event_time < '2025-10-03')"
+        ).fetchall()
     assert shop["users"] == scored
     assert shop["buyers"] == buyers > 0
 

@@ -228,10 +228,11 @@ def test_a_shift_changes_only_what_comes_after_it(tmp_path: Path) -> None:
 
     def rows(folder: str, where: str) -> list[tuple]:
         path = tmp_path / folder / "events.parquet"
-        return duckdb.sql(
-            f"select event_time, user_id, event_type, item_id, price, amount from '{path}'"
-            f" where {where} order by all"
-        ).fetchall()
+        with duckdb.connect() as own:  # not the default connection other tests share
+            return own.sql(
+                f"select event_time, user_id, event_type, item_id, price, amount from '{path}'"
+                f" where {where} order by all"
+            ).fetchall()
 
     assert rows("plain", f"event_time < {cut}") == rows("shifted", f"event_time < {cut}")
     late_plain, late_shifted = (rows(f, f"event_time >= {cut}") for f in ("plain", "shifted"))
