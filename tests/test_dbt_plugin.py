@@ -7,11 +7,13 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import duckdb
 import pytest
 
 from dbt_runner import make_project
+from purchasing_power.dbt_plugin import Plugin
 from purchasing_power.warehouse import WarehouseInUseError, check_not_in_use
 
 # Another process that opens the warehouse for writing and holds it until told to go.
@@ -65,6 +67,17 @@ def test_a_free_warehouse_passes_and_other_errors_stay_duckdbs(tmp_path: Path) -
         assert connection.execute("select 1").fetchall() == [(1,)]
     with pytest.raises(duckdb.IOException, match="No such file or directory"):
         check_not_in_use(tmp_path / "missing" / "warehouse.duckdb")
+
+
+def test_the_plugin_makes_a_missing_warehouse_folder(tmp_path: Path) -> None:
+    # `make clean` removes warehouse/, and PURCHASING_POWER_DB may name a new folder
+    warehouse = tmp_path / "new" / "folder" / "warehouse.duckdb"
+    Plugin("purchasing_power", {}).update_connection_config(
+        SimpleNamespace(path=str(warehouse)), {}
+    )
+    assert warehouse.parent.is_dir()
+    with duckdb.connect(str(warehouse)) as connection:  # checked, and let go again
+        assert connection.execute("select 1").fetchall() == [(1,)]
 
 
 @pytest.mark.slow

@@ -1,5 +1,6 @@
 """The project's dbt-duckdb plugin (``plugins:`` in profiles.yml): one line, and no
-traceback, when ``dbt build`` finds the warehouse held by another process.
+traceback, when ``dbt build`` finds the warehouse held by another process; and the
+warehouse's folder made where it is missing.
 
 DuckDB lets one process write a database file. A second build on one warehouse failed
 in dbt-duckdb's ``duckdb.connect`` with DuckDB's lock error, and dbt printed some 225
@@ -33,7 +34,11 @@ class Plugin(BasePlugin):
     def update_connection_config(self, creds: Any, config: dict[str, Any]) -> None:
         if creds.path == IN_MEMORY:
             return
+        warehouse = Path(creds.path)
+        # a new PURCHASING_POWER_DB, or the repo's warehouse/ after `make clean`: DuckDB
+        # creates the file but not its folder
+        warehouse.parent.mkdir(parents=True, exist_ok=True)
         try:
-            check_not_in_use(Path(creds.path), config=config)
+            check_not_in_use(warehouse, config=config)
         except WarehouseInUseError as error:
             raise WarehouseInUse(str(error)) from None
