@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import dataclasses
 from functools import cache
+from pathlib import Path
 
 import numpy as np
 import onnx
 import pyarrow as pa
 
 from purchasing_power.features import FeatureSchema, FeatureSpec
+from purchasing_power.registration import register_models
 from purchasing_power.tiers import Tier
 from purchasing_power.train import (
     LIGHTGBM_HURDLE,
@@ -116,6 +118,21 @@ def with_wrong_probability(spend_graph: bytes) -> bytes:
     (node,) = [node for node in model.graph.node if node.name == "probability"]
     node.input[0] = "spend_given_purchase/prediction"
     return model.SerializeToString()
+
+
+def register(result: TrainingResult, directory: Path, *, scoring: pa.Table | None = None):
+    """``result`` registered in ``directory`` as of 2025-04-01 with the seed's tiers,
+    scoring ``scoring`` (100 example rows a cutoff by default)."""
+    scoring = scoring if scoring is not None else examples(rows_per_cutoff=100, seed=5)
+    return register_models(
+        result,
+        schema=SCHEMA,
+        settings=HURDLE_SETTINGS,
+        as_of="2025-04-01",
+        scoring_features=SCHEMA.to_matrix(scoring),
+        tiers=TIERS,
+        artifacts_dir=directory,
+    )
 
 
 # seeds/power_tiers.csv

@@ -7,14 +7,13 @@ import shutil
 from pathlib import Path
 
 import numpy as np
-import pyarrow as pa
 import pytest
 
 from model_examples import (
-    HURDLE_SETTINGS,
     SCHEMA,
     TIERS,
     examples,
+    register,
     trained,
     with_wrong_probability,
 )
@@ -23,26 +22,12 @@ from purchasing_power import registry
 from purchasing_power.export import ParityReport
 from purchasing_power.model_graphs import export_graphs
 from purchasing_power.parity import ParityError, _gate, prove_parity, recheck_parity
-from purchasing_power.registration import register_models
 from purchasing_power.scoring import make_session
-
-
-def _register(result, directory: Path, *, scoring: pa.Table | None = None):
-    scoring = scoring if scoring is not None else examples(rows_per_cutoff=100, seed=5)
-    return register_models(
-        result,
-        schema=SCHEMA,
-        settings=HURDLE_SETTINGS,
-        as_of="2025-04-01",
-        scoring_features=SCHEMA.to_matrix(scoring),
-        tiers=TIERS,
-        artifacts_dir=directory,
-    )
 
 
 @pytest.fixture(scope="module")
 def registered(tmp_path_factory: pytest.TempPathFactory):
-    return _register(trained(), tmp_path_factory.mktemp("artifacts"))
+    return register(trained(), tmp_path_factory.mktemp("artifacts"))
 
 
 def test_parity_gate_refuses_a_drifting_export() -> None:

@@ -21,6 +21,7 @@ from model_examples import (
     TIERS,
     TIERS_TABLE,
     examples,
+    register,
     trained,
 )
 from purchasing_power import baselines, btyd_features
@@ -59,22 +60,9 @@ def _train(table: pa.Table):
     return train_models(split, settings=HURDLE_SETTINGS)
 
 
-def _register(result, directory: Path, *, scoring: pa.Table | None = None):
-    scoring = scoring if scoring is not None else examples(rows_per_cutoff=100, seed=5)
-    return register_models(
-        result,
-        schema=SCHEMA,
-        settings=HURDLE_SETTINGS,
-        as_of="2025-04-01",
-        scoring_features=SCHEMA.to_matrix(scoring),
-        tiers=TIERS,
-        artifacts_dir=directory,
-    )
-
-
 @pytest.fixture(scope="module")
 def registered(tmp_path_factory: pytest.TempPathFactory):
-    return _register(trained(), tmp_path_factory.mktemp("artifacts"))
+    return register(trained(), tmp_path_factory.mktemp("artifacts"))
 
 
 @pytest.mark.parametrize("candidate", [LIGHTGBM_TWEEDIE, LIGHTGBM_HYBRID])
@@ -202,8 +190,8 @@ def test_the_cards_reference_and_score_summary_are_what_scoring_computes(registe
 
 
 def test_same_data_and_seed_give_byte_identical_files_and_scores(tmp_path: Path) -> None:
-    first = _register(trained(), tmp_path / "a")
-    second = _register(_train(examples(rows_per_cutoff=600)), tmp_path / "b")
+    first = register(trained(), tmp_path / "a")
+    second = register(_train(examples(rows_per_cutoff=600)), tmp_path / "b")
     assert first.model_version == second.model_version
     for name in ("purchase.onnx", "spend.onnx", "purchase.tensor.onnx", "spend.tensor.onnx"):
         assert (first.path / name).read_bytes() == (second.path / name).read_bytes()
