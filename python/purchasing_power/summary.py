@@ -46,6 +46,10 @@ class BuildSummary:
     label_horizon_days: int | None = None
 
 
+# the summary's validation columns: (metric, header)
+SUMMARY_METRICS = (("auc", "AUC"), ("normalized_gini", "Gini"), ("top_decile_capture", "top 10%"))
+
+
 def read_summary(connection: duckdb.DuckDBPyConnection, *, warehouse: Path) -> BuildSummary:
     _, quality = query(connection, "select * from marts.data_quality_summary")
     rows_in, rows_clean, rows_rejected, rows_dropped = quality[0]
@@ -77,7 +81,7 @@ def read_summary(connection: duckdb.DuckDBPyConnection, *, warehouse: Path) -> B
         connection,
         "select method, metric, metric_value from marts.model_evaluations"
         f" where model_version = '{model_version}' and is_mean_over_folds"
-        " and metric in ('auc', 'normalized_gini', 'top_decile_capture')"
+        f" and metric in ({', '.join(repr(metric) for metric, _ in SUMMARY_METRICS)})"
         " order by metric, method",
     )
     _, monitored = query(
@@ -149,10 +153,6 @@ def method_sentence(summary: BuildSummary) -> list[str]:
     if summary.model_status == "unproven":
         return ["  The model that scored has not beaten every baseline (status 'unproven')."]
     return []
-
-
-# the summary's validation columns: (metric, header)
-SUMMARY_METRICS = (("auc", "AUC"), ("normalized_gini", "Gini"), ("top_decile_capture", "top 10%"))
 
 
 def _render_evaluations(summary: BuildSummary) -> list[str]:
