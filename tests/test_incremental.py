@@ -129,18 +129,19 @@ def _validated(warehouse: Path) -> list[tuple]:
 
 
 def _sessionized(warehouse: Path) -> list[tuple]:
-    """Every row of the sessions, user first (not validated_at, as above)."""
+    """Every row of the sessions, user first (not validated_at and built_at, as above)."""
     with duckdb.connect(str(warehouse), read_only=True) as connection:
         return connection.execute(
-            f"select user_id, * exclude (user_id, validated_at) from {SESSIONIZED} order by all"
+            f"select user_id, * exclude (user_id, validated_at, built_at) from {SESSIONIZED}"
+            " order by all"
         ).fetchall()
 
 
 def _category_days(warehouse: Path) -> list[tuple]:
-    """Every row of the user-category days (not validated_at, as above)."""
+    """Every row of the user-category days (not validated_at and built_at, as above)."""
     with duckdb.connect(str(warehouse), read_only=True) as connection:
         return connection.execute(
-            f"select * exclude (validated_at) from {CATEGORY_DAYS} order by all"
+            f"select * exclude (validated_at, built_at) from {CATEGORY_DAYS} order by all"
         ).fetchall()
 
 

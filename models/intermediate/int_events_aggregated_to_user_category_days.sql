@@ -5,10 +5,14 @@
     Incremental: a rerun rebuilds whole days, those of the validated rows (clean or
     rejected) from a run of int_events_validated that no row here has seen
     (delete+insert on activity_date; each row carries the latest validated_at of its
-    day's rows, so a run that only rejected rows is seen too).
+    day's rows, so a run that only rejected rows is seen too, and built_at, when the run
+    that wrote it started: what the key guard's tests read, dbt_project.yml; a table
+    built before built_at needs --full-refresh, require_built_columns says so).
     A day left with no categorised clean event loses its rows (the post-hook
     delete_rows_without_source).
 -#}
+{{ require_built_columns(['built_at']) }}
+
 with
 
 {% if is_incremental() -%}
@@ -63,7 +67,8 @@ days_stamped as (
         user_category_days_counted.category,
         user_category_days_counted.event_date as activity_date,
         user_category_days_counted.count_events,
-        days_last_validated.validated_at
+        days_last_validated.validated_at,
+        cast('{{ run_started_at.strftime("%Y-%m-%d %H:%M:%S.%f") }}' as timestamp) as built_at
     from user_category_days_counted
     inner join days_last_validated
         on user_category_days_counted.event_date = days_last_validated.event_date

@@ -26,11 +26,12 @@
     replace their rows (delete+insert on event_id); a shop session's or an order's
     start is taken over all its events, the earlier ones included. Rows of events no
     longer clean go (the post-hook delete_rows_with_keys_in). Each rebuilt row carries
-    the latest validated_at of its user's rows. A change to var('session_gap_minutes')
-    or to this logic needs --full-refresh, and so does a table built before
-    is_session_inferred (the build says so: require_built_columns).
+    the latest validated_at of its user's rows, and built_at, when the run that wrote it
+    started (what the key guard's tests read: dbt_project.yml). A change to
+    var('session_gap_minutes') or to this logic needs --full-refresh, and so does a table
+    built before is_session_inferred or built_at (the build says so: require_built_columns).
 -#}
-{{ require_built_columns(['is_session_inferred']) }}
+{{ require_built_columns(['is_session_inferred', 'built_at']) }}
 
 with
 
@@ -249,7 +250,8 @@ sessions_listed as (
         orders_attached.session_started_at,
         orders_attached.is_session_inferred,
         orders_attached.order_started_date,
-        users_last_validated.validated_at
+        users_last_validated.validated_at,
+        cast('{{ run_started_at.strftime("%Y-%m-%d %H:%M:%S.%f") }}' as timestamp) as built_at
     from orders_attached
     inner join users_last_validated
         on orders_attached.user_id = users_last_validated.user_id
