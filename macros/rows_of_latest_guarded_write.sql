@@ -29,7 +29,7 @@
         ~ "' and table_name = '" ~ relation.identifier ~ "'"
     ) -%}
     {%- if marked.rows | length == 0 or marked.rows[0][0] != guarded_key_mark(guard) -%}
-        {{ log(relation ~ " was not built whole under its key guard: " ~ model.name
+        {{ log(relation.identifier ~ " was not built whole under its key guard: " ~ model.name
             ~ " reads every row (a --full-refresh marks it)", info=true) }}
         {{ return('true') }}
     {%- endif -%}
