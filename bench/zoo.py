@@ -195,13 +195,15 @@ def run_shop(
     work: Path,
     extra_vars: dict,
     with_demand: bool,
+    fresh: bool = True,
 ) -> dict[str, object]:
-    """Hold out the last ``horizon_days`` before ``end`` (the day after the data), build,
-    judge, and where asked build again at ``end`` for the demand forecast's accuracy."""
+    """Hold out the last ``horizon_days`` before ``end`` (the day after the data), build
+    (into an emptied warehouse where ``fresh``), judge, and where asked build again at
+    ``end`` for the demand forecast's accuracy."""
     as_of = end - dt.timedelta(days=horizon_days)
     shop: dict[str, object] = {"shop": name, "as_of": as_of.isoformat(),
                                "horizon_days": horizon_days}  # fmt: skip
-    built = holdout.build(raw, work, as_of=as_of, horizon_days=horizon_days,
+    built = holdout.build(raw, work, as_of=as_of, horizon_days=horizon_days, fresh=fresh,
                           extra_vars={"retrain": True, **extra_vars})  # fmt: skip
     shop["build"] = asdict(built)
     print(f"{name}: dbt build at {as_of} ({horizon_days}-day horizon) "

@@ -105,6 +105,26 @@ def test_no_fold_of_the_build_trains_on_labels_that_reach_its_validation_cutoff(
             assert dt.date.fromisoformat(cutoff) + dt.timedelta(days=label_days) <= validation
 
 
+def test_the_build_fails_where_a_scored_user_lost_its_reasons(copy_of_built: DbtProject) -> None:
+    """Issue 40, point 4: reasons are kept for every scored user; the dbt test
+    assert_every_scored_user_has_its_reasons names a user whose reasons are missing,
+    short or from another model."""
+    test = ("test", "--select", "assert_every_scored_user_has_its_reasons")
+    copy_of_built.run(*test)
+    with duckdb.connect(str(copy_of_built.warehouse)) as connection:
+        (user,) = connection.execute(
+            "select min(user_id) from marts.purchasing_power_reasons"
+        ).fetchone()
+        connection.execute("delete from marts.purchasing_power_reasons where user_id = ?", [user])
+        connection.execute(
+            "delete from marts.purchasing_power_reasons where reason_rank = 3 and user_id = ("
+            " select max(user_id) from marts.purchasing_power_reasons)"
+        )
+    failed = copy_of_built.run(*test, check=False)
+    assert failed.returncode != 0
+    assert "Got 2 results, configured to fail if != 0" in failed.stdout
+
+
 def test_every_scored_user_has_three_reasons_from_the_active_model(built: DbtProject) -> None:
     with _connect(built) as connection:
         per_user = connection.execute(

@@ -21,7 +21,15 @@ from purchasing_power import parity as parity_gate
 from purchasing_power import registry
 from purchasing_power.export import ParityReport
 from purchasing_power.model_graphs import export_graphs
-from purchasing_power.parity import ParityError, _gate, prove_parity, recheck_parity
+from purchasing_power.parity import (
+    ParityError,
+    _gate,
+    changed_packages,
+    package_versions,
+    prove_parity,
+    recheck_parity,
+    recheck_rows,
+)
 from purchasing_power.scoring import make_session
 
 
@@ -140,7 +148,7 @@ def test_the_recheck_gates_the_graphs_the_card_names_for_scoring(
     card = {**registered.card, "files": {**registered.card["files"], "spend": "other.onnx"}}
     (copy / "other.onnx").write_bytes((copy / card["files"]["purchase"]).read_bytes())
     features = SCHEMA.to_matrix(examples(rows_per_cutoff=100, seed=5))
-    rechecked = recheck_parity(registered, scoring_features=features, tiers=TIERS)
+    rechecked = recheck_parity(registered, scoring_features=features, tiers=TIERS).figures
     assert set(rechecked["tree_ensemble"]) >= {"spend", "purchase_probability"}
     assert "purchase" not in rechecked["tree_ensemble"]  # the purchase graph scores nothing
     moved = registry.RegisteredModel(registered.model_version, copy, card)
@@ -167,7 +175,7 @@ def test_where_cuda_runs_the_tensor_graph_is_gated_there_on_every_row(
     parity, rows = _gate_with_validation_and_scoring_rows(result, exported)
     assert parity["tensor"]["spend"]["rows"] == 100
     assert parity["tensor"]["execution_provider"] == "CPUExecutionProvider"
-    assert set(recheck_parity(registered, scoring_features=features, tiers=TIERS)) == {
+    assert set(recheck_parity(registered, scoring_features=features, tiers=TIERS).figures) == {
         "tree_ensemble"
     }
 
@@ -188,8 +196,77 @@ def test_where_cuda_runs_the_tensor_graph_is_gated_there_on_every_row(
     assert parity["tensor"]["execution_provider"] == (
         make_session(exported["tensor"]["spend"], provider="cuda").provider
     )
-    rechecked = recheck_parity(registered, scoring_features=features, tiers=TIERS)
+    rechecked = recheck_parity(registered, scoring_features=features, tiers=TIERS).figures
     assert set(rechecked) == {"tree_ensemble", "tensor"}
     assert rechecked["tensor"]["spend"]["rows"] == len(features)
     assert rechecked["tensor"]["spend"]["max_rel_diff"] <= 1e-9
     assert rechecked["tensor"]["purchase_probability"]["max_abs_diff"] <= 1e-9
+
+
+def test_a_reused_model_is_rechecked_on_a_sample_and_the_rows_near_a_tier_bound(
+    monkeypatch: pytest.MonkeyPatch, registered
+) -> None:
+    """Issue 40, point 1: where LightGBM, onnxruntime and NumPy are the card's versions,
+    the recheck runs on the edge cases, a fixed sample and every row near a tier bound;
+    the same rows every time; and a wrong graph is still refused on them."""
+    assert changed_packages(registered.card) == []
+    features = SCHEMA.to_matrix(examples(rows_per_cutoff=200, seed=5))
+    monkeypatch.setattr(parity_gate, "RECHECK_SAMPLE_ROWS", 50)
+    found = recheck_parity(registered, scoring_features=features, tiers=TIERS)
+    assert not found.every_row
+    assert found.scoring_rows == len(features)
+    assert found.sampled == 50
+    assert max(found.sampled, found.near_bound) <= found.rows <= found.sampled + found.near_bound
+    assert found.figures["tree_ensemble"]["spend"]["rows"] == found.rows
+    assert found.edge_cases > 0
+    assert found.figures["tree_ensemble"]["spend"]["edge_cases"]["rows"] == found.edge_cases
+    assert recheck_parity(registered, scoring_features=features, tiers=TIERS) == found
+
+    copy = registry.RegisteredModel(
+        registered.model_version,
+        registered.path,
+        {**registered.card, "files": {**registered.card["files"], "spend": "purchase.onnx"}},
+    )
+    with pytest.raises(ParityError, match="tree_ensemble graph"):
+        recheck_parity(copy, scoring_features=features, tiers=TIERS)
+
+
+def test_the_rows_rechecked_are_a_fixed_sample_and_every_row_near_a_tier_bound(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(parity_gate, "RECHECK_SAMPLE_ROWS", 10)
+    reference = np.linspace(0.0, 100.0, 101)  # the power index of spend s is s
+    bounds = sorted({b for tier in TIERS for b in (tier.min_power_index, tier.max_power_index)})
+    inner = [b for b in bounds if 0 < b < 100]
+    assert inner, "the example tiers have bounds inside 0..100"
+    spend = np.linspace(0.5, 99.5, 1_000)
+    near = [inner[0], inner[0] + 0.004, inner[0] - 0.009, inner[-1] + 0.0099]
+    spend = np.concatenate([spend, near, [inner[0] + 0.02]])
+    chosen, sampled, near_bound = recheck_rows(spend, reference=reference, tiers=TIERS)
+    at = np.flatnonzero(np.isin(spend, near))
+    assert set(at) <= set(chosen)  # every row within 0.01 of a bound, whatever the sample
+    assert sampled == 10
+    assert near_bound >= len(near)
+    assert np.all(np.diff(chosen) > 0)
+    again, *_ = recheck_rows(spend, reference=reference, tiers=TIERS)
+    assert np.array_equal(chosen, again)
+
+
+def test_a_changed_package_version_rechecks_every_row(
+    monkeypatch: pytest.MonkeyPatch, registered
+) -> None:
+    features = SCHEMA.to_matrix(examples(rows_per_cutoff=200, seed=5))
+    monkeypatch.setattr(parity_gate, "RECHECK_SAMPLE_ROWS", 50)
+    installed = package_versions()
+    newer = {**installed, "lightgbm": installed["lightgbm"] + ".post1"}
+    monkeypatch.setattr(parity_gate, "package_versions", lambda: newer)
+    assert changed_packages(registered.card) == [
+        f"lightgbm {installed['lightgbm']} -> {installed['lightgbm']}.post1"
+    ]
+    found = recheck_parity(registered, scoring_features=features, tiers=TIERS)
+    assert found.every_row
+    assert found.rows == len(features)
+    assert found.sampled == 0
+    assert found.changed_packages == changed_packages(registered.card)
+    unversioned = {k: v for k, v in registered.card.items() if k != "packages"}
+    assert changed_packages(unversioned) == ["the card records no package versions"]

@@ -1,6 +1,8 @@
 """The parity proof: an exported model is registered only once its ONNX graphs are
 shown to reproduce LightGBM (``prove_parity``), and a registered model is rechecked on
-each scoring run's rows (``recheck_parity``).
+each scoring run's rows (``recheck_parity``): on every row where the packages that
+compute (LightGBM, onnxruntime, NumPy) are not the versions the model was registered
+with, else on the edge cases, a deterministic sample and every row near a tier bound.
 
 The parity gate, on every validation row, every scoring row and a set of edge cases
 built from the model's own splits (values exactly at, just below and just above every
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from importlib import metadata
 from typing import Any
 
 import lightgbm as lgb
@@ -63,6 +66,22 @@ MAX_INDEX_ABSOLUTE_DIFF = 1e-9  # power index moves this small are on a tier bou
 # where graphs differ. On the demo shop the gate took 21.2 s of the 56.9 s of training
 # and registration on all rows, 14.7 s of 46.4 s with this bound.
 TENSOR_GATE_ROWS = 20_000
+# The recheck of a registered model where the packages that compute are the versions
+# it was registered with: its graphs and LightGBM's trees are the bytes that passed the
+# gate on every row, run by the same code, and a row's prediction does not depend on
+# the rows beside it; so the edge cases, this many scoring rows drawn with a fixed seed
+# from the rows in user_id order, and every row whose published power index lies within
+# TIER_BOUND_DISTANCE of a tier bound (where a last-bit difference could change a tier).
+RECHECK_SAMPLE_ROWS = 20_000
+RECHECK_SEED = 0
+TIER_BOUND_DISTANCE = 0.01  # power index points
+# the packages whose versions decide between the sample and every row; the card's
+# "packages" records these and the rest of PACKAGES
+COMPUTING_PACKAGES = ("lightgbm", "onnxruntime", "onnxruntime-gpu", "numpy")
+PACKAGES = (
+    "lightgbm", "onnx", "onnxruntime-gpu", "onnxruntime", "duckdb", "dbt-core", "numpy",
+    "scipy", "optuna",
+)  # fmt: skip
 _K_ZERO = float(np.float32(1e-35))  # LightGBM's kZeroThreshold
 _SPECIAL_VALUES = (
     0.0, -0.0, _K_ZERO, -_K_ZERO, float(np.nextafter(_K_ZERO, np.inf)),
@@ -85,6 +104,32 @@ class Proof:
     figures: dict[str, dict[str, Any]]
     spend: np.ndarray
     probability: np.ndarray
+
+
+def package_versions() -> dict[str, str]:
+    """The installed versions of ``PACKAGES`` (those installed), as the card records them."""
+    versions = {}
+    for package in PACKAGES:
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def changed_packages(card: dict[str, Any]) -> list[str]:
+    """The computing packages whose installed version is not the one in the card, as
+    ``"lightgbm 4.5.0 -> 4.6.0"`` (``none``: not installed); one line saying so where
+    the card records no versions."""
+    registered: dict[str, str] | None = card.get("packages")
+    if not registered:
+        return ["the card records no package versions"]
+    installed = package_versions()
+    return [
+        f"{package} {registered.get(package, 'none')} -> {installed.get(package, 'none')}"
+        for package in COMPUTING_PACKAGES
+        if registered.get(package) != installed.get(package)
+    ]
 
 
 def _splits(booster: lgb.Booster) -> set[tuple[int, float]]:
@@ -216,6 +261,7 @@ def prove_parity(
     validation_rows: int,
     tiers: Sequence[Tier],
     graphs: Sequence[GraphKind] = GRAPHS,
+    reference: np.ndarray | None = None,
 ) -> Proof:
     """Run the gate for each of ``graphs`` (the TreeEnsemble graph among them) on
     ``rows`` (the first ``validation_rows`` of them validation rows, then scoring rows;
@@ -230,7 +276,9 @@ def prove_parity(
     whose index sits on a tier bound (within 1e-9, e.g. exactly 50.0 in one engine
     and 49.99999999999999 in the other, which happens where a prediction equals a
     reference quantile) is counted apart as a boundary row: no export can keep a
-    last-bit difference from crossing a bound the value sits on.
+    last-bit difference from crossing a bound the value sits on. ``reference``: the
+    quantiles both engines place predictions among instead (a registered model's, as
+    scoring places them).
     """
     if not 0 < validation_rows <= len(rows):
         raise ValueError(f"validation_rows must be in 1..{len(rows)}, not {validation_rows}")
@@ -248,7 +296,10 @@ def prove_parity(
         gated = rows if chosen is None else rows[chosen]
         wanted = expected if chosen is None else {h: expected[h][chosen] for h in HEADS}
         expected_index = power_index(
-            wanted["spend"], reference_quantiles(wanted["spend"][:validation])
+            wanted["spend"],
+            reference
+            if reference is not None
+            else reference_quantiles(wanted["spend"][:validation]),
         )
         sessions = _sessions(exported[graph], graph, provider)
         ran_on = "/".join(sorted({session.provider for session in sessions.values()}))
@@ -256,7 +307,11 @@ def prove_parity(
         if graph == "tree_ensemble":
             outputs = actual
         actual_edges = _onnx(sessions, edge_cases)
-        own_reference = reference_quantiles(actual["spend"][:validation])
+        own_reference = (
+            reference
+            if reference is not None
+            else reference_quantiles(actual["spend"][:validation])
+        )
         index_now = power_index(actual["spend"], own_reference)
         moved = assign_tiers(index_now, tiers) != assign_tiers(expected_index, tiers)
         on_boundary = moved & (np.abs(index_now - expected_index) <= MAX_INDEX_ABSOLUTE_DIFF)
@@ -283,10 +338,58 @@ def prove_parity(
     return Proof(figures, spend=outputs["spend"], probability=outputs[PROBABILITY_OUTPUT_NAME])
 
 
+@dataclass(frozen=True)
+class Recheck:
+    """What the recheck of a registered model found: the gate's ``figures`` per graph,
+    and which rows it ran on: ``rows`` of the ``scoring_rows`` (every one, or the
+    ``sampled`` ones and the ``near_bound`` ones, which may overlap) and ``edge_cases``;
+    ``changed_packages``: why every row was rechecked (``changed_packages``)."""
+
+    figures: dict[str, dict[str, Any]]
+    scoring_rows: int
+    rows: int
+    sampled: int
+    near_bound: int
+    edge_cases: int
+    changed_packages: list[str]
+
+    @property
+    def every_row(self) -> bool:
+        return self.rows == self.scoring_rows
+
+
+def _unextended_reference(card: dict[str, Any]) -> np.ndarray:
+    """The reference quantiles in the units the graphs output (a card's are in the
+    units scoring publishes: extended, where the model's scores are)."""
+    reference = np.asarray(card["reference_spend_quantiles"], dtype=np.float64)
+    factor = float(card.get("extension", {}).get("spend_factor", 1.0))
+    return reference / factor
+
+
+def recheck_rows(
+    spend: np.ndarray, *, reference: np.ndarray, tiers: Sequence[Tier]
+) -> tuple[np.ndarray, int, int]:
+    """Positions of the rows to recheck (sorted), given the TreeEnsemble graph's spend on
+    every scoring row: ``RECHECK_SAMPLE_ROWS`` drawn with ``RECHECK_SEED`` and every row
+    whose power index (as scoring places it) lies within ``TIER_BOUND_DISTANCE`` of a
+    tier bound; and how many of each."""
+    rows = len(spend)
+    sample = np.random.default_rng(RECHECK_SEED).choice(
+        rows, size=min(RECHECK_SAMPLE_ROWS, rows), replace=False
+    )
+    index = power_index(np.maximum(spend, 0.0), reference)
+    bounds = np.unique([b for t in tiers for b in (t.min_power_index, t.max_power_index)])
+    distance = np.min(np.abs(index[:, None] - bounds[None, :]), axis=1, initial=np.inf)
+    near = np.flatnonzero(distance <= TIER_BOUND_DISTANCE)
+    return np.union1d(sample, near), len(sample), len(near)
+
+
 def recheck_parity(
     model: RegisteredModel, *, scoring_features: np.ndarray, tiers: Sequence[Tier]
-) -> dict[str, dict[str, Any]]:
-    """The parity gate of a registered model's graphs on today's scoring rows.
+) -> Recheck:
+    """The parity gate of a registered model's graphs on today's scoring rows, in the
+    order scoring sees them (user_id order, so that the sample is the same for the
+    same users).
 
     Both graph kinds passed the gate at registration. What scoring runs is rechecked:
     the spend graph (both its outputs; the purchase graph alone scores nothing), its
@@ -294,6 +397,12 @@ def recheck_parity(
     the CPU the tensor graph runs some ten times slower than the TreeEnsemble (56 s
     against 4 s for 60,000 users and 1,500 trees), which would make the recheck cost
     more than the scoring.
+
+    The rows: every one where a computing package's version differs from the card's
+    (``changed_packages``), else the edge cases, a sample and the rows near a tier bound
+    (``recheck_rows``; the TreeEnsemble graph finds them on every row, LightGBM runs on
+    those only). Tiers are compared as scoring assigns them, among the card's reference
+    quantiles.
     """
     graphs: tuple[GraphKind, ...] = ("tree_ensemble",)
     if _gate_provider("tensor") == "cuda":
@@ -304,12 +413,32 @@ def recheck_parity(
     }
     if "tensor" in graphs:
         exported["tensor"] = {"spend": tensor_graph(model.path, "spend").read_bytes()}
-    return prove_parity(
-        load_heads(model),
+    heads = load_heads(model)
+    reference = _unextended_reference(model.card)
+    changed = changed_packages(model.card)
+    rows, sampled, near = scoring_features, 0, 0
+    if not changed and len(scoring_features) > RECHECK_SAMPLE_ROWS:
+        session = _sessions(exported["tree_ensemble"], "tree_ensemble", "cpu")["spend"]
+        spend, _ = predict_outputs(session, scoring_features, SCORING_OUTPUTS)
+        chosen, sampled, near = recheck_rows(spend, reference=reference, tiers=tiers)
+        rows = scoring_features[chosen]
+    edge_cases = edge_case_rows(heads, rows)
+    proof = prove_parity(
+        heads,
         exported,
-        rows=scoring_features,
-        edge_cases=np.empty((0, scoring_features.shape[1])),
-        validation_rows=len(scoring_features),
+        rows=rows,
+        edge_cases=edge_cases,
+        validation_rows=len(rows),
         tiers=tiers,
         graphs=graphs,
-    ).figures
+        reference=reference,
+    )
+    return Recheck(
+        figures=proof.figures,
+        scoring_rows=len(scoring_features),
+        rows=len(rows),
+        sampled=sampled,
+        near_bound=near,
+        edge_cases=len(edge_cases),
+        changed_packages=changed,
+    )

@@ -44,7 +44,7 @@ import pyarrow as pa
 from purchasing_power import baselines, btyd_features, extension, fallback, monitoring
 from purchasing_power.explain import REASONS_SCHEMA, load_explainer, reason_batches
 from purchasing_power.features import FeatureSchema
-from purchasing_power.parity import recheck_parity
+from purchasing_power.parity import TIER_BOUND_DISTANCE, recheck_parity
 from purchasing_power.registration import judged_fields, register_models
 from purchasing_power.registry import RegisteredModel, list_models, remove_leftovers
 from purchasing_power.scoring import SCORE_SCHEMA, load_scoring_model, score_batches
@@ -510,19 +510,31 @@ def _fall_back(
 
 
 def _recheck(model: RegisteredModel, scoring_features: pa.Table, tiers: Sequence[Tier]) -> str:
-    """The parity gate of a registered model on today's scoring rows (raises where it
-    fails), summed up for the log."""
+    """The parity gate of a registered model on today's scoring rows, in user_id order
+    (raises where it fails), summed up for the log."""
     schema = FeatureSchema.from_card(model.card["features"], model.card.get("btyd_features"))
-    figures = recheck_parity(
-        model, scoring_features=schema.to_matrix(scoring_features), tiers=tiers
-    )
+    ordered = scoring_features.sort_by("user_id")
+    found = recheck_parity(model, scoring_features=schema.to_matrix(ordered), tiers=tiers)
     graphs = "; ".join(
-        f"{graph} on {figures[graph]['execution_provider']}, "
-        f"max relative spend difference {figures[graph]['spend']['max_rel_diff']:.2g}"
-        for graph in figures
+        f"{graph} on {found.figures[graph]['execution_provider']}, "
+        f"max relative spend difference {found.figures[graph]['spend']['max_rel_diff']:.2g}"
+        for graph in found.figures
     )
-    rows = figures["tree_ensemble"]["spend"]["rows"]
-    return f"parity rechecked on {rows:,} scoring rows: {graphs}"
+    if found.every_row:
+        why = (
+            f" ({', '.join(found.changed_packages)} since registration)"
+            if found.changed_packages
+            else ""
+        )
+        rows = f"every one of {found.rows:,} scoring rows{why}"
+    else:
+        rows = (
+            f"{found.rows:,} of {found.scoring_rows:,} scoring rows (a sample of "
+            f"{found.sampled:,} and the {found.near_bound:,} within {TIER_BOUND_DISTANCE:g} of "
+            "a tier bound: LightGBM, onnxruntime and NumPy are the versions it was "
+            "registered with)"
+        )
+    return f"parity rechecked on {rows} and {found.edge_cases:,} edge cases: {graphs}"
 
 
 def _note_staleness(model: RegisteredModel, schema: FeatureSchema, *, say: Say) -> None:

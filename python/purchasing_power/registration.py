@@ -7,7 +7,6 @@ import datetime as dt
 import hashlib
 import json
 from collections.abc import Sequence
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,12 @@ from purchasing_power.explain import feature_importance
 from purchasing_power.extension import Extension
 from purchasing_power.features import FeatureSchema
 from purchasing_power.model_graphs import export_graphs
-from purchasing_power.parity import edge_case_rows, gate_description, prove_parity
+from purchasing_power.parity import (
+    edge_case_rows,
+    gate_description,
+    package_versions,
+    prove_parity,
+)
 from purchasing_power.registry import GRAPH_SUFFIX, HEADS, RegisteredModel, store
 from purchasing_power.scoring import power_index
 from purchasing_power.tiers import Tier, assign_tiers, reference_quantiles
@@ -26,20 +30,6 @@ from purchasing_power.train import HEADS as BOOSTER_HEADS
 from purchasing_power.train import TrainingResult, TrainingSettings
 
 HISTOGRAM_BINS = 30
-_PACKAGES = (
-    "lightgbm", "onnx", "onnxruntime-gpu", "onnxruntime", "duckdb", "dbt-core", "numpy",
-    "scipy", "optuna",
-)  # fmt: skip
-
-
-def _package_versions() -> dict[str, str]:
-    versions = {}
-    for package in _PACKAGES:
-        try:
-            versions[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            continue
-    return versions
 
 
 def _spend_histogram(
@@ -170,7 +160,7 @@ def _card(
         "files": {head: f"{head}{GRAPH_SUFFIX['tree_ensemble']}" for head in HEADS},
         "tensor_files": {head: f"{head}{GRAPH_SUFFIX['tensor']}" for head in HEADS},
         "lightgbm_files": {head: f"{head}.lgb.txt" for head in BOOSTER_HEADS},
-        "packages": _package_versions(),
+        "packages": package_versions(),
     }
 
 
