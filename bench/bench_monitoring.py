@@ -113,14 +113,26 @@ def _set_up(
 ) -> dict[str, object]:
     """Generate the shop, build it at the first as_of and on the day before the measured
     one, add the last day's events and save the state the reruns start from."""
-    if work.exists():
-        shutil.rmtree(work)
-    raw = work / "raw"
-    print(f"{name}: {users:,} users x {args.days} days into {work}", flush=True)
-    generate_in_parts(raw, users=users, days=args.days, seed=args.seed, log=work / "gen.log")
-    held = work / "held" / "last-day.parquet"
-    held.parent.mkdir(parents=True)
-    new_day = hold_back_last_day(raw, held)
+    raw, held = work / "raw", work / "held" / "last-day.parquet"
+    if args.keep_raw and held.exists():
+        # the shop an earlier run generated, its last day held back, before it built
+        print(f"{name}: the shop in {raw}, its last day in {held}", flush=True)
+        for path in work.iterdir():
+            if path not in (raw, held.parent):
+                shutil.rmtree(path) if path.is_dir() else path.unlink()
+        (raw / "events" / "part-1.parquet").unlink(missing_ok=True)
+        with duckdb.connect() as connection:
+            day, rows = connection.execute(
+                f"select max(event_time)::date, count(*) from '{held}'"
+            ).fetchone()
+        new_day = {"new_day": day.isoformat(), "new_day_events": int(rows)}
+    else:
+        if work.exists():
+            shutil.rmtree(work)
+        print(f"{name}: {users:,} users x {args.days} days into {work}", flush=True)
+        generate_in_parts(raw, users=users, days=args.days, seed=args.seed, log=work / "gen.log")
+        held.parent.mkdir(parents=True)
+        new_day = hold_back_last_day(raw, held)
     events = count_rows(raw / "events" / "part-0.parquet") + new_day["new_day_events"]
     measured_as_of = dt.date.fromisoformat(new_day["new_day"]) + dt.timedelta(days=1)
     first_as_of = measured_as_of - dt.timedelta(days=args.horizon_days)
@@ -297,6 +309,11 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument(
         "--reuse", action="store_true", help="rerun from the state a run in --work-dir saved"
+    )
+    parser.add_argument(
+        "--keep-raw",
+        action="store_true",
+        help="build again the shop a run in --work-dir generated (not generating it anew)",
     )
     args = parser.parse_args()
     if not (BIN / "dbt").exists():
