@@ -31,9 +31,9 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
     with warehouse.open_file(args.state / "warehouse.duckdb", read_only=True) as connection:
-        (active,) = connection.execute(
+        ((active,),) = connection.sql(
             "select model_version from ml.ml_models where is_active"
-        ).fetchone() or (None,)
+        ).fetchall()
         features = connection.sql(
             "select * from features.user_features where is_scoring_cutoff order by user_id"
         ).to_arrow_table()
