@@ -9,9 +9,9 @@
     inside the band, nearest the median; or the whole band and its nearest items
     outside), so they lie within n places of the median's place: each band reads the
     items from n places below the median's to n places above (and every item of the
-    lowest price read, where items share it: bands_windows), not the whole category. At the large bench's 156,250 items the
-    full pairing (625,000 users x their categories x some 4,900 items each) ran out
-    of a 5 GB memory limit.
+    lowest price read, where items share it: bands_windows), not the whole category.
+    At the large bench's 156,250 items the full pairing (625,000 users x their
+    categories x some 4,900 items each) ran out of a 5 GB memory limit.
 -#}
 with
 
@@ -65,16 +65,6 @@ items_placed as (
 
 ),
 
-category_sizes as (
-
-    select
-        category,
-        max(price_place) as items
-    from items_placed
-    group by category
-
-),
-
 price_places as (
 
     -- the places each price of a category spans (several where items share it)
@@ -104,19 +94,15 @@ bands_placed as (
 
 bands_windows as (
 
-    -- the places from n below the median's to n above it. Above the median the best
-    -- items come in place order (price, then item_id: the ranking's order there); below
-    -- it in descending price but ascending item_id within a price, so the lowest price
-    -- read is read whole
+    -- the places from n below the median's to n above it (places past the category's
+    -- last item match no item). Above the median the best items come in place order
+    -- (price, then item_id: the ranking's order there); below it in descending price
+    -- but ascending item_id within a price, so the lowest price read is read whole
     select
         bands_placed.*,
         lowest_price.first_place as window_first_place,
-        least(
-            category_sizes.items, bands_placed.median_place + {{ var('item_fit_top_n') | int }}
-        ) as window_last_place
+        bands_placed.median_place + {{ var('item_fit_top_n') | int }} as window_last_place
     from bands_placed
-    inner join category_sizes
-        on bands_placed.category = category_sizes.category
     inner join items_placed as lowest
         on
             bands_placed.category = lowest.category
