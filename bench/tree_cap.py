@@ -59,7 +59,8 @@ def judge_caps(
 ) -> dict[str, object]:  # fmt: skip
     """The shop built and judged uncapped, then at each cap: the model's row of the zoo
     table, its status and trees, per cap."""
-    found: dict[str, object] = {"shop": name, "caps": {}}
+    judged: dict[str, dict[str, object]] = {}
+    found: dict[str, object] = {"shop": name, "caps": judged}
     for number, cap in enumerate((UNCAPPED, *sorted(caps, reverse=True))):
         started = time.monotonic()
         shop = zoo.run_shop(
@@ -68,7 +69,7 @@ def judge_caps(
         )  # fmt: skip
         if "rows" not in shop:
             raise RuntimeError(f"{name} at max_boost_rounds {cap}: {shop.get('error')}")
-        found["caps"][str(cap)] = {  # type: ignore[index]
+        judged[str(cap)] = {
             **{metric: shop["rows"][holdout.MODEL][metric] for metric in holdout.COLUMNS},
             "model_status": shop["model_status"],
             "trees": trees(work),

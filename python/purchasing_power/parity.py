@@ -343,7 +343,8 @@ class Recheck:
     """What the recheck of a registered model found: the gate's ``figures`` per graph,
     and which rows it ran on: ``rows`` of the ``scoring_rows`` (every one, or the
     ``sampled`` ones and the ``near_bound`` ones, which may overlap) and ``edge_cases``;
-    ``changed_packages``: why every row was rechecked (``changed_packages``)."""
+    ``changed_packages``: the versions that differ from the card's, why every row was
+    rechecked (empty where none differs)."""
 
     figures: dict[str, dict[str, Any]]
     scoring_rows: int
