@@ -157,6 +157,22 @@ def test_duplicates_across_files_and_a_moved_as_of_equal_a_full_rebuild(
     assert {row[0] for row in sessionized_before} - {row[0] for row in sessionized}
     assert days_before - {row[2] for row in _category_days(project.warehouse)}
 
+    # as_of unset again (the data's end): the events quarantined as too late are clean,
+    # in every table, as a full rebuild has them
+    project.run(*SELECT, vars={"raw_path": str(raw)})
+    unset = make_project(tmp_path / "full-unset")
+    unset.run(*SELECT, vars={"raw_path": str(raw)})
+    _assert_event_tables_equal(project.warehouse, unset.warehouse)
+    for table in (BASE, ACCUMULATED):
+        _assert_same(_rows(project.warehouse, table), _rows(unset.warehouse, table))
+    _assert_same(_windowed(project.warehouse), _windowed(unset.warehouse))
+    assert "event_time_not_before_as_of" not in {
+        row[REASON] for row in _validated(project.warehouse)
+    }
+    assert {row[0] for row in _sessionized(project.warehouse)} == {
+        row[0] for row in sessionized_before
+    }
+
 
 def test_a_changed_event_type_seed_revalidates_the_events_it_maps(
     small_raw: Path, tmp_path: Path

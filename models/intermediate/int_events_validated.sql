@@ -12,8 +12,8 @@
     file is known by its content, so a copied, touched or moved file is not new) and, read again from
     every file, each event_id whose verdict they or a changed setting could alter: ids
     of the new files already built, every id of a type the event_types seed now maps
-    otherwise, and with var('as_of') set, ids at or after it or rejected for it
-    before. Those ids are replaced whole (delete+insert). Rows without an event_id
+    otherwise, ids rejected for an earlier as_of, and with var('as_of') set, ids at
+    or after it. Those ids are replaced whole (delete+insert). Rows without an event_id
     have no key to replace them by: those whose type the seed now maps otherwise are
     read again from every file and validated anew, and the post-hook
     (delete_rows_mapped_otherwise) removes their old copies. A file changed or removed
@@ -125,20 +125,22 @@ event_ids_to_revisit as (
     semi join types_mapped_otherwise
         on built.raw_event_type = types_mapped_otherwise.raw_event_type
     where built.event_id is not null
-    {%- if as_of %}
 
     union
 
-    -- ids whose verdict against as_of may have changed with it
+    -- ids whose verdict against as_of may have changed with it: those rejected for an
+    -- earlier as_of (clean now, with as_of unset or later), and with as_of set, those at
+    -- or after it
     select event_id
     from built
     where
         event_id is not null
         and (
-            event_at >= cast('{{ as_of }}' as date)
-            or reject_reason = 'event_time_not_before_as_of'
+            reject_reason = 'event_time_not_before_as_of'
+            {%- if as_of %}
+                or event_at >= cast('{{ as_of }}' as date)
+            {%- endif %}
         )
-    {%- endif %}
 
 ),
 
