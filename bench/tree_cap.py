@@ -139,36 +139,50 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--work", type=Path, default=REPO / "data" / "tree-cap")
     parser.add_argument("--cache", type=Path, default=REPO / "data" / "cdnow")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results")
+    parser.add_argument(
+        "--resume", action="store_true", help="keep the shops a failed run in --work judged"
+    )
     args = parser.parse_args(argv)
     caps = tuple(sorted(set(args.caps)))
     started = time.monotonic()
-    shops = []
-    written = zoo.write_zoo(args.work, users=args.users, seed=args.seed,
-                            presets=tuple(args.presets))  # fmt: skip
+    # each shop's rows are kept as it is judged, so that a failed run resumes (--resume)
+    partial = args.work / "judged.json"
+    shops = json.loads(partial.read_text()) if args.resume and partial.exists() else []
+    shops = [shop for shop in shops if sorted(map(int, shop["caps"])) == sorted((UNCAPPED, *caps))]
+    done = {shop["shop"] for shop in shops}
+
+    def judged(shop: dict[str, object]) -> None:
+        shops.append(shop)
+        args.work.mkdir(parents=True, exist_ok=True)
+        partial.write_text(json.dumps(shops, indent=2) + "\n")
+
+    presets = tuple(preset for preset in args.presets if preset not in done)
+    written = zoo.write_zoo(args.work, users=args.users, seed=args.seed, presets=presets)
     start = GeneratorSettings().start_date
     for preset, data in written.items():
-        shops.append(judge_caps(
+        judged(judge_caps(
             preset, raw=data.out_dir, events=[data.events_path],
             end=start + dt.timedelta(days=PRESETS[preset].days),
             horizon_days=zoo.HORIZON_DAYS.get(preset, zoo.DEFAULT_HORIZON_DAYS),
             work=args.work / preset / "build", caps=caps,
         ))  # fmt: skip
-    if args.cdnow:
+    if args.cdnow and zoo.CDNOW not in done:
         master, _ = cdnow.fetch(args.cache)
         raw = args.work / zoo.CDNOW / "raw"
         events = cdnow.write_events(cdnow.read_master(master), raw)
-        shops.append(judge_caps(
+        judged(judge_caps(
             zoo.CDNOW, raw=raw, events=[events],
             end=cdnow.AS_OF + dt.timedelta(days=cdnow.HOLDOUT_DAYS),
             horizon_days=cdnow.HOLDOUT_DAYS, work=args.work / zoo.CDNOW / "build", caps=caps,
         ))  # fmt: skip
-    if args.medium:
+    if args.medium and MEDIUM not in done:
         raw = args.work / MEDIUM / "raw"
-        if not (raw / "events").exists():
+        # one part of users: the generator writes raw/events.parquet
+        if not (raw / "events.parquet").exists():
             generate_in_parts(raw, users=USERS[MEDIUM], days=DAYS, seed=args.seed,
                               log=args.work / MEDIUM / "generate.log")  # fmt: skip
-        shops.append(judge_caps(
-            MEDIUM, raw=raw, events=sorted((raw / "events").glob("*.parquet")),
+        judged(judge_caps(
+            MEDIUM, raw=raw, events=[raw / "events.parquet"],
             end=start + dt.timedelta(days=DAYS), horizon_days=zoo.DEFAULT_HORIZON_DAYS,
             work=args.work / MEDIUM / "build", caps=caps,
         ))  # fmt: skip
