@@ -158,14 +158,14 @@ def test_duplicates_across_files_and_a_moved_as_of_equal_a_full_rebuild(
     assert days_before - {row[2] for row in _category_days(project.warehouse)}
 
     # as_of unset again (the data's end): the events quarantined as too late are clean,
-    # in every table, as a full rebuild has them
-    project.run(*SELECT, vars={"raw_path": str(raw)})
+    # in the event tables and the user-day base, as a full rebuild has them (the models
+    # after those take the new rows as they took the moved as_of's, above)
+    unset_select = (*VALIDATE, "+" + BASE.split(".")[1])
+    project.run(*unset_select, vars={"raw_path": str(raw)})
     unset = make_project(tmp_path / "full-unset")
-    unset.run(*SELECT, vars={"raw_path": str(raw)})
+    unset.run(*unset_select, vars={"raw_path": str(raw)})
     _assert_event_tables_equal(project.warehouse, unset.warehouse)
-    for table in (BASE, ACCUMULATED):
-        _assert_same(_rows(project.warehouse, table), _rows(unset.warehouse, table))
-    _assert_same(_windowed(project.warehouse), _windowed(unset.warehouse))
+    _assert_same(_rows(project.warehouse, BASE), _rows(unset.warehouse, BASE))
     assert "event_time_not_before_as_of" not in {
         row[REASON] for row in _validated(project.warehouse)
     }
