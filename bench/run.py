@@ -44,6 +44,7 @@ and, in the same run, the ratios of issue 6 that can be measured now:
     python bench/run.py --scale medium    # ~10M events
     python bench/run.py --scale large --memory-limit 5GB  # ~100M events, ~70 min
     python bench/run.py --scale large --skip-incremental  # without the new day, ~45 min
+    python bench/run.py --scale large --shop /tmp/large   # the shop an earlier run generated
 
 Writes ``bench/results/<date>-<scale>.json`` and ``.md`` (``-2``, ``-3``... for a later run
 the same day) and prints the table.
@@ -579,6 +580,23 @@ def hold_back_last_day(raw: Path, held: Path) -> dict[str, object]:
     return {"new_day": last_day.isoformat(), "new_day_events": int(held_rows)}
 
 
+def copy_shop(shop: Path, raw: Path, held: Path) -> dict[str, object]:
+    """The shop an earlier run (``--work-dir``) generated, copied as it was before its
+    build: its raw files, every event but the last day's, and the held-back last day."""
+    if not (shop / "raw" / "events" / "part-0.parquet").exists():
+        sys.exit(f"no generated shop in {shop}: raw/events/part-0.parquet is missing")
+    shutil.copytree(
+        shop / "raw", raw, ignore=lambda folder, names: {"part-1.parquet"} & set(names)
+    )  # the held-back day, which the earlier run's rerun added
+    held.parent.mkdir(parents=True)
+    shutil.copy(shop / "held" / held.name, held)
+    with duckdb.connect() as connection:
+        (day, rows), *_ = connection.sql(
+            f"select max(event_time)::date, count(*) from '{held}'"
+        ).fetchall()
+    return {"new_day": day.isoformat(), "new_day_events": int(rows)}
+
+
 def _differences(left: Path, right: Path) -> dict[str, int]:
     """Rows of each compared table in one warehouse and not the other, both ways."""
     found = {}
@@ -640,20 +658,29 @@ def compare_incremental(
 
 def run_pipeline(args: argparse.Namespace) -> dict[str, object]:
     work: Path = args.work_dir / args.scale
+    if args.shop and args.shop.resolve() == work.resolve():
+        sys.exit(f"--shop {args.shop} is the folder this run empties: move it first")
     if work.exists():
         shutil.rmtree(work)
     raw = work / "raw"
     users = USERS[args.scale]
     print(f"{args.scale}: {users:,} users x {DAYS} days into {work}", flush=True)
-    log = work / "logs" / "generate.log"
-    generated = generate_in_parts(raw, users=users, days=DAYS, seed=args.seed, log=log)
     # the last day is held back for the incremental rerun: the stages build the others
     held = work / "held" / "events-last-day.parquet"
-    held.parent.mkdir(parents=True)
-    new_day = hold_back_last_day(raw, held)
-    events = count_rows(raw / "events" / "part-0.parquet")
-    stages = {"generate": _stage_result("generate", generated, events, {})}
-    print(f"  generate            {generated.wall_seconds:8.1f} s  {events:,} events", flush=True)
+    stages: dict[str, StageResult] = {}
+    if args.shop:
+        new_day = copy_shop(args.shop, raw, held)
+        events = count_rows(raw / "events" / "part-0.parquet")
+        print(f"  the shop of {args.shop}: {events:,} events", flush=True)
+    else:
+        log = work / "logs" / "generate.log"
+        generated = generate_in_parts(raw, users=users, days=DAYS, seed=args.seed, log=log)
+        held.parent.mkdir(parents=True)
+        new_day = hold_back_last_day(raw, held)
+        events = count_rows(raw / "events" / "part-0.parquet")
+        stages["generate"] = _stage_result("generate", generated, events, {})
+        print(f"  generate            {generated.wall_seconds:8.1f} s  {events:,} events",
+              flush=True)  # fmt: skip
 
     warehouse = Warehouse(work / "dbt", threads=args.threads, memory_limit=args.memory_limit)
     vars = {"raw_path": str(raw)}
@@ -903,6 +930,12 @@ def main() -> None:
         "--work-dir", type=Path, default=Path(tempfile.gettempdir()) / "purchasing-power-bench"
     )
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--shop",
+        type=Path,
+        help="a scale's work folder of an earlier run (such as /tmp/purchasing-power-bench/"
+        "large): copy the shop it generated instead of generating one",
+    )
     parser.add_argument(
         "--lleaves-python",
         type=Path,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import shutil
 import sys
 from pathlib import Path
 
@@ -83,6 +84,32 @@ def test_the_held_back_day_is_every_event_of_the_last_day_and_only_those(tmp_pat
         (None,),
     ]
     assert new == [(dt.datetime(2026, 5, 15),), (dt.datetime(2026, 5, 15, 18, 30),)]
+
+
+def test_a_copied_shop_is_the_earlier_run_s_as_it_was_before_its_build(tmp_path: Path) -> None:
+    shop = tmp_path / "earlier"
+    raw, held = shop / "raw", shop / "held" / "events-last-day.parquet"
+    raw.mkdir(parents=True)
+    held.parent.mkdir()
+    with duckdb.connect() as connection:
+        connection.execute(
+            "copy (select 'e' || i as event_id, timestamp '2026-05-13 10:00' + i * interval 9 hour"
+            f" as event_time from range(8) as r(i)) to '{raw / 'events.parquet'}'"
+        )
+        connection.execute(f"copy (select 1 as user_id) to '{raw / 'users.parquet'}'")
+    new_day = bench_run.hold_back_last_day(raw, held)
+    # the earlier run's rerun added the held day as a second file
+    shutil.copy(held, raw / "events" / "part-1.parquet")
+
+    copy = tmp_path / "copy"
+    assert bench_run.copy_shop(shop, copy / "raw", copy / "held" / held.name) == new_day
+    assert sorted(p.relative_to(copy).as_posix() for p in copy.rglob("*.parquet")) == [
+        "held/events-last-day.parquet",
+        "raw/events/part-0.parquet",
+        "raw/users.parquet",
+    ]
+    for name in ("raw/events/part-0.parquet", "held/events-last-day.parquet"):
+        assert (copy / name).read_bytes() == (shop / name).read_bytes()
 
 
 def _warehouse(path: Path, *, built_from: int, scored_at: str, spend: float) -> None:
