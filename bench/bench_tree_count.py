@@ -1,16 +1,16 @@
-"""What the trees past the first hundred buy, and what they cost: a built warehouse's
+"""What the trees past the first fifty buy, and what they cost: a built warehouse's
 model, cut at fewer trees.
 
 A plain script (not a test). On a warehouse that ``dbt build`` (or ``bench/run.py``) has
 built, it reads ``training_examples`` as training does (``train.time_split``), fits each
 head with early stopping as training does (``train.fit_head``, the registered
-parameters and threads), and then, for the model cut at 100, 200, 300, 500 and 700 trees
-a head and whole, reports on the validation cutoff: AUC, normalized Gini, top-decile
+parameters and threads, uncapped: early stopping alone ends each head), and then, for
+the model cut at 50, 100, 200, 300, 500 and 700 trees a head and whole, reports on the validation cutoff: AUC, normalized Gini, top-decile
 capture, RMSE and total bias of predicted spend (``metrics``), and the reasons' cost per
 thousand users (``treeshap.TreeShap`` on both heads' cut boosters, ``--reason-rows``
 validation rows). Training, scoring, the parity recheck and the reasons all grow with
 the trees; this is the evidence for choosing fewer of them with the dbt var
-``max_boost_rounds`` (a quality trade-off: its default stays 1000).
+``max_boost_rounds`` (a quality trade-off; its default, 50, is bench/tree_cap.py's pick).
 
     python bench/bench_tree_count.py \
         --warehouse /tmp/purchasing-power-bench/large/dbt/warehouse.duckdb
@@ -43,7 +43,8 @@ from purchasing_power.treeshap import TreeShap
 from purchasing_power.warehouse import query, read_table
 
 RESULTS = REPO / "bench" / "results"
-CUTS = (100, 200, 300, 500, 700)
+CUTS = (50, 100, 200, 300, 500, 700)
+UNCAPPED = 100_000  # max_boost_rounds of the fits: early stopping alone ends each head
 
 
 def _cut(booster: lgb.Booster, trees: int) -> lgb.Booster:
@@ -69,7 +70,10 @@ def measure_cuts(connection, *, reason_rows: int, threads: int) -> dict[str, obj
     )[1][0]
     # the hurdle alone: this bench cuts its trees (the latest fold's fit, as training fits it)
     settings = TrainingSettings(
-        horizon_days=int(horizon), num_threads=threads, candidates=(LIGHTGBM_HURDLE,)
+        horizon_days=int(horizon),
+        num_threads=threads,
+        candidates=(LIGHTGBM_HURDLE,),
+        max_boost_rounds=UNCAPPED,
     )
     schema = FeatureSchema.from_registry(read_table(connection, "ml.feature_registry"))
     split = time_split(connection.table("ml.training_examples"), schema=schema, settings=settings)

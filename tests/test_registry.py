@@ -40,6 +40,7 @@ from purchasing_power.train import (
     LIGHTGBM_HURDLE,
     LIGHTGBM_HYBRID,
     LIGHTGBM_TWEEDIE,
+    MAX_BOOST_ROUNDS,
     UNPROVEN,
     time_split,
     train_models,
@@ -331,7 +332,7 @@ def test_max_boost_rounds_caps_each_head_and_lands_in_the_card(tmp_path: Path) -
     assert max(uncapped["best_iterations"].values()) > 7  # the cap below binds
     capped = _choose(tmp_path / "capped", table, max_boost_rounds=7).active.card
     assert capped["max_boost_rounds"] == 7
-    assert uncapped["max_boost_rounds"] == 1000
+    assert uncapped["max_boost_rounds"] == MAX_BOOST_ROUNDS
     assert all(0 < rounds <= 7 for rounds in capped["best_iterations"].values())
     with pytest.raises(ValueError, match="max_boost_rounds must be at least 1, got 0"):
         _choose(tmp_path / "none", table, max_boost_rounds=0)

@@ -132,7 +132,7 @@ def train(
     seed: int = 42,
     max_boost_rounds: Annotated[
         int, typer.Option(min=1, help="The most trees each head grows (dbt var max_boost_rounds).")
-    ] = 1000,
+    ] = 50,  # train.MAX_BOOST_ROUNDS (not imported here: it would load LightGBM)
     db: WarehouseOption = None,
 ) -> None:
     """Train and register a model from a built warehouse (as `dbt build` with retrain)."""
