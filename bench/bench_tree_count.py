@@ -5,10 +5,11 @@ A plain script (not a test). On a warehouse that ``dbt build`` (or ``bench/run.p
 built, it reads ``training_examples`` as training does (``train.time_split``), fits each
 head with early stopping as training does (``train.fit_head``, the registered
 parameters and threads, uncapped: early stopping alone ends each head), and then, for
-the model cut at 50, 100, 200, 300, 500 and 700 trees a head and whole, reports on the validation cutoff: AUC, normalized Gini, top-decile
-capture, RMSE and total bias of predicted spend (``metrics``), and the reasons' cost per
-thousand users (``treeshap.TreeShap`` on both heads' cut boosters, ``--reason-rows``
-validation rows). Training, scoring, the parity recheck and the reasons all grow with
+the model cut at 50, 100, 200, 300, 500 and 700 trees a head and whole, reports on the
+validation cutoff: AUC, normalized Gini, top-decile capture, RMSE and total bias of
+predicted spend (``metrics``), and the reasons' cost per thousand users
+(``treeshap.TreeShap`` on both heads' cut boosters, ``--reason-rows`` validation rows).
+Training, scoring, the parity recheck and the reasons all grow with
 the trees; this is the evidence for choosing fewer of them with the dbt var
 ``max_boost_rounds`` (a quality trade-off; its default, 50, is bench/tree_cap.py's pick).
 
