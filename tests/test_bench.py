@@ -19,10 +19,11 @@ import bench_tree_count
 import holdout
 import measure
 import run as bench_run
+import tree_cap
 import zoo
 from dbt_runner import DbtProject
 from purchasing_power import baselines
-from purchasing_power.train import TrainingSettings
+from purchasing_power.train import MAX_BOOST_ROUNDS, TrainingSettings
 
 
 def test_measure_counts_the_peak_memory_of_the_whole_process_tree(tmp_path: Path) -> None:
@@ -417,3 +418,45 @@ def test_holdout_aligns_per_user_figures_to_the_scored_users_with_zero_for_the_m
     assert spend.tolist() == [1.0, 2.5, 0.0]  # user order, "z" is not scored, "c" bought nothing
     assert purchased.tolist() == [False, True, False]
     assert purchased.dtype == bool
+
+
+def _shop(name: str, **caps: tuple[float, float]) -> dict:
+    """A judged shop: (normalized Gini, AUC) by cap, the uncapped one as ``uncapped``."""
+    keys = {"uncapped": str(tree_cap.UNCAPPED)}
+    return {
+        "shop": name,
+        "caps": {
+            keys.get(cap, cap.removeprefix("c")): {"normalized_gini": gini, "auc": auc}
+            for cap, (gini, auc) in caps.items()
+        },
+    }
+
+
+def test_the_tree_cap_rule_takes_the_smallest_cap_within_tolerance_on_every_shop() -> None:
+    first = _shop("a", uncapped=(0.90, 0.80), c50=(0.90, 0.80), c100=(0.90, 0.80))
+    # 50 is within on the first shop only; a Gini 0.0015 lower is not within 0.001
+    second = _shop("b", uncapped=(0.90, 0.80), c50=(0.8985, 0.80), c100=(0.8995, 0.7995))
+    assert tree_cap.chosen([first], (50, 100)) == 50
+    assert tree_cap.chosen([first, second], (50, 100)) == 100
+    # the AUC counts as much as the Gini
+    third = _shop("c", uncapped=(0.90, 0.80), c50=(0.90, 0.80), c100=(0.90, 0.798))
+    assert tree_cap.chosen([first, second, third], (50, 100)) is None
+
+
+def test_the_default_tree_cap_is_the_rule_s_pick_in_the_latest_stored_run() -> None:
+    """The default follows the evidence: the dbt var, the CLI's option and training's
+    constant all equal the cap the latest bench/tree_cap.py run picked."""
+    import typer
+    import yaml
+
+    from purchasing_power.cli import app
+
+    latest = max(bench_run.RESULTS.glob("*-tree-cap.json"))
+    result = json.loads(latest.read_text())
+    assert tree_cap.chosen(result["shops"], tuple(result["caps"])) == result["chosen"]
+    assert result["chosen"] == MAX_BOOST_ROUNDS
+    project = yaml.safe_load((measure.REPO / "dbt_project.yml").read_text())
+    assert project["vars"]["max_boost_rounds"] == MAX_BOOST_ROUNDS
+    train = typer.main.get_command(app).commands["train"]
+    (option,) = (param for param in train.params if param.name == "max_boost_rounds")
+    assert option.default == MAX_BOOST_ROUNDS
