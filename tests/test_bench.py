@@ -451,7 +451,11 @@ def test_the_default_tree_cap_is_the_rule_s_pick_in_the_latest_stored_run() -> N
 
     from purchasing_power.cli import app
 
-    latest = max(bench_run.RESULTS.glob("*-tree-cap.json"))
+    def order(path: Path) -> tuple[str, int]:  # <date>-tree-cap, then -2, -3... that day
+        date, _, run = path.stem.partition("-tree-cap")
+        return date, int(run.removeprefix("-") or 1)
+
+    latest = max(bench_run.RESULTS.glob("*-tree-cap*.json"), key=order)
     result = json.loads(latest.read_text())
     assert tree_cap.chosen(result["shops"], tuple(result["caps"])) == result["chosen"]
     assert result["chosen"] == MAX_BOOST_ROUNDS

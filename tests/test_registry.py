@@ -328,11 +328,11 @@ def test_an_unproven_model_scores_only_where_nothing_was_accepted(tmp_path: Path
 
 def test_max_boost_rounds_caps_each_head_and_lands_in_the_card(tmp_path: Path) -> None:
     table = examples(rows_per_cutoff=300)
-    uncapped = _choose(tmp_path / "uncapped", table).active.card
-    assert max(uncapped["best_iterations"].values()) > 7  # the cap below binds
+    default = _choose(tmp_path / "default", table).active.card
+    assert max(default["best_iterations"].values()) > 7  # the cap below binds
     capped = _choose(tmp_path / "capped", table, max_boost_rounds=7).active.card
     assert capped["max_boost_rounds"] == 7
-    assert uncapped["max_boost_rounds"] == MAX_BOOST_ROUNDS
+    assert default["max_boost_rounds"] == MAX_BOOST_ROUNDS
     assert all(0 < rounds <= 7 for rounds in capped["best_iterations"].values())
     with pytest.raises(ValueError, match="max_boost_rounds must be at least 1, got 0"):
         _choose(tmp_path / "none", table, max_boost_rounds=0)
