@@ -4,10 +4,12 @@ and marks the model that scores this build is_active (pipeline.choose_and_train)
 retrain: auto (the default) trains where the monitoring tables the previous build left
 say so (monitoring.read_retrain_reasons, docs/monitoring.md); true or false decide alone."""
 
+import json
 from pathlib import Path
 
 from purchasing_power.monitoring import read_retrain_reasons
 from purchasing_power.pipeline import RunSettings, choose_and_train, models_table, say_to_dbt
+from purchasing_power.train import head_params_from
 
 
 def model(dbt, session):
@@ -16,6 +18,7 @@ def model(dbt, session):
     retrain = str(dbt.config.get("retrain")).lower()
     pinned = dbt.config.get("model_version")
     candidates = dbt.config.get("candidates")
+    knobs = dbt.config.get("head_params")  # JSON, or already a mapping
     scoring_cutoff = dbt.ref("int_cutoffs_derived").filter("is_scoring_cutoff")
     ((as_of_date, label_horizon_days),) = scoring_cutoff.select(
         "as_of_date, label_horizon_days"
@@ -35,6 +38,9 @@ def model(dbt, session):
         validation_folds=int(dbt.config.get("validation_folds")),
         candidates=tuple(name.strip() for name in str(candidates).split(",") if name.strip()),
         max_fold_training_rows=int(dbt.config.get("max_fold_training_rows")),
+        head_params=head_params_from(
+            knobs if isinstance(knobs, dict) else json.loads(knobs or "{}")
+        ),
         label_horizon_days=int(label_horizon_days),
     )
     registry = dbt.ref("feature_registry").to_arrow_table()

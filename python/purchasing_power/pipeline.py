@@ -34,7 +34,7 @@ import json
 import logging
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -56,6 +56,7 @@ from purchasing_power.train import (
     MAX_FOLD_TRAINING_ROWS,
     VALIDATION_FOLDS,
     Examples,
+    HeadParams,
     ShortHistoryError,
     TimeSplit,
     TrainingResult,
@@ -152,6 +153,8 @@ class RunSettings:
     candidates: tuple[str, ...] = CANDIDATES  # the candidate models judged on the folds
     # var max_fold_training_rows (0: no limit); see TrainingSettings
     max_fold_training_rows: int | None = MAX_FOLD_TRAINING_ROWS
+    # var head_params: the LightGBM knobs of both heads (train.head_params_from)
+    head_params: HeadParams = field(default_factory=HeadParams)
 
 
 @dataclass(frozen=True)
@@ -232,6 +235,8 @@ def _train(
         validation_folds=settings.validation_folds,
         candidates=settings.candidates,
         max_fold_training_rows=settings.max_fold_training_rows or None,
+        purchase=settings.head_params,
+        spend_given_purchase=settings.head_params,
     )
     split = time_split(read_examples(), schema=schema, settings=training)
     _return_freed_memory()

@@ -40,7 +40,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, TypeAlias, cast
 
 import duckdb
@@ -102,6 +102,31 @@ class HeadParams:
     min_data_in_leaf: int = 50
     feature_fraction: float = 0.9
     lambda_l2: float = 1.0
+
+
+def head_params_from(
+    overrides: dict[str, Any] | None, *, source: str = "head_params"
+) -> HeadParams:
+    """``HeadParams`` with ``overrides`` (the dbt var ``head_params``) in place of the
+    defaults; an unknown knob or a value of the wrong kind is an error naming it."""
+    overrides = dict(overrides or {})
+    known = {f.name: f.type for f in fields(HeadParams)}
+    unknown = sorted(set(overrides) - set(known))
+    if unknown:
+        raise ValueError(
+            f"{source}: unknown knob(s) {', '.join(unknown)}; the knobs are {', '.join(known)}"
+        )
+    checked: dict[str, Any] = {}
+    for name, value in overrides.items():
+        kind = int if known[name] in (int, "int") else float
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError(f"{source}: {name} must be a number, got {value!r}")
+        if kind is int and value != int(value):
+            raise ValueError(f"{source}: {name} must be a whole number, got {value!r}")
+        if value <= 0:
+            raise ValueError(f"{source}: {name} must be above 0, got {value!r}")
+        checked[name] = kind(value)
+    return HeadParams(**checked)
 
 
 @dataclass(frozen=True)
