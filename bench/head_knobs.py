@@ -1,0 +1,236 @@
+"""The heads' default knobs, chosen on the zoo by a rule (issue 34, point 6): of the
+settings tried (``SETTINGS``: leaves per tree and the least rows per leaf), the one with
+the best mean of (normalized Gini + AUC) / 2 over every shop, among those no worse than
+today's defaults by more than ``TOLERANCE`` on any shop's Gini or AUC; today's defaults
+where none is.
+
+A plain script (not a test). Each shop of the zoo (every generator preset and CDNOW) and,
+with ``--medium``, a medium shop is built and judged on its held-out horizon as
+``bench/zoo.py`` does it (``zoo.run_shop``, no demand build): first at today's knobs,
+then with each setting's ``head_params`` into the same warehouse (its SQL already
+built, so only the training differs), every build with ``retrain: true``. What scores is
+what the build chose: a setting can change which candidate or baseline wins the folds.
+
+    .venv/bin/python bench/head_knobs.py
+    .venv/bin/python bench/head_knobs.py --no-cdnow --presets grocery --settings leaves_15
+
+Writes ``bench/results/<date>-head-knobs.md`` (and .json).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import duckdb
+
+import holdout
+import tree_cap
+import zoo
+from cdnow import data as cdnow
+from measure import REPO, Warehouse, machine, write_result
+from purchasing_power.generate import PRESETS, GeneratorSettings
+from purchasing_power.train import HeadParams
+from run import DAYS, USERS, generate_in_parts
+
+DEFAULTS = "defaults"
+# what each setting passes as the dbt var head_params (both heads)
+SETTINGS: dict[str, dict[str, float]] = {
+    DEFAULTS: {},
+    "leaves_15": {"num_leaves": 15},
+    "leaves_7": {"num_leaves": 7},
+    "leaf_rows_200": {"min_data_in_leaf": 200},
+    "leaves_15_leaf_rows_200": {"num_leaves": 15, "min_data_in_leaf": 200},
+}
+TOLERANCE = 0.002
+
+
+def judge_settings(
+    name: str, *, raw: Path, events: list[Path], end: dt.date, horizon_days: int, work: Path,
+    settings: dict[str, dict[str, float]],
+) -> dict[str, object]:  # fmt: skip
+    """The shop built and judged at each setting: the model's row of the zoo table, its
+    status and trees."""
+    judged: dict[str, dict[str, object]] = {}
+    found: dict[str, object] = {"shop": name, "settings": judged}
+    for number, (setting, knobs) in enumerate(settings.items()):
+        started = time.monotonic()
+        shop = zoo.run_shop(
+            name, raw=raw, events=events, end=end, horizon_days=horizon_days, work=work,
+            extra_vars={"head_params": knobs}, with_demand=False, fresh=number == 0,
+        )  # fmt: skip
+        if "rows" not in shop:
+            raise RuntimeError(f"{name} at {setting}: {shop.get('error')}")
+        judged[setting] = {
+            **{metric: shop["rows"][holdout.MODEL][metric] for metric in holdout.COLUMNS},
+            "model_status": shop["model_status"],
+            "scored_by": scoring_method(work),
+            "trees": tree_cap.trees(work),
+            "seconds": time.monotonic() - started,
+        }
+        found["users"], found["as_of"] = shop["users"], shop["as_of"]
+    return found
+
+
+def scoring_method(work: Path) -> str:
+    """``ml_models.scoring_method`` of the model that scored ``work``'s warehouse."""
+    with duckdb.connect(str(Warehouse(work).path), read_only=True) as connection:
+        ((method,),) = connection.sql(
+            "select scoring_method from ml.ml_models where is_active"
+        ).fetchall()
+    return str(method)
+
+
+def score(row: dict) -> float:
+    return (row["normalized_gini"] + row["auc"]) / 2
+
+
+def no_worse(shop: dict, setting: str) -> bool:
+    base, row = shop["settings"][DEFAULTS], shop["settings"][setting]
+    return all(row[metric] >= base[metric] - TOLERANCE for metric in holdout.GATING)
+
+
+def mean_score(shops: list[dict], setting: str) -> float:
+    return sum(score(shop["settings"][setting]) for shop in shops) / len(shops)
+
+
+def chosen(shops: list[dict], settings: list[str]) -> str:
+    """The setting with the best mean score among those no worse than the defaults by
+    more than ``TOLERANCE`` on any shop; the defaults win a tie."""
+    eligible = [s for s in settings if all(no_worse(shop, s) for shop in shops)]
+    return max(eligible, key=lambda s: (mean_score(shops, s), s == DEFAULTS))
+
+
+def render(result: dict) -> str:
+    settings = list(result["settings"])
+    lines = [
+        f"# The heads' knobs by the rule, {result['date']}",
+        "",
+        f"`{result['command']}` at {result['commit']}; {result['machine']['cpus']} CPUs, "
+        f"{result['seconds']:.0f} s in all, load average at the end {result['load_average']:.1f}",
+        "",
+        "What scored each shop, judged on its held-out horizon (every scored user), with "
+        "each setting's `head_params` (both heads; the rest of `train.HeadParams`: "
+        f"{result['defaults']}). Trees: those each head of the scoring model grew. No worse: "
+        f"normalized Gini and AUC both at least the defaults' less {TOLERANCE}.",
+        "",
+        "| shop | setting | normalized Gini | AUC | Spearman | (Gini + AUC) / 2 | what scored "
+        "| trees | no worse | build s |",
+        "|---|---|---:|---:|---:|---:|---|---|---|---:|",
+    ]
+    for shop in result["shops"]:
+        for setting in settings:
+            row = shop["settings"][setting]
+            grown = " / ".join(str(n) for n in row["trees"].values()) or "none"
+            mark = "" if setting == DEFAULTS else ("yes" if no_worse(shop, setting) else "no")
+            lines.append(
+                f"| {shop['shop']} | {setting} | {row['normalized_gini']:.4f} "
+                f"| {row['auc']:.4f} | {row['spearman']:.4f} | {score(row):.4f} "
+                f"| {row['scored_by']} ({row['model_status']}) | {grown} | {mark} "
+                f"| {row['seconds']:.0f} |"
+            )
+    lines += [
+        "",
+        "| setting | head_params | mean (Gini + AUC) / 2 over the shops | no worse on every shop |",
+        "|---|---|---:|---|",
+    ]
+    for setting in settings:
+        every = all(no_worse(shop, setting) for shop in result["shops"])
+        lines.append(
+            f"| {setting} | `{json.dumps(result['settings'][setting])}` "
+            f"| {mean_score(result['shops'], setting):.4f} "
+            f"| {'' if setting == DEFAULTS else ('yes' if every else 'no')} |"
+        )
+    lines += ["", f"**The rule picks {result['chosen']}.**", ""]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--settings", nargs="+", choices=list(SETTINGS), default=list(SETTINGS))
+    parser.add_argument("--users", type=int, default=2_000, help="users of each preset's shop")
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--presets", nargs="+", choices=list(PRESETS), default=list(PRESETS))
+    parser.add_argument("--cdnow", action=argparse.BooleanOptionalAction, default=True)
+    parser.add_argument(
+        "--medium", action=argparse.BooleanOptionalAction, default=False,
+        help=f"a medium shop ({USERS[tree_cap.MEDIUM]:,} users x {DAYS} days)",
+    )  # fmt: skip
+    parser.add_argument("--work", type=Path, default=REPO / "data" / "head-knobs")
+    parser.add_argument("--cache", type=Path, default=REPO / "data" / "cdnow")
+    parser.add_argument("--out", type=Path, default=REPO / "bench" / "results")
+    parser.add_argument(
+        "--resume", action="store_true", help="keep the shops a failed run in --work judged"
+    )
+    args = parser.parse_args(argv)
+    settings = {name: SETTINGS[name] for name in [DEFAULTS, *args.settings]}
+    started = time.monotonic()
+    partial = args.work / "judged.json"
+    shops = json.loads(partial.read_text()) if args.resume and partial.exists() else []
+    shops = [shop for shop in shops if list(shop["settings"]) == list(settings)]
+    done = {shop["shop"] for shop in shops}
+
+    def judged(shop: dict[str, object]) -> None:
+        shops.append(shop)
+        args.work.mkdir(parents=True, exist_ok=True)
+        partial.write_text(json.dumps(shops, indent=2) + "\n")
+
+    presets = tuple(preset for preset in args.presets if preset not in done)
+    written = zoo.write_zoo(args.work, users=args.users, seed=args.seed, presets=presets)
+    start = GeneratorSettings().start_date
+    for preset, data in written.items():
+        judged(judge_settings(
+            preset, raw=data.out_dir, events=[data.events_path],
+            end=start + dt.timedelta(days=PRESETS[preset].days),
+            horizon_days=zoo.HORIZON_DAYS.get(preset, zoo.DEFAULT_HORIZON_DAYS),
+            work=args.work / preset / "build", settings=settings,
+        ))  # fmt: skip
+    if args.cdnow and zoo.CDNOW not in done:
+        master, _ = cdnow.fetch(args.cache)
+        raw = args.work / zoo.CDNOW / "raw"
+        events = cdnow.write_events(cdnow.read_master(master), raw)
+        judged(judge_settings(
+            zoo.CDNOW, raw=raw, events=[events],
+            end=cdnow.AS_OF + dt.timedelta(days=cdnow.HOLDOUT_DAYS),
+            horizon_days=cdnow.HOLDOUT_DAYS, work=args.work / zoo.CDNOW / "build",
+            settings=settings,
+        ))  # fmt: skip
+    if args.medium and tree_cap.MEDIUM not in done:
+        raw = args.work / tree_cap.MEDIUM / "raw"
+        if not (raw / "events.parquet").exists():
+            generate_in_parts(raw, users=USERS[tree_cap.MEDIUM], days=DAYS, seed=args.seed,
+                              log=args.work / tree_cap.MEDIUM / "generate.log")  # fmt: skip
+        judged(judge_settings(
+            tree_cap.MEDIUM, raw=raw, events=[raw / "events.parquet"],
+            end=start + dt.timedelta(days=DAYS), horizon_days=zoo.DEFAULT_HORIZON_DAYS,
+            work=args.work / tree_cap.MEDIUM / "build", settings=settings,
+        ))  # fmt: skip
+    result = {
+        "date": dt.date.today().isoformat(),
+        "command": shlex.join(
+            ["python", "bench/head_knobs.py", *(argv if argv is not None else sys.argv[1:])]
+        ),
+        "commit": holdout.commit(),
+        "settings": settings,
+        "defaults": {k: v for k, v in vars(HeadParams()).items()},
+        "tolerance": TOLERANCE,
+        "seconds": time.monotonic() - started,
+        "load_average": os.getloadavg()[0],
+        "machine": machine(),
+        "shops": shops,
+    }
+    result["chosen"] = chosen(shops, list(settings))
+    text = render(result)
+    print(text)
+    write_result(args.out, f"{result['date']}-head-knobs", result, text)
+    return result
+
+
+if __name__ == "__main__":
+    main()
