@@ -9,12 +9,20 @@ warehouse to compare them (an older checkout: ``PYTHONPATH=<checkout>/python``):
 
     python bench/bench_training.py \\
         --warehouse /tmp/purchasing-power-bench/small/dbt/warehouse.duckdb
+
+What the candidates and folds alone cost, in one checkout: the defaults against one
+candidate on one fold (what training was before them) on the same warehouse:
+
+    python bench/bench_training.py --warehouse W --threads 2 --repeat 1
+    python bench/bench_training.py --warehouse W --threads 2 --repeat 1 \\
+        --candidates lightgbm_hurdle --validation-folds 1
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import time
 from pathlib import Path
 
@@ -34,6 +42,10 @@ def main() -> None:
     parser.add_argument("--warehouse", type=Path, required=True)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--candidates", nargs="+", default=None,
+                        help="the candidates (default: TrainingSettings')")  # fmt: skip
+    parser.add_argument("--validation-folds", type=int, default=None,
+                        help="the folds (default: TrainingSettings')")  # fmt: skip
     args = parser.parse_args()
     rounds = [0]
     update = lgb.Booster.update
@@ -51,10 +63,15 @@ def main() -> None:
         schema = FeatureSchema.from_registry(
             connection.table("ml.feature_registry").to_arrow_table()
         )
+        chosen = {
+            "candidates": tuple(args.candidates) if args.candidates else None,
+            "validation_folds": args.validation_folds,
+        }
         settings = TrainingSettings(
             horizon_days=int(horizon),
             label_horizon_days=int(window) if window < horizon else None,
             num_threads=args.threads,
+            **{name: value for name, value in chosen.items() if value is not None},
         )
         best = None
         for _ in range(args.repeat):
@@ -68,8 +85,10 @@ def main() -> None:
     cpu, wall, count = best
     print(
         f"{len(split.purchased):,} training rows, {args.threads} thread(s): {cpu:.1f} CPU s "
-        f"({wall:.1f} s wall), {count:,} boosting rounds; "
-        f"{getattr(result, 'method', 'lightgbm_hurdle')} scores"
+        f"({wall:.1f} s wall), {count:,} boosting rounds; candidates "
+        f"{', '.join(settings.candidates)} on up to {settings.validation_folds} fold(s); "
+        f"{getattr(result, 'method', 'lightgbm_hurdle')} scores; the process's peak "
+        f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.2f} GiB"
     )
 
 
