@@ -133,3 +133,57 @@ def test_the_checksum_guards_the_data(master: Path, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="sha256"):
         data.fetch(cache)
     assert data.read_sample_ids(cache / "CDNOW_sample.txt") == {"1"}
+
+
+def test_the_ceiling_s_features_see_only_the_calibration(master: Path) -> None:
+    from cdnow import ceiling
+
+    purchases = data.read_master(master)
+    ids = np.array(["1", "2", "3"], dtype=object)
+    x = ceiling.features(purchases, ids, as_of=AS_OF)
+    # no purchase on or after as_of moves them: drop those lines, the same features
+    before = purchases.select(purchases.day < data.epoch_day(AS_OF))
+    np.testing.assert_array_equal(x, ceiling.features(before, ids, as_of=AS_OF))
+    rfm = len(evaluate.RFM_FEATURES)
+    first, last = x[:, rfm], x[:, rfm + 2]
+    assert first.tolist() == [30.0, 33.0, 12.0]  # the first purchase day's dollars
+    assert last.tolist() == [5.5, 33.0, 12.0]
+    weeks = x[:, -ceiling.WEEKS :]  # dollars by week before as_of, the latest first
+    assert weeks[2, 0] == 12.0  # 1997-09-30: the latest week
+    assert weeks[2].sum() == 12.0
+    assert weeks[0].sum() == 35.5
+    assert x.shape == (3, rfm + 6 + ceiling.WEEKS)
+
+
+def test_the_ceiling_predicts_each_customer_from_the_others_only() -> None:
+    from cdnow import ceiling
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(600, 3))
+    spend = np.where(x[:, 0] + rng.normal(size=600) > 0, np.exp(x[:, 1]), 0.0)
+    bought = spend > 0
+    setting = ceiling.Setting("t", "tweedie", 0.1, 4, 20, 30)
+    predicted, probability = ceiling.cross_fitted(x, spend, bought, setting, folds=3, seed=1)
+    # learnt from the others, it ranks the held-out customers well, not perfectly
+    figures = ceiling.scored(spend, bought, predicted, probability)
+    assert 0.8 < figures["auc"] < 1.0
+    # a customer's own outcome never reaches its prediction: change one customer's
+    # outcome and only the other parts' predictions can move
+    part = np.random.default_rng(1).integers(0, 3, len(spend))
+    changed = spend.copy()
+    changed[0] = 1e6
+    again, _ = ceiling.cross_fitted(x, changed, changed > 0, setting, folds=3, seed=1)
+    assert again[0] == predicted[0]
+    assert not np.array_equal(again[part != part[0]], predicted[part != part[0]])
+
+
+def test_a_method_against_itself_differs_by_nothing_in_every_resample() -> None:
+    from cdnow import ceiling
+
+    rng = np.random.default_rng(0)
+    spend = rng.exponential(size=200) * (rng.random(200) < 0.3)
+    model = holdout.Prediction("model", spend + rng.normal(size=200), rng.random(200))
+    gaps = ceiling.paired_bootstrap(spend, spend > 0, model, model, resamples=20, seed=0)
+    assert {m: (g["difference"], g["low"], g["high"]) for m, g in gaps.items()} == {
+        m: (0.0, 0.0, 0.0) for m in ("normalized_gini", "spearman", "auc")
+    }
