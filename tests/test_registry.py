@@ -428,3 +428,23 @@ def test_a_version_registered_again_is_whole_whenever_the_registration_is_killed
 
     assert not _hidden(tmp_path)
     assert list_models(tmp_path) == [model]
+
+
+def test_head_params_set_both_heads_knobs_and_land_in_the_card(tmp_path: Path) -> None:
+    import lightgbm as lgb
+
+    from purchasing_power.train import head_params_from
+
+    knobs = head_params_from({"num_leaves": 4, "min_data_in_leaf": 30})
+    card = _choose(tmp_path, examples(rows_per_cutoff=300), head_params=knobs).active.card
+    assert card["params"], card["method"]  # a trained model scores, not a baseline
+    for params in card["params"].values():
+        assert (params["num_leaves"], params["min_data_in_leaf"]) == (4, 30)
+        assert params["learning_rate"] == 0.1  # the knobs not named keep their defaults
+    for name in card["lightgbm_files"].values():
+        trees = lgb.Booster(model_file=str(tmp_path / card["model_version"] / name)).dump_model()
+        assert max(tree["num_leaves"] for tree in trees["tree_info"]) <= 4
+    with pytest.raises(ValueError, match=r"head_params: unknown knob\(s\) leaves; the knobs are"):
+        head_params_from({"leaves": 4})
+    with pytest.raises(ValueError, match="head_params: num_leaves must be a whole number"):
+        head_params_from({"num_leaves": 4.5})
