@@ -1,18 +1,19 @@
-"""The heads' default knobs, chosen on the zoo by a rule (issue 34, point 6): of the
-settings tried (``SETTINGS``: leaves per tree and the least rows per leaf), the one with
-the best mean of (normalized Gini + AUC) / 2 over every shop, among those no worse than
-today's defaults by more than ``TOLERANCE`` on any shop's Gini or AUC; today's defaults
-where none is.
+"""Training's defaults, chosen on the zoo by a rule (issue 34, point 6): of the settings
+tried (``SETTINGS``: the heads' knobs, leaves per tree and the least rows per leaf, and
+the training cutoffs' windows), the one with the best mean of (normalized Gini + AUC) / 2
+over every shop, among those no worse than today's defaults by more than ``TOLERANCE`` on
+any shop's Gini or AUC; today's defaults where none is.
 
 A plain script (not a test). Each shop of the zoo (every generator preset and CDNOW) and,
 with ``--medium``, a medium shop is built and judged on its held-out horizon as
 ``bench/zoo.py`` does it (``zoo.run_shop``, no demand build): first at today's knobs,
-then with each setting's ``head_params`` into the same warehouse (its SQL already
-built, so only the training differs), every build with ``retrain: true``. What scores is
+then with each setting's dbt vars, every build with ``retrain: true``: a setting of
+``head_params`` alone into the same warehouse (its SQL already built, so only the
+training differs), one that moves the cutoffs into an emptied one. What scores is
 what the build chose: a setting can change which candidate or baseline wins the folds.
 
-    .venv/bin/python bench/head_knobs.py
-    .venv/bin/python bench/head_knobs.py --no-cdnow --presets grocery --settings leaves_15
+    .venv/bin/python bench/training_defaults.py
+    .venv/bin/python bench/training_defaults.py --no-cdnow --presets grocery --settings leaves_15
 
 Writes ``bench/results/<date>-head-knobs.md`` (and .json).
 """
@@ -40,30 +41,38 @@ from purchasing_power.train import HeadParams
 from run import DAYS, USERS, generate_in_parts
 
 DEFAULTS = "defaults"
-# what each setting passes as the dbt var head_params (both heads)
-SETTINGS: dict[str, dict[str, float]] = {
+# the dbt vars each setting passes (head_params: both heads' knobs)
+SETTINGS: dict[str, dict[str, object]] = {
     DEFAULTS: {},
-    "leaves_15": {"num_leaves": 15},
-    "leaves_7": {"num_leaves": 7},
-    "leaf_rows_200": {"min_data_in_leaf": 200},
-    "leaves_15_leaf_rows_200": {"num_leaves": 15, "min_data_in_leaf": 200},
+    "leaves_15": {"head_params": {"num_leaves": 15}},
+    "leaves_7": {"head_params": {"num_leaves": 7}},
+    "leaf_rows_200": {"head_params": {"min_data_in_leaf": 200}},
+    "leaves_15_leaf_rows_200": {"head_params": {"num_leaves": 15, "min_data_in_leaf": 200}},
+    # the training cutoffs: six 14 days apart (the latest 70 days), or eleven (150 days,
+    # as today's six 30 days apart, with twice the rows)
+    "spacing_14": {"cutoff_spacing_days": 14},
+    "spacing_14_cutoffs_11": {"cutoff_spacing_days": 14, "training_cutoffs": 11},
 }
+# vars that change only the training: a setting of these alone reuses the built SQL
+TRAINING_ONLY = {"head_params", "max_boost_rounds"}
 TOLERANCE = 0.002
 
 
 def judge_settings(
     name: str, *, raw: Path, events: list[Path], end: dt.date, horizon_days: int, work: Path,
-    settings: dict[str, dict[str, float]],
+    settings: dict[str, dict[str, object]],
 ) -> dict[str, object]:  # fmt: skip
     """The shop built and judged at each setting: the model's row of the zoo table, its
-    status and trees."""
+    status and trees. The first setting builds into an emptied warehouse, and so does
+    one that changes more than the training (``TRAINING_ONLY``)."""
     judged: dict[str, dict[str, object]] = {}
     found: dict[str, object] = {"shop": name, "settings": judged}
-    for number, (setting, knobs) in enumerate(settings.items()):
+    for number, (setting, extra_vars) in enumerate(settings.items()):
         started = time.monotonic()
+        fresh = number == 0 or not set(extra_vars) <= TRAINING_ONLY
         shop = zoo.run_shop(
             name, raw=raw, events=events, end=end, horizon_days=horizon_days, work=work,
-            extra_vars={"head_params": knobs}, with_demand=False, fresh=number == 0,
+            extra_vars=extra_vars, with_demand=False, fresh=fresh,
         )  # fmt: skip
         if "rows" not in shop:
             raise RuntimeError(f"{name} at {setting}: {shop.get('error')}")
@@ -110,15 +119,16 @@ def chosen(shops: list[dict], settings: list[str]) -> str:
 def render(result: dict) -> str:
     settings = list(result["settings"])
     lines = [
-        f"# The heads' knobs by the rule, {result['date']}",
+        f"# Training's defaults by the rule, {result['date']}",
         "",
         f"`{result['command']}` at {result['commit']}; {result['machine']['cpus']} CPUs, "
         f"{result['seconds']:.0f} s in all, load average at the end {result['load_average']:.1f}",
         "",
         "What scored each shop, judged on its held-out horizon (every scored user), with "
-        "each setting's `head_params` (both heads; the rest of `train.HeadParams`: "
-        f"{result['defaults']}). Trees: those each head of the scoring model grew. No worse: "
-        f"normalized Gini and AUC both at least the defaults' less {TOLERANCE}.",
+        "each setting's dbt vars (`head_params`: both heads' knobs; the rest of "
+        f"`train.HeadParams`: {result['defaults']}). Trees: those each head of the scoring "
+        f"model grew. No worse: normalized Gini and AUC both at least the defaults' less "
+        f"{TOLERANCE}.",
         "",
         "| shop | setting | normalized Gini | AUC | Spearman | (Gini + AUC) / 2 | what scored "
         "| trees | no worse | build s |",
@@ -137,7 +147,7 @@ def render(result: dict) -> str:
             )
     lines += [
         "",
-        "| setting | head_params | mean (Gini + AUC) / 2 over the shops | no worse on every shop |",
+        "| setting | dbt vars | mean (Gini + AUC) / 2 over the shops | no worse on every shop |",
         "|---|---|---:|---|",
     ]
     for setting in settings:
@@ -162,7 +172,7 @@ def main(argv: list[str] | None = None) -> dict:
         "--medium", action=argparse.BooleanOptionalAction, default=False,
         help=f"a medium shop ({USERS[tree_cap.MEDIUM]:,} users x {DAYS} days)",
     )  # fmt: skip
-    parser.add_argument("--work", type=Path, default=REPO / "data" / "head-knobs")
+    parser.add_argument("--work", type=Path, default=REPO / "data" / "training-defaults")
     parser.add_argument("--cache", type=Path, default=REPO / "data" / "cdnow")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results")
     parser.add_argument(
@@ -214,7 +224,7 @@ def main(argv: list[str] | None = None) -> dict:
     result = {
         "date": dt.date.today().isoformat(),
         "command": shlex.join(
-            ["python", "bench/head_knobs.py", *(argv if argv is not None else sys.argv[1:])]
+            ["python", "bench/training_defaults.py", *(argv if argv is not None else sys.argv[1:])]
         ),
         "commit": holdout.commit(),
         "settings": settings,
@@ -228,7 +238,7 @@ def main(argv: list[str] | None = None) -> dict:
     result["chosen"] = chosen(shops, list(settings))
     text = render(result)
     print(text)
-    write_result(args.out, f"{result['date']}-head-knobs", result, text)
+    write_result(args.out, f"{result['date']}-training-defaults", result, text)
     return result
 
 
