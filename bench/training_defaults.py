@@ -15,7 +15,7 @@ what the build chose: a setting can change which candidate or baseline wins the 
     .venv/bin/python bench/training_defaults.py
     .venv/bin/python bench/training_defaults.py --no-cdnow --presets grocery --settings leaves_15
 
-Writes ``bench/results/<date>-head-knobs.md`` (and .json).
+Writes ``bench/results/<date>-training-defaults.md`` (and .json).
 """
 
 from __future__ import annotations
