@@ -4,6 +4,7 @@ built here: no download. What its table rests on."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 
 import numpy as np
@@ -187,3 +188,14 @@ def test_a_method_against_itself_differs_by_nothing_in_every_resample() -> None:
     assert {m: (g["difference"], g["low"], g["high"]) for m, g in gaps.items()} == {
         m: (0.0, 0.0, 0.0) for m in ("normalized_gini", "spearman", "auc")
     }
+
+
+def test_every_stored_ceiling_result_s_markdown_is_its_json_rendered() -> None:
+    from cdnow import ceiling
+
+    stored = sorted((Path(holdout.REPO) / "bench" / "results").glob("*-cdnow-ceiling*.json"))
+    assert stored
+    for path in stored:  # only the first line (the command) may be annotated
+        written = path.with_suffix(".md").read_text().splitlines()[1:]
+        result = json.loads(path.read_text())
+        assert ceiling.render(result).splitlines()[1:] == written, path.name
