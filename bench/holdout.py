@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import shutil
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -115,14 +116,18 @@ class Built:
 
 def build(raw: Path, work: Path, *, as_of: dt.date, horizon_days: int, extra_vars: dict,
           fresh: bool = True) -> Built:  # fmt: skip
-    """``dbt build`` of the whole project on ``raw`` into ``work``'s warehouse (emptied
-    first where ``fresh``), less the unit tests (they check the SQL on mocked rows, the
-    same whatever the data)."""
+    """``dbt build`` of the whole project on ``raw`` into ``work``'s warehouse, less the
+    unit tests (they check the SQL on mocked rows, the same whatever the data). Where
+    ``fresh``, the warehouse and every model registry in ``work`` (``artifacts*``) are
+    emptied first: a model an earlier run accepted would otherwise keep scoring where
+    this one's is not accepted."""
     warehouse = Warehouse(work)
     work.mkdir(parents=True, exist_ok=True)
     if fresh:
         for stale in (warehouse.path, warehouse.path.with_suffix(".duckdb.wal")):
             stale.unlink(missing_ok=True)
+        for registry in work.glob("artifacts*"):
+            shutil.rmtree(registry)
     log = work / f"dbt-build-{as_of}.log"
     command = [
         str(Path(sys.executable).with_name("dbt")), "build",

@@ -70,9 +70,12 @@ def judge_settings(
     for number, (setting, extra_vars) in enumerate(settings.items()):
         started = time.monotonic()
         fresh = number == 0 or not set(extra_vars) <= TRAINING_ONLY
+        # a registry of its own: the setting's model scores whatever its status, as on a
+        # new shop, never an earlier setting's accepted one
+        registry = {"artifacts_path": str(work / f"artifacts-{setting}")}
         shop = zoo.run_shop(
             name, raw=raw, events=events, end=end, horizon_days=horizon_days, work=work,
-            extra_vars=extra_vars, with_demand=False, fresh=fresh,
+            extra_vars={**extra_vars, **registry}, with_demand=False, fresh=fresh,
         )  # fmt: skip
         if "rows" not in shop:
             raise RuntimeError(f"{name} at {setting}: {shop.get('error')}")

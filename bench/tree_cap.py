@@ -63,9 +63,12 @@ def judge_caps(
     found: dict[str, object] = {"shop": name, "caps": judged}
     for number, cap in enumerate((UNCAPPED, *sorted(caps, reverse=True))):
         started = time.monotonic()
+        # a registry of its own: the cap's model scores whatever its status, never an
+        # earlier cap's accepted one
         shop = zoo.run_shop(
             name, raw=raw, events=events, end=end, horizon_days=horizon_days, work=work,
-            extra_vars={"max_boost_rounds": cap}, with_demand=False, fresh=number == 0,
+            extra_vars={"max_boost_rounds": cap, "artifacts_path": str(work / f"artifacts-{cap}")},
+            with_demand=False, fresh=number == 0,
         )  # fmt: skip
         if "rows" not in shop:
             raise RuntimeError(f"{name} at max_boost_rounds {cap}: {shop.get('error')}")
