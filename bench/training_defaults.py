@@ -169,7 +169,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--settings", nargs="+", choices=list(SETTINGS), default=list(SETTINGS))
     parser.add_argument("--users", type=int, default=2_000, help="users of each preset's shop")
     parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--presets", nargs="+", choices=list(PRESETS), default=list(PRESETS))
+    parser.add_argument("--presets", nargs="*", choices=list(PRESETS), default=list(PRESETS))
     parser.add_argument("--cdnow", action=argparse.BooleanOptionalAction, default=True)
     parser.add_argument(
         "--medium", action=argparse.BooleanOptionalAction, default=False,
