@@ -433,7 +433,7 @@ def test_a_version_registered_again_is_whole_whenever_the_registration_is_killed
 def test_head_params_set_both_heads_knobs_and_land_in_the_card(tmp_path: Path) -> None:
     import lightgbm as lgb
 
-    from purchasing_power.train import head_params_from
+    from purchasing_power.train import head_params_from, num_leaves_for
 
     knobs = head_params_from({"num_leaves": 4, "min_data_in_leaf": 30})
     card = _choose(tmp_path, examples(rows_per_cutoff=300), head_params=knobs).active.card
@@ -444,6 +444,11 @@ def test_head_params_set_both_heads_knobs_and_land_in_the_card(tmp_path: Path) -
     for name in card["lightgbm_files"].values():
         trees = lgb.Booster(model_file=str(tmp_path / card["model_version"] / name)).dump_model()
         assert max(tree["num_leaves"] for tree in trees["tree_info"]) <= 4
+    # by default the leaves follow the training rows (7 below 50,000)
+    default = _choose(tmp_path / "default", examples(rows_per_cutoff=300)).active.card
+    assert {params["num_leaves"] for params in default["params"].values()} == {7}
+    assert (num_leaves_for(49_999), num_leaves_for(50_000), num_leaves_for(199_999)) == (7, 15, 15)
+    assert num_leaves_for(200_000) == 31
     with pytest.raises(ValueError, match=r"head_params: unknown knob\(s\) leaves; the knobs are"):
         head_params_from({"leaves": 4})
     with pytest.raises(ValueError, match="head_params: num_leaves must be a whole number"):

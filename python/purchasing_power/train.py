@@ -87,6 +87,21 @@ GAIN_CURVE_POINTS = 101
 Examples: TypeAlias = duckdb.DuckDBPyRelation | pa.Table
 
 
+# The leaves a tree may grow, by the training examples' rows (every cutoff's): below
+# each bound its count, 31 above the last. Chosen on the zoo by bench/training_defaults.py
+# (issue 34 point 6, docs/configuration.md#the-heads-knobs): shops of a few thousand
+# users (about 10,000 rows) gained up to 0.010 of Gini and 0.007 of AUC with 7 leaves,
+# a medium shop (245,000 rows) lost 0.002 with them and kept 31, and CDNOW (131,000
+# rows) did best of the three with 15.
+NUM_LEAVES_BY_ROWS = ((50_000, 7), (200_000, 15))
+NUM_LEAVES_ABOVE = 31
+
+
+def num_leaves_for(rows: int) -> int:
+    """The leaves per tree for ``rows`` training examples (``NUM_LEAVES_BY_ROWS``)."""
+    return next((leaves for bound, leaves in NUM_LEAVES_BY_ROWS if rows < bound), NUM_LEAVES_ABOVE)
+
+
 @dataclass(frozen=True)
 class HeadParams:
     """The LightGBM knobs of one head (what tuning searches over).
@@ -95,10 +110,11 @@ class HeadParams:
     0.9228 vs 0.9222, normalized Gini 0.9021 vs 0.9023) with half the trees (the purchase
     head stopped at 543 rounds instead of running into the 1000-round cap), so training,
     scoring and above all TreeSHAP reasons (linear in trees) take about half the time.
+    ``num_leaves`` None: by the training rows (``num_leaves_for``).
     """
 
     learning_rate: float = 0.1
-    num_leaves: int = 31
+    num_leaves: int | None = None
     min_data_in_leaf: int = 50
     feature_fraction: float = 0.9
     lambda_l2: float = 1.0
@@ -118,7 +134,7 @@ def head_params_from(
         )
     checked: dict[str, Any] = {}
     for name, value in overrides.items():
-        kind = int if known[name] in (int, "int") else float
+        kind = int if str(known[name]).startswith("int") else float
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ValueError(f"{source}: {name} must be a number, got {value!r}")
         if kind is int and value != int(value):
@@ -591,7 +607,7 @@ def head_params(
     params: dict[str, object] = {
         "objective": "binary" if head == "purchase" else "tweedie",
         "learning_rate": knobs.learning_rate,
-        "num_leaves": knobs.num_leaves,
+        "num_leaves": knobs.num_leaves or num_leaves_for(len(split.purchased)),
         "min_data_in_leaf": knobs.min_data_in_leaf,
         "feature_fraction": knobs.feature_fraction,
         "lambda_l2": knobs.lambda_l2,
