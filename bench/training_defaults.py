@@ -44,6 +44,8 @@ DEFAULTS = "defaults"
 # the dbt vars each setting passes (head_params: both heads' knobs)
 SETTINGS: dict[str, dict[str, object]] = {
     DEFAULTS: {},
+    # 31 leaves whatever the rows: the default before leaves were scaled to the rows
+    "leaves_31": {"head_params": {"num_leaves": 31}},
     "leaves_15": {"head_params": {"num_leaves": 15}},
     "leaves_7": {"head_params": {"num_leaves": 7}},
     "leaf_rows_200": {"head_params": {"min_data_in_leaf": 200}},
@@ -119,17 +121,38 @@ def chosen(shops: list[dict], settings: list[str]) -> str:
     return max(eligible, key=lambda s: (mean_score(shops, s), s == DEFAULTS))
 
 
+def knobs(defaults: dict) -> str:
+    """The default knobs as the card of a run shows them (num_leaves None: by the rows)."""
+    return ", ".join(
+        f"{name} {'by the training rows' if value is None else value}"
+        for name, value in defaults.items()
+    )
+
+
 def render(result: dict) -> str:
     settings = list(result["settings"])
-    lines = [
-        f"# Training's defaults by the rule, {result['date']}",
-        "",
-        f"`{result['command']}` at {result['commit']}; {result['machine']['cpus']} CPUs, "
-        f"{result['seconds']:.0f} s in all, load average at the end {result['load_average']:.1f}",
-        "",
+    if result.get("runs"):  # shops judged by runs side by side, joined by --resume
+        ran = "; ".join(
+            f"`{run['command']}` at {run['commit']} ({run['shops']}, {run['from']} to "
+            f"{run['to']} UTC)"
+            for run in result["runs"]
+        )
+        how = (
+            f"{ran}, side by side on {result['machine']['cpus']} CPUs, joined by "
+            f"`{result['command']}` at {result['commit']}"
+        )
+    else:
+        how = (
+            f"`{result['command']}` at {result['commit']}; {result['machine']['cpus']} CPUs, "
+            f"{result['seconds']:.0f} s in all, load average at the end "
+            f"{result['load_average']:.1f}"
+        )
+    lines = [f"# Training's defaults by the rule, {result['date']}", "", how, ""]
+    lines += [
         "What scored each shop, judged on its held-out horizon (every scored user), with "
         "each setting's dbt vars (`head_params`: both heads' knobs; the rest of "
-        f"`train.HeadParams`: {result['defaults']}). Trees: those each head of the scoring "
+        f"`train.HeadParams`: {knobs(result['defaults'])}). Trees: those each head of the "
+        "scoring "
         f"model grew. No worse: normalized Gini and AUC both at least the defaults' less "
         f"{TOLERANCE}.",
         "",

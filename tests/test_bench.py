@@ -19,6 +19,7 @@ import bench_tree_count
 import holdout
 import measure
 import run as bench_run
+import training_defaults
 import tree_cap
 import zoo
 from dbt_runner import DbtProject
@@ -464,3 +465,50 @@ def test_the_default_tree_cap_is_the_rule_s_pick_in_the_latest_stored_run() -> N
     train = typer.main.get_command(app).commands["train"]
     (option,) = (param for param in train.params if param.name == "max_boost_rounds")
     assert option.default == MAX_BOOST_ROUNDS
+
+
+def _judged(name: str, **settings: tuple[float, float]) -> dict:
+    """A judged shop: (normalized Gini, AUC) by setting."""
+    return {
+        "shop": name,
+        "settings": {s: {"normalized_gini": g, "auc": a} for s, (g, a) in settings.items()},
+    }
+
+
+def test_the_defaults_rule_takes_the_best_mean_among_settings_no_worse_anywhere() -> None:
+    first = _judged("a", defaults=(0.80, 0.80), small=(0.83, 0.82), big=(0.81, 0.80))
+    # small is far better on a but 0.0025 worse on b's AUC: not eligible
+    second = _judged("b", defaults=(0.90, 0.90), small=(0.90, 0.8975), big=(0.901, 0.8985))
+    assert training_defaults.chosen([first], ["defaults", "small", "big"]) == "small"
+    assert training_defaults.chosen([first, second], ["defaults", "small", "big"]) == "big"
+    # nothing better: the defaults stay, and they win a tie
+    worse = _judged("c", defaults=(0.9, 0.9), small=(0.85, 0.9), big=(0.9, 0.9))
+    assert training_defaults.chosen([worse], ["defaults", "small", "big"]) == "defaults"
+
+
+def test_every_stored_training_defaults_result_s_markdown_is_its_json_rendered() -> None:
+    stored = sorted(bench_run.RESULTS.glob("*-training-defaults*.json"))
+    assert stored
+    for path in stored:
+        result = json.loads(path.read_text())
+        assert path.with_suffix(".md").read_text() == training_defaults.render(result)
+        assert (
+            training_defaults.chosen(result["shops"], list(result["settings"]))
+            == (result["chosen"])
+        ), path.name
+
+
+def test_the_shipped_training_defaults_are_the_rule_s_pick_in_the_latest_stored_run() -> None:
+    """The latest bench/training_defaults.py run, judged at the shipped defaults, found
+    no setting that beats them by the rule; and its defaults are those shipped."""
+    from purchasing_power.train import HeadParams
+
+    def order(path: Path) -> tuple[str, int]:
+        date, _, run = path.stem.partition("-training-defaults")
+        return date, int(run.removeprefix("-") or 1)
+
+    latest = max(bench_run.RESULTS.glob("*-training-defaults*.json"), key=order)
+    result = json.loads(latest.read_text())
+    assert result["chosen"] == training_defaults.DEFAULTS
+    assert result["defaults"] == vars(HeadParams())
+    assert result["settings"][training_defaults.DEFAULTS] == {}
