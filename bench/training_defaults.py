@@ -133,8 +133,7 @@ def render(result: dict) -> str:
     settings = list(result["settings"])
     if result.get("runs"):  # shops judged by runs side by side, joined by --resume
         ran = "; ".join(
-            f"`{run['command']}` at {run['commit']} ({run['shops']}, {run['from']} to "
-            f"{run['to']} UTC)"
+            f"`{run['command']}` at {run['commit']} ({run['shops']}, {run['seconds']:,} s)"
             for run in result["runs"]
         )
         how = (
