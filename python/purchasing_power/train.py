@@ -90,8 +90,8 @@ Examples: TypeAlias = duckdb.DuckDBPyRelation | pa.Table
 # The leaves a tree may grow, by the training examples' rows (every cutoff's): below
 # each bound its count, 31 above the last. Chosen on the zoo by bench/training_defaults.py
 # (issue 34 point 6, docs/configuration.md#the-heads-knobs): shops of a few thousand
-# users (about 10,000 rows) gained up to 0.010 of Gini and 0.007 of AUC with 7 leaves,
-# a medium shop (245,000 rows) lost 0.002 with them and kept 31, and CDNOW (131,000
+# users (5,000 to 8,000 rows) gained up to 0.010 of Gini and 0.007 of AUC with 7 leaves,
+# a medium shop (235,000 rows) lost 0.002 with them and kept 31, and CDNOW (131,000
 # rows) did best of the three with 15.
 NUM_LEAVES_BY_ROWS = ((50_000, 7), (200_000, 15))
 NUM_LEAVES_ABOVE = 31
