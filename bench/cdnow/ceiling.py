@@ -68,8 +68,10 @@ class Setting:
 
 
 SETTINGS = (
-    # the product's head knobs (train.HeadParams) at the default tree cap
-    Setting("product knobs, tweedie", "tweedie", 0.1, 31, 50, 50),
+    # the product's head knobs at the default tree cap: 15 leaves at CDNOW's 131,000
+    # training examples (train.num_leaves_for), 31 before that scaling
+    Setting("the product's knobs (15 leaves)", "tweedie", 0.1, 15, 50, 50),
+    Setting("31 leaves, the product's before", "tweedie", 0.1, 31, 50, 50),
     Setting("small trees, slow", "tweedie", 0.01, 7, 200, 1000),
     Setting("stumps of 4 leaves", "tweedie", 0.05, 4, 500, 300),
     Setting("large trees", "tweedie", 0.02, 63, 20, 300),
