@@ -34,11 +34,10 @@ import duckdb
 import holdout
 import tree_cap
 import zoo
-from cdnow import data as cdnow
 from measure import REPO, Warehouse, machine, write_result
-from purchasing_power.generate import PRESETS, GeneratorSettings
+from purchasing_power.generate import PRESETS
 from purchasing_power.train import HeadParams
-from run import DAYS, USERS, generate_in_parts
+from run import DAYS, USERS
 
 DEFAULTS = "defaults"
 # the dbt vars each setting passes (head_params: both heads' knobs)
@@ -206,46 +205,15 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
     settings = {name: SETTINGS[name] for name in [DEFAULTS, *args.settings]}
     started = time.monotonic()
-    partial = args.work / "judged.json"
-    shops = json.loads(partial.read_text()) if args.resume and partial.exists() else []
-    shops = [shop for shop in shops if list(shop["settings"]) == list(settings)]
+    shops, judged = tree_cap.kept_shops(
+        args.work, resume=args.resume, matches=lambda shop: list(shop["settings"]) == list(settings)
+    )
     done = {shop["shop"] for shop in shops}
-
-    def judged(shop: dict[str, object]) -> None:
-        shops.append(shop)
-        args.work.mkdir(parents=True, exist_ok=True)
-        partial.write_text(json.dumps(shops, indent=2) + "\n")
-
-    presets = tuple(preset for preset in args.presets if preset not in done)
-    written = zoo.write_zoo(args.work, users=args.users, seed=args.seed, presets=presets)
-    start = GeneratorSettings().start_date
-    for preset, data in written.items():
-        judged(judge_settings(
-            preset, raw=data.out_dir, events=[data.events_path],
-            end=start + dt.timedelta(days=PRESETS[preset].days),
-            horizon_days=zoo.HORIZON_DAYS.get(preset, zoo.DEFAULT_HORIZON_DAYS),
-            work=args.work / preset / "build", settings=settings,
-        ))  # fmt: skip
-    if args.cdnow and zoo.CDNOW not in done:
-        master, _ = cdnow.fetch(args.cache)
-        raw = args.work / zoo.CDNOW / "raw"
-        events = cdnow.write_events(cdnow.read_master(master), raw)
-        judged(judge_settings(
-            zoo.CDNOW, raw=raw, events=[events],
-            end=cdnow.AS_OF + dt.timedelta(days=cdnow.HOLDOUT_DAYS),
-            horizon_days=cdnow.HOLDOUT_DAYS, work=args.work / zoo.CDNOW / "build",
-            settings=settings,
-        ))  # fmt: skip
-    if args.medium and tree_cap.MEDIUM not in done:
-        raw = args.work / tree_cap.MEDIUM / "raw"
-        if not (raw / "events.parquet").exists():
-            generate_in_parts(raw, users=USERS[tree_cap.MEDIUM], days=DAYS, seed=args.seed,
-                              log=args.work / tree_cap.MEDIUM / "generate.log")  # fmt: skip
-        judged(judge_settings(
-            tree_cap.MEDIUM, raw=raw, events=[raw / "events.parquet"],
-            end=start + dt.timedelta(days=DAYS), horizon_days=zoo.DEFAULT_HORIZON_DAYS,
-            work=args.work / tree_cap.MEDIUM / "build", settings=settings,
-        ))  # fmt: skip
+    for shop in tree_cap.shops_to_judge(
+        args.work, presets=tuple(args.presets), users=args.users, seed=args.seed,
+        cache=args.cache if args.cdnow else None, medium=args.medium, done=done,
+    ):  # fmt: skip
+        judged(judge_settings(**shop, settings=settings))
     result = {
         "date": dt.date.today().isoformat(),
         "command": shlex.join(

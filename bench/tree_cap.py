@@ -25,7 +25,9 @@ import os
 import shlex
 import sys
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -92,6 +94,64 @@ def chosen(shops: list[dict], caps: tuple[int, ...]) -> int | None:
     return next((cap for cap in sorted(caps) if all(within(shop, cap) for shop in shops)), None)
 
 
+def kept_shops(
+    work: Path, *, resume: bool, matches: Callable[[dict], bool]
+) -> tuple[list[dict], Callable[[dict], None]]:
+    """The shops judged so far, and how to add one. Each is saved to ``work/judged.json``
+    as it is judged, so that a failed run resumes: with ``resume``, the shops saved there
+    that ``matches`` keeps (judged with the same caps or settings)."""
+    partial = work / "judged.json"
+    saved = json.loads(partial.read_text()) if resume and partial.exists() else []
+    shops = [shop for shop in saved if matches(shop)]
+
+    def judged(shop: dict) -> None:
+        shops.append(shop)
+        work.mkdir(parents=True, exist_ok=True)
+        partial.write_text(json.dumps(shops, indent=2) + "\n")
+
+    return shops, judged
+
+
+def shops_to_judge(
+    work: Path, *, presets: tuple[str, ...], users: int, seed: int, cache: Path | None,
+    medium: bool, done: set[str],
+) -> Iterator[dict[str, Any]]:  # fmt: skip
+    """Each shop a rule judges, not in ``done``, as ``judge_caps``' keyword arguments:
+    every preset of the zoo (``users`` each), CDNOW (from ``cache``; none: left out) and,
+    where asked, a medium shop, written or generated as its turn comes."""
+    written = zoo.write_zoo(
+        work, users=users, seed=seed, presets=tuple(p for p in presets if p not in done)
+    )
+    start = GeneratorSettings().start_date
+    for preset, data in written.items():
+        yield {
+            "name": preset, "raw": data.out_dir, "events": [data.events_path],
+            "end": start + dt.timedelta(days=PRESETS[preset].days),
+            "horizon_days": zoo.HORIZON_DAYS.get(preset, zoo.DEFAULT_HORIZON_DAYS),
+            "work": work / preset / "build",
+        }  # fmt: skip
+    if cache is not None and zoo.CDNOW not in done:
+        master, _ = cdnow.fetch(cache)
+        raw = work / zoo.CDNOW / "raw"
+        yield {
+            "name": zoo.CDNOW, "raw": raw,
+            "events": [cdnow.write_events(cdnow.read_master(master), raw)],
+            "end": cdnow.AS_OF + dt.timedelta(days=cdnow.HOLDOUT_DAYS),
+            "horizon_days": cdnow.HOLDOUT_DAYS, "work": work / zoo.CDNOW / "build",
+        }  # fmt: skip
+    if medium and MEDIUM not in done:
+        raw = work / MEDIUM / "raw"
+        # one part of users: the generator writes raw/events.parquet
+        if not (raw / "events.parquet").exists():
+            generate_in_parts(raw, users=USERS[MEDIUM], days=DAYS, seed=seed,
+                              log=work / MEDIUM / "generate.log")  # fmt: skip
+        yield {
+            "name": MEDIUM, "raw": raw, "events": [raw / "events.parquet"],
+            "end": start + dt.timedelta(days=DAYS), "horizon_days": zoo.DEFAULT_HORIZON_DAYS,
+            "work": work / MEDIUM / "build",
+        }  # fmt: skip
+
+
 def render(result: dict) -> str:
     caps = [UNCAPPED, *sorted(result["caps"], reverse=True)]
     lines = [
@@ -148,47 +208,16 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
     caps = tuple(sorted(set(args.caps)))
     started = time.monotonic()
-    # each shop's rows are kept as it is judged, so that a failed run resumes (--resume)
-    partial = args.work / "judged.json"
-    shops = json.loads(partial.read_text()) if args.resume and partial.exists() else []
-    shops = [shop for shop in shops if sorted(map(int, shop["caps"])) == sorted((UNCAPPED, *caps))]
+    shops, judged = kept_shops(
+        args.work, resume=args.resume,
+        matches=lambda shop: sorted(map(int, shop["caps"])) == sorted((UNCAPPED, *caps)),
+    )  # fmt: skip
     done = {shop["shop"] for shop in shops}
-
-    def judged(shop: dict[str, object]) -> None:
-        shops.append(shop)
-        args.work.mkdir(parents=True, exist_ok=True)
-        partial.write_text(json.dumps(shops, indent=2) + "\n")
-
-    presets = tuple(preset for preset in args.presets if preset not in done)
-    written = zoo.write_zoo(args.work, users=args.users, seed=args.seed, presets=presets)
-    start = GeneratorSettings().start_date
-    for preset, data in written.items():
-        judged(judge_caps(
-            preset, raw=data.out_dir, events=[data.events_path],
-            end=start + dt.timedelta(days=PRESETS[preset].days),
-            horizon_days=zoo.HORIZON_DAYS.get(preset, zoo.DEFAULT_HORIZON_DAYS),
-            work=args.work / preset / "build", caps=caps,
-        ))  # fmt: skip
-    if args.cdnow and zoo.CDNOW not in done:
-        master, _ = cdnow.fetch(args.cache)
-        raw = args.work / zoo.CDNOW / "raw"
-        events = cdnow.write_events(cdnow.read_master(master), raw)
-        judged(judge_caps(
-            zoo.CDNOW, raw=raw, events=[events],
-            end=cdnow.AS_OF + dt.timedelta(days=cdnow.HOLDOUT_DAYS),
-            horizon_days=cdnow.HOLDOUT_DAYS, work=args.work / zoo.CDNOW / "build", caps=caps,
-        ))  # fmt: skip
-    if args.medium and MEDIUM not in done:
-        raw = args.work / MEDIUM / "raw"
-        # one part of users: the generator writes raw/events.parquet
-        if not (raw / "events.parquet").exists():
-            generate_in_parts(raw, users=USERS[MEDIUM], days=DAYS, seed=args.seed,
-                              log=args.work / MEDIUM / "generate.log")  # fmt: skip
-        judged(judge_caps(
-            MEDIUM, raw=raw, events=[raw / "events.parquet"],
-            end=start + dt.timedelta(days=DAYS), horizon_days=zoo.DEFAULT_HORIZON_DAYS,
-            work=args.work / MEDIUM / "build", caps=caps,
-        ))  # fmt: skip
+    for shop in shops_to_judge(
+        args.work, presets=tuple(args.presets), users=args.users, seed=args.seed,
+        cache=args.cache if args.cdnow else None, medium=args.medium, done=done,
+    ):  # fmt: skip
+        judged(judge_caps(**shop, caps=caps))
     result = {
         "date": dt.date.today().isoformat(),
         "command": shlex.join(
