@@ -453,3 +453,9 @@ def test_head_params_set_both_heads_knobs_and_land_in_the_card(tmp_path: Path) -
         head_params_from({"leaves": 4})
     with pytest.raises(ValueError, match="head_params: num_leaves must be a whole number"):
         head_params_from({"num_leaves": 4.5})
+    # what LightGBM would refuse is named before it is asked
+    with pytest.raises(ValueError, match="num_leaves must be at least 2 and at most 131072, got 1"):
+        head_params_from({"num_leaves": 1})
+    with pytest.raises(ValueError, match=r"fraction must be above 0 and at most 1, got 1\.5"):
+        head_params_from({"feature_fraction": 1.5})
+    assert head_params_from({"lambda_l2": 0}).lambda_l2 == 0.0  # no L2 is a valid choice

@@ -120,11 +120,22 @@ class HeadParams:
     lambda_l2: float = 1.0
 
 
+# What LightGBM accepts for each knob: (least, most, whether the least itself is allowed)
+_KNOB_RANGES: dict[str, tuple[float, float, bool]] = {
+    "learning_rate": (0.0, math.inf, False),
+    "num_leaves": (2, 131_072, True),
+    "min_data_in_leaf": (1, math.inf, True),
+    "feature_fraction": (0.0, 1.0, False),
+    "lambda_l2": (0.0, math.inf, True),
+}
+
+
 def head_params_from(
     overrides: dict[str, Any] | None, *, source: str = "head_params"
 ) -> HeadParams:
     """``HeadParams`` with ``overrides`` (the dbt var ``head_params``) in place of the
-    defaults; an unknown knob or a value of the wrong kind is an error naming it."""
+    defaults; an unknown knob, a value of the wrong kind or one LightGBM refuses is an
+    error naming it."""
     overrides = dict(overrides or {})
     known = {f.name: f.type for f in fields(HeadParams)}
     unknown = sorted(set(overrides) - set(known))
@@ -139,8 +150,11 @@ def head_params_from(
             raise ValueError(f"{source}: {name} must be a number, got {value!r}")
         if kind is int and value != int(value):
             raise ValueError(f"{source}: {name} must be a whole number, got {value!r}")
-        if value <= 0:
-            raise ValueError(f"{source}: {name} must be above 0, got {value!r}")
+        least, most, inclusive = _KNOB_RANGES[name]
+        if not (value >= least if inclusive else value > least) or value > most:
+            bound = "at least" if inclusive else "above"
+            upper = "" if math.isinf(most) else f" and at most {most:g}"
+            raise ValueError(f"{source}: {name} must be {bound} {least:g}{upper}, got {value!r}")
         checked[name] = kind(value)
     return HeadParams(**checked)
 
