@@ -34,7 +34,13 @@ import duckdb
 import lightgbm as lgb
 
 from purchasing_power.features import FeatureSchema
-from purchasing_power.train import TrainingSettings, time_split, train_models
+from purchasing_power.train import (
+    CANDIDATES,
+    VALIDATION_FOLDS,
+    TrainingSettings,
+    time_split,
+    train_models,
+)
 
 
 def main() -> None:
@@ -43,9 +49,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--candidates", nargs="+", default=None,
-                        help="the candidates (default: TrainingSettings')")  # fmt: skip
+                        help="the candidates (default: train.CANDIDATES)")  # fmt: skip
     parser.add_argument("--validation-folds", type=int, default=None,
-                        help="the folds (default: TrainingSettings')")  # fmt: skip
+                        help="the folds (default: train.VALIDATION_FOLDS)")  # fmt: skip
     args = parser.parse_args()
     rounds = [0]
     update = lgb.Booster.update
@@ -63,15 +69,12 @@ def main() -> None:
         schema = FeatureSchema.from_registry(
             connection.table("ml.feature_registry").to_arrow_table()
         )
-        chosen = {
-            "candidates": tuple(args.candidates) if args.candidates else None,
-            "validation_folds": args.validation_folds,
-        }
         settings = TrainingSettings(
             horizon_days=int(horizon),
             label_horizon_days=int(window) if window < horizon else None,
             num_threads=args.threads,
-            **{name: value for name, value in chosen.items() if value is not None},
+            candidates=tuple(args.candidates or CANDIDATES),
+            validation_folds=args.validation_folds or VALIDATION_FOLDS,
         )
         best = None
         for _ in range(args.repeat):

@@ -188,6 +188,12 @@ def test_a_method_against_itself_differs_by_nothing_in_every_resample() -> None:
     assert {m: (g["difference"], g["low"], g["high"]) for m, g in gaps.items()} == {
         m: (0.0, 0.0, 0.0) for m in ("normalized_gini", "spearman", "auc")
     }
+    # against noise, the model's lead is positive and its interval holds its point
+    noise = holdout.Prediction("noise", rng.random(200), rng.random(200))
+    perfect = holdout.Prediction("perfect", spend, spend)
+    gaps = ceiling.paired_bootstrap(spend, spend > 0, perfect, noise, resamples=50, seed=0)
+    for gap in gaps.values():
+        assert 0 < gap["low"] <= gap["difference"] <= gap["high"]
 
 
 def test_every_stored_ceiling_result_s_markdown_is_its_json_rendered() -> None:

@@ -459,3 +459,8 @@ def test_head_params_set_both_heads_knobs_and_land_in_the_card(tmp_path: Path) -
     with pytest.raises(ValueError, match=r"fraction must be above 0 and at most 1, got 1\.5"):
         head_params_from({"feature_fraction": 1.5})
     assert head_params_from({"lambda_l2": 0}).lambda_l2 == 0.0  # no L2 is a valid choice
+    # every knob of HeadParams is checked, and only those
+    from purchasing_power.train import _KNOBS, HeadParams
+
+    assert list(_KNOBS) == list(vars(HeadParams()))
+    assert head_params_from({"min_data_in_leaf": 30.0}).min_data_in_leaf == 30  # stored as int

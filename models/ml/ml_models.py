@@ -18,7 +18,7 @@ def model(dbt, session):
     retrain = str(dbt.config.get("retrain")).lower()
     pinned = dbt.config.get("model_version")
     candidates = dbt.config.get("candidates")
-    knobs = dbt.config.get("head_params")  # JSON, or already a mapping
+    knobs = dbt.config.get("head_params")  # JSON (the config renders it as a string)
     scoring_cutoff = dbt.ref("int_cutoffs_derived").filter("is_scoring_cutoff")
     ((as_of_date, label_horizon_days),) = scoring_cutoff.select(
         "as_of_date, label_horizon_days"
@@ -38,9 +38,7 @@ def model(dbt, session):
         validation_folds=int(dbt.config.get("validation_folds")),
         candidates=tuple(name.strip() for name in str(candidates).split(",") if name.strip()),
         max_fold_training_rows=int(dbt.config.get("max_fold_training_rows")),
-        head_params=head_params_from(
-            knobs if isinstance(knobs, dict) else json.loads(knobs or "{}")
-        ),
+        head_params=head_params_from(json.loads(knobs or "{}")),
         label_horizon_days=int(label_horizon_days),
     )
     registry = dbt.ref("feature_registry").to_arrow_table()

@@ -40,7 +40,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any, TypeAlias, cast
 
 import duckdb
@@ -120,13 +120,14 @@ class HeadParams:
     lambda_l2: float = 1.0
 
 
-# What LightGBM accepts for each knob: (least, most, whether the least itself is allowed)
-_KNOB_RANGES: dict[str, tuple[float, float, bool]] = {
-    "learning_rate": (0.0, math.inf, False),
-    "num_leaves": (2, 131_072, True),
-    "min_data_in_leaf": (1, math.inf, True),
-    "feature_fraction": (0.0, 1.0, False),
-    "lambda_l2": (0.0, math.inf, True),
+# Each knob of HeadParams: its type and what LightGBM accepts (least, most, whether the
+# least itself is allowed). A test holds the names to HeadParams' fields.
+_KNOBS: dict[str, tuple[type, float, float, bool]] = {
+    "learning_rate": (float, 0.0, math.inf, False),
+    "num_leaves": (int, 2, 131_072, True),
+    "min_data_in_leaf": (int, 1, math.inf, True),
+    "feature_fraction": (float, 0.0, 1.0, False),
+    "lambda_l2": (float, 0.0, math.inf, True),
 }
 
 
@@ -137,20 +138,18 @@ def head_params_from(
     defaults; an unknown knob, a value of the wrong kind or one LightGBM refuses is an
     error naming it."""
     overrides = dict(overrides or {})
-    known = {f.name: f.type for f in fields(HeadParams)}
-    unknown = sorted(set(overrides) - set(known))
+    unknown = sorted(set(overrides) - set(_KNOBS))
     if unknown:
         raise ValueError(
-            f"{source}: unknown knob(s) {', '.join(unknown)}; the knobs are {', '.join(known)}"
+            f"{source}: unknown knob(s) {', '.join(unknown)}; the knobs are {', '.join(_KNOBS)}"
         )
     checked: dict[str, Any] = {}
     for name, value in overrides.items():
-        kind = int if str(known[name]).startswith("int") else float
+        kind, least, most, inclusive = _KNOBS[name]
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ValueError(f"{source}: {name} must be a number, got {value!r}")
         if kind is int and value != int(value):
             raise ValueError(f"{source}: {name} must be a whole number, got {value!r}")
-        least, most, inclusive = _KNOB_RANGES[name]
         if not (value >= least if inclusive else value > least) or value > most:
             bound = "at least" if inclusive else "above"
             upper = "" if math.isinf(most) else f" and at most {most:g}"
